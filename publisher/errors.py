@@ -1,0 +1,44 @@
+"""Exceptions the library raises; the CLI turns them into one-line messages and exit codes."""
+
+from __future__ import annotations
+
+
+class PublisherError(Exception):
+    """An expected problem, reported to the operator without a traceback."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(PublisherError):
+    """The configuration file or environment is wrong."""
+
+
+class SeedError(PublisherError):
+    """One seed file cannot be read; the others are still published."""
+
+    def __init__(self, path: str, reason: str, hint: str = "") -> None:
+        super().__init__(f"{path}: {reason}", hint)
+        self.path = path
+        self.reason = reason
+
+
+class NotAnArticle(SeedError):
+    """The seed is a page of the site that is not an article (e.g. a section listing): a warning."""
+
+
+class StoreError(PublisherError):
+    """The state database cannot be opened or is in an unexpected state."""
+
+
+class SendError(PublisherError):
+    """A message could not be delivered."""
+
+
+class LockedError(PublisherError):
+    """Another publisher process holds the state database."""

@@ -1,0 +1,117 @@
+"""Frozen records that flow between the stages, and the id/slug helpers they rely on."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True)
+class Site:
+    """The publication: what every feed, page and mail says about where it comes from."""
+
+    title: str
+    base_url: str  # no trailing slash
+    timezone: ZoneInfo
+    language: str = "en"
+    description: str = ""
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).hostname or "localhost"
+
+    def url(self, path: str) -> str:
+        """Absolute url for a site path such as `/feeds/atom.xml` or `slug/`."""
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+
+@dataclass(frozen=True)
+class Teaser:
+    """A related-article teaser printed under an article."""
+
+    title: str
+    summary: str = ""
+    authors: tuple[str, ...] = ()
+    published: date | None = None
+    image_description: str = ""
+
+
+@dataclass(frozen=True)
+class Article:
+    """One published article.
+
+    `id`, `slug`, `url` and `guid` are identity: assigned at first ingest and kept by the store
+    for as long as the same source file exists, whatever later corrections do to the title.
+    """
+
+    id: str
+    slug: str
+    url: str
+    guid: str
+    title: str
+    summary: str
+    authors: tuple[str, ...]
+    published: datetime
+    updated: datetime
+    category: str
+    credit: str
+    translation_note: str
+    body_html: str
+    related: tuple[Teaser, ...]
+    source: str  # path relative to the seeds folder
+    content_hash: str
+    language: str = ""
+    first_seen: datetime | None = None  # when the publisher first took it in (set by the store)
+
+    @property
+    def full_html(self) -> str:
+        """The body as published in feeds and pages: credit first, translation note last."""
+        parts = []
+        if self.credit:
+            parts.append(f"<p><em>Image: {html.escape(self.credit)}</em></p>")
+        parts.append(self.body_html)
+        if self.translation_note:
+            parts.append(f"<p><em>{html.escape(self.translation_note)}</em></p>")
+        return "\n".join(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """One feed family (site-wide, a category or an author) and the articles in it."""
+
+    kind: str  # "site", "category" or "author"
+    key: str  # "" for site, else the category or author name
+    slug: str  # "" for site
+    title: str
+    path: str  # folder below feeds/, "" for the site feed
+    articles: tuple[Article, ...] = field(default=())
+
+
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str) -> str:
+    """WordPress-style slug: lower case, accents folded, every other run of characters one `-`."""
+    folded = unicodedata.normalize("NFKD", text.replace("’", "").replace("'", ""))
+    ascii_text = folded.encode("ascii", "ignore").decode("ascii").lower()
+    return _NON_SLUG.sub("-", ascii_text).strip("-") or "untitled"
+
+
+def short_id(text: str) -> str:
+    """A stable 16-hex id for a source path or any other key."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def tag_uri(site: Site, published: date, slug: str) -> str:
+    """RFC 4151 tag URI, like Django's get_tag_uri: never changes once assigned."""
+    return f"tag:{site.host},{published.isoformat()}:/{slug}/"
