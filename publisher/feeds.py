@@ -1,0 +1,244 @@
+"""Render feeds: Atom 1.0 and RSS 2.0 (with feedgen), JSON Feed 1.1 and an OPML list.
+
+Pure functions from records to bytes; the only importer of feedgen. Every date comes from the
+articles, never from the clock, so the same input always gives byte-identical output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
+from email.utils import format_datetime
+
+from feedgen.entry import FeedEntry
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+
+from .model import Article, FeedSpec, Site
+
+Renderer = Callable[[FeedSpec, Site, str], bytes]
+
+GENERATOR = "publisher"
+# The `updated` of a feed with no entries: a constant, so empty feeds are deterministic too.
+EMPTY_FEED_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# RFC 4151 needs a date in the tagging entity; any fixed one works as long as it never changes.
+FEED_ID_DATE = "2000"
+
+ATOM_TYPE = "application/atom+xml"
+RSS_TYPE = "application/rss+xml"
+JSON_TYPE = "application/feed+json"
+OPML_TYPE = "text/x-opml"
+OPML_NAME = "index.opml"
+
+# Everything XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF).
+_NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_KIND_ORDER = {"site": 0, "category": 1, "author": 2}
+
+
+def clean(text: str) -> str:
+    """Drop characters XML cannot carry: one of them would make lxml reject the whole feed."""
+    return _NOT_XML_CHAR.sub("", text) if _NOT_XML_CHAR.search(text) else text
+
+
+# --- urls, ids and dates shared by every format -------------------------------------------
+
+
+def feed_url(spec: FeedSpec, feeds_url: str, name: str) -> str:
+    """Absolute url of one of a spec's files, e.g. `{feeds_url}/authors/ana/atom.xml`."""
+    folder = f"{feeds_url.rstrip('/')}/{spec.path.strip('/')}".rstrip("/")
+    return f"{folder}/{name}"
+
+
+def home_url(spec: FeedSpec, site: Site) -> str:
+    """The site page a feed mirrors (WordPress-style archive pages for category/author)."""
+    if spec.kind == "category" and spec.slug:
+        return site.url(f"category/{spec.slug}/")
+    if spec.kind == "author" and spec.slug:
+        return site.url(f"author/{spec.slug}/")
+    return site.url("")
+
+
+def feed_id(spec: FeedSpec, site: Site) -> str:
+    """Stable tag URI naming the feed, independent of where its files are served."""
+    path = spec.path.strip("/")
+    return f"tag:{site.host},{FEED_ID_DATE}:feed/{path}" if path else f"tag:{site.host},{FEED_ID_DATE}:feed"
+
+
+def aware(moment: datetime, site: Site) -> datetime:
+    """feedgen rejects naive datetimes; read a naive one as site-local time."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=site.timezone)
+
+
+def feed_updated(articles: Iterable[Article], site: Site) -> datetime:
+    """The newest `updated` among the entries, or a fixed date for an empty feed."""
+    return max((aware(a.updated, site) for a in articles), default=EMPTY_FEED_DATE)
+
+
+def description(spec: FeedSpec, site: Site) -> str:
+    """RSS requires a non-empty channel description."""
+    return clean(site.description or site.title or spec.title)
+
+
+# --- Atom and RSS via feedgen -------------------------------------------------------------
+
+
+class _AtomLinkFix(BaseEntryExtension):
+    """feedgen 1.0 drops `rel`/`type` from entry links (it reuses a loop variable); put them back.
+
+    Only fills what is missing, so it stays harmless on a feedgen that gets this right.
+    """
+
+    def extend_atom(self, entry):  # type: ignore[no-untyped-def]
+        for link in entry.iterfind("link"):
+            if link.get("rel") is None:
+                link.set("rel", "alternate")
+                link.set("type", "text/html")
+        return entry
+
+
+def _generator(spec: FeedSpec, site: Site, feeds_url: str, name: str, media_type: str) -> FeedGenerator:
+    """Feed-level fields shared by Atom and RSS, with every clock-based default overridden."""
+    updated = feed_updated(spec.articles, site)
+    fg = FeedGenerator()
+    fg.id(feed_id(spec, site))
+    fg.title(clean(spec.title))
+    fg.subtitle(description(spec, site))
+    fg.language(clean(site.language))
+    fg.generator(GENERATOR)
+    # RSS takes the last link as <channel><link>: self first, then the page.
+    fg.link(href=clean(feed_url(spec, feeds_url, name)), rel="self", type=media_type)
+    fg.link(href=clean(home_url(spec, site)), rel="alternate", type="text/html")
+    fg.updated(updated)
+    fg.lastBuildDate(updated)
+    fg.pubDate(updated)
+    return fg
+
+
+def _entry(fg: FeedGenerator, article: Article, site: Site) -> FeedEntry:
+    """Fields shared by an Atom entry and an RSS item; `updated` overrides feedgen's now()."""
+    fe = fg.add_entry(order="append")
+    fe.id(clean(article.guid))  # also the RSS guid, isPermaLink="false"
+    fe.title(clean(article.title))
+    fe.link(href=clean(article.url))
+    fe.updated(aware(article.updated, site))
+    fe.published(aware(article.published, site))
+    fe.content(clean(article.full_html), type="html")
+    if article.summary:
+        fe.summary(clean(article.summary))
+    if article.category:
+        fe.category(term=clean(article.category))
+    return fe
+
+
+def render_atom(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
+    """Atom 1.0, entries in the order given (the caller sorts them newest first)."""
+    fg = _generator(spec, site, feeds_url, "atom.xml", ATOM_TYPE)
+    fg.register_extension("publisher_links", BaseExtension, _AtomLinkFix, atom=True, rss=False)
+    for article in spec.articles:
+        fe = _entry(fg, article, site)
+        if article.authors:
+            fe.author([{"name": clean(name)} for name in article.authors])
+    return fg.atom_str(pretty=True)
+
+
+def render_rss(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
+    """RSS 2.0 with content:encoded for the full text and dc:creator for authors.
+
+    RSS's own <author> must be an email address, which we don't publish.
+    """
+    fg = _generator(spec, site, feeds_url, "rss.xml", RSS_TYPE)
+    fg.load_extension("dc", atom=False, rss=True)
+    for article in spec.articles:
+        fe = _entry(fg, article, site)
+        if article.authors:
+            fe.dc.dc_creator([clean(name) for name in article.authors])
+    return fg.rss_str(pretty=True)
+
+
+# --- JSON Feed ----------------------------------------------------------------------------
+
+
+def _json_item(article: Article, site: Site) -> dict[str, object]:
+    item: dict[str, object] = {
+        "id": clean(article.guid),
+        "url": clean(article.url),
+        "title": clean(article.title),
+        "content_html": clean(article.full_html),
+    }
+    if article.summary:
+        item["summary"] = clean(article.summary)
+    item["date_published"] = aware(article.published, site).isoformat()
+    item["date_modified"] = aware(article.updated, site).isoformat()
+    if article.authors:
+        item["authors"] = [{"name": clean(name)} for name in article.authors]
+    if article.language:
+        item["language"] = clean(article.language)
+    if article.category:
+        item["tags"] = [clean(article.category)]
+    return item
+
+
+def render_json(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
+    """JSON Feed 1.1; keys in a fixed order, UTF-8, ending with a newline."""
+    doc: dict[str, object] = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": clean(spec.title),
+        "home_page_url": clean(home_url(spec, site)),
+        "feed_url": clean(feed_url(spec, feeds_url, "feed.json")),
+        "description": description(spec, site),
+        "language": clean(site.language),
+        "items": [_json_item(a, site) for a in spec.articles],
+    }
+    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+FORMATS: dict[str, tuple[str, Renderer]] = {
+    "atom.xml": (ATOM_TYPE, render_atom),
+    "rss.xml": (RSS_TYPE, render_rss),
+    "feed.json": (JSON_TYPE, render_json),
+}
+
+_FORMAT_LABELS = {"atom.xml": "Atom", "rss.xml": "RSS", "feed.json": "JSON Feed"}
+
+
+# --- OPML ---------------------------------------------------------------------------------
+
+
+def ordered_specs(specs: Sequence[FeedSpec]) -> list[FeedSpec]:
+    """Site feed first, then categories, then authors; the given order within each kind."""
+    return sorted(specs, key=lambda s: _KIND_ORDER.get(s.kind, len(_KIND_ORDER)))
+
+
+def _opml_outline(parent: ET.Element, spec: FeedSpec, site: Site, feeds_url: str) -> None:
+    title = clean(spec.title)
+    group = ET.SubElement(parent, "outline", text=title, title=title)
+    for name, (_, _) in FORMATS.items():
+        label = f"{title} ({_FORMAT_LABELS[name]})"
+        ET.SubElement(
+            group,
+            "outline",
+            type="rss",
+            text=label,
+            title=label,
+            xmlUrl=clean(feed_url(spec, feeds_url, name)),
+            htmlUrl=clean(home_url(spec, site)),
+        )
+
+
+def render_opml(specs: Sequence[FeedSpec], site: Site, feeds_url: str) -> bytes:
+    """OPML 2.0 listing every spec's three feeds; dateCreated is the newest entry's date."""
+    ordered = ordered_specs(specs)
+    newest = max((feed_updated(s.articles, site) for s in ordered), default=EMPTY_FEED_DATE)
+    root = ET.Element("opml", version="2.0")
+    head = ET.SubElement(root, "head")
+    ET.SubElement(head, "title").text = clean(f"{site.title} feeds")
+    ET.SubElement(head, "dateCreated").text = format_datetime(newest)
+    ET.SubElement(head, "ownerId").text = clean(site.url(""))
+    body = ET.SubElement(root, "body")
+    for spec in ordered:
+        _opml_outline(body, spec, site, feeds_url)
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
