@@ -11,6 +11,9 @@ class PublisherError(Exception):
         self.message = message
         self.hint = hint
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (self.__class__, (self.message, self.hint))
+
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
@@ -26,6 +29,9 @@ class SeedError(PublisherError):
         super().__init__(f"{path}: {reason}", hint)
         self.path = path
         self.reason = reason
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (self.__class__, (self.path, self.reason, self.hint))
 
 
 class NotAnArticle(SeedError):

@@ -6,7 +6,7 @@ import hashlib
 import html
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -115,3 +115,18 @@ def content_hash(text: str) -> str:
 def tag_uri(site: Site, published: date, slug: str) -> str:
     """RFC 4151 tag URI, like Django's get_tag_uri: never changes once assigned."""
     return f"tag:{site.host},{published.isoformat()}:/{slug}/"
+
+
+def article_dict(article: Article) -> dict[str, object]:
+    """Every field of an article as JSON-ready values (dates in ISO 8601)."""
+    data = asdict(article)
+    for key in ("published", "updated", "first_seen"):
+        value = data[key]
+        data[key] = value.isoformat() if value else None
+    data["authors"] = list(article.authors)
+    data["related"] = [
+        {**asdict(t), "authors": list(t.authors),
+         "published": t.published.isoformat() if t.published else None}
+        for t in article.related
+    ]
+    return data

@@ -1,0 +1,39 @@
+"""What every command needs: settings, the database and the clock, opened lazily once."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from functools import cached_property
+
+import click
+from sqlalchemy import Engine
+
+from ..config import Settings, find_config, load_settings
+from ..store import open_database
+
+
+class App:
+    def __init__(self, config_path: str | None) -> None:
+        self._config_path = config_path
+        self._engine: Engine | None = None
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings(find_config(self._config_path, os.environ))
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = open_database(self.settings.database_path)
+        return self._engine
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+pass_app = click.make_pass_decorator(App)

@@ -1,0 +1,286 @@
+"""The verbs: ingest seeds into the store, build the feeds. Stages are wired here and only here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from sqlalchemy import Engine
+
+from . import __version__
+from .config import Settings
+from .errors import NotAnArticle, SeedError
+from .feeds import FORMATS, render_opml
+from .fsutil import write_atomic
+from .model import Article, FeedSpec, Site, slugify, tag_uri
+from .readers import is_seed_candidate, read_seed
+from .store import articles as article_store
+
+Progress = Callable[[int], None]
+PARALLEL_THRESHOLD = 400  # below this many changed seeds, a process pool costs more than it saves
+
+
+@dataclass
+class IngestReport:
+    new: list[str] = field(default_factory=list)  # article ids
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    deleted: int = 0
+    skipped: list[SeedError] = field(default_factory=list)  # pages that are not articles
+    failed: list[SeedError] = field(default_factory=list)
+    to_parse: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new or self.updated or self.deleted)
+
+
+@dataclass
+class FeedReport:
+    written: list[str] = field(default_factory=list)  # paths relative to feeds/
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _SeedFile:
+    source: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+def ingest(
+    engine: Engine, settings: Settings, now: datetime, progress: Progress | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Read new and changed seeds into the store; forget deleted ones. One bad seed stops nothing."""
+    site = settings.site_record
+    seeds_dir = settings.seeds_dir
+    report = IngestReport()
+    files = list(_scan_seeds(seeds_dir, report))
+    with engine.begin() as conn:
+        known = article_store.seed_states(conn)
+        identities = article_store.identities_by_source(conn)
+    todo = [
+        f for f in files
+        if not ((s := known.get(f.source)) and s.status == "ok" and s.size == f.size
+                and s.mtime_ns == f.mtime_ns and f.source in identities
+                and not identities[f.source].deleted)
+    ]
+    report.unchanged = len(files) - len(todo)
+    report.to_parse = len(todo)
+    if on_plan:
+        on_plan(len(todo))
+    parsed = _parse_all(todo, seeds_dir, site, settings, progress)
+
+    states: list[article_store.SeedFileState] = []
+    fresh: list[Article] = []
+    corrected: list[Article] = []
+    for seed, result in zip(todo, parsed):
+        if isinstance(result, NotAnArticle):
+            report.skipped.append(result)
+            states.append(article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, "skipped", result.reason))
+        elif isinstance(result, SeedError):
+            report.failed.append(result)
+            states.append(article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, "failed", result.reason))
+        else:
+            states.append(article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, "ok", ""))
+            identity = identities.get(seed.source)
+            if identity is None:
+                fresh.append(result)
+            elif identity.content_hash != result.content_hash or identity.deleted:
+                corrected.append(result)
+            else:
+                report.unchanged += 1
+
+    present = {f.source for f in files}
+    gone = [source for source in identities if source not in present]
+    with engine.begin() as conn:
+        new_records = _assign_identities(fresh, article_store.taken_slugs(conn), site, now)
+        article_store.insert_articles(conn, new_records)
+        kept = [_keep_identity(a, identities[a.source], site, now) for a in corrected]
+        article_store.update_articles(conn, kept)
+        report.deleted = article_store.mark_deleted(conn, gone, now)
+        article_store.forget_seed_files(conn, [s for s in known if s not in present])
+        article_store.record_seed_states(conn, states, now)
+    report.new = [a.id for a in new_records]
+    report.updated = [a.id for a in kept]
+    return report
+
+
+def build_feeds(
+    engine: Engine, settings: Settings, now: datetime, progress: Progress | None = None
+) -> FeedReport:
+    """Write every feed whose entries changed since the last build; remove feeds left empty."""
+    site = settings.site_record
+    feeds_dir = settings.feeds_dir
+    report = FeedReport()
+    with engine.begin() as conn:
+        index = article_store.feed_index(conn, site.timezone)
+        previous = article_store.feed_fingerprints(conn)
+    specs = select_feeds(index, site, settings.feeds.max_entries)
+    prints = {spec.path: _fingerprint(spec, site, settings.feeds_url) for spec, _ in specs}
+    stale = [
+        (spec, ids) for spec, ids in specs
+        if previous.get(spec.path) != prints[spec.path] or not _outputs_exist(feeds_dir, spec.path)
+    ]
+    needed = sorted({i for _, ids in stale for i in ids})
+    with engine.begin() as conn:
+        records = article_store.get_articles(conn, needed, site.timezone)
+    for spec, ids in stale:
+        full = replace(spec, articles=tuple(records[i] for i in ids))
+        for name, (_media_type, render) in FORMATS.items():
+            relative = f"{spec.path}/{name}".lstrip("/")
+            if write_atomic(feeds_dir / relative, render(full, site, settings.feeds_url)):
+                report.written.append(relative)
+            else:
+                report.unchanged += 1
+        if progress:
+            progress(1)
+    report.unchanged += 3 * (len(specs) - len(stale))
+    opml = render_opml([spec for spec, _ in specs], site, settings.feeds_url)
+    if write_atomic(feeds_dir / "index.opml", opml):
+        report.written.append("index.opml")
+    else:
+        report.unchanged += 1
+    report.removed = _remove_stale_feeds(feeds_dir, {spec.path for spec, _ in specs})
+    with engine.begin() as conn:
+        article_store.record_feed_fingerprints(conn, prints, now)
+    return report
+
+
+def select_feeds(
+    index: Sequence[article_store.FeedIndexRow], site: Site, max_entries: int
+) -> list[tuple[FeedSpec, list[str]]]:
+    """The site feed, then one per category, then one per author, each with its newest ids."""
+    groups: dict[tuple[str, str], list[article_store.FeedIndexRow]] = {("site", ""): list(index)}
+    names: dict[tuple[str, str], str] = {}
+    for row in index:  # index is newest first, so every group stays newest first
+        keys = [("category", row.category)] if row.category else []
+        keys += [("author", author) for author in row.authors]
+        for kind, name in keys:
+            key = (kind, slugify(name))
+            names.setdefault(key, name)
+            groups.setdefault(key, []).append(row)
+    specs = []
+    order = {"site": 0, "category": 1, "author": 2}
+    for (kind, slug), rows in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+        name = names.get((kind, slug), "")
+        folder = {"site": "", "category": f"categories/{slug}", "author": f"authors/{slug}"}[kind]
+        title = site.title if kind == "site" else f"{site.title}: {name}"
+        spec = FeedSpec(kind=kind, key=name, slug=slug, title=title, path=folder)
+        specs.append((spec, [row.id for row in rows[:max_entries]]))
+    return specs
+
+
+def _fingerprint(spec: FeedSpec, site: Site, feeds_url: str) -> str:
+    """Changes whenever any byte of the spec's feeds could change."""
+    payload = [__version__, site.title, site.base_url, site.language, site.description,
+               str(site.timezone), feeds_url, spec.kind, spec.key, spec.title, spec.path]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
+def _outputs_exist(feeds_dir: Path, folder: str) -> bool:
+    return all((feeds_dir / folder / name).is_file() for name in FORMATS)
+
+
+def _remove_stale_feeds(feeds_dir: Path, live: set[str]) -> list[str]:
+    removed = []
+    for family in ("categories", "authors"):
+        parent = feeds_dir / family
+        if not parent.is_dir():
+            continue
+        for folder in sorted(parent.iterdir()):
+            relative = f"{family}/{folder.name}"
+            if folder.is_dir() and relative not in live:
+                shutil.rmtree(folder)
+                removed.append(relative)
+    return removed
+
+
+def _scan_seeds(seeds_dir: Path, report: IngestReport) -> Iterator[_SeedFile]:
+    if not seeds_dir.is_dir():
+        report.failed.append(SeedError(str(seeds_dir), "seeds folder not found"))
+        return
+    for folder, dirs, names in os.walk(seeds_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            path = Path(folder) / name
+            if not is_seed_candidate(path):
+                continue
+            source = path.relative_to(seeds_dir).as_posix()
+            try:
+                stat = path.stat()
+            except OSError as exc:
+                report.failed.append(SeedError(str(path), f"cannot read: {exc.strerror}"))
+                continue
+            yield _SeedFile(source, path, stat.st_size, stat.st_mtime_ns)
+
+
+def _parse_all(
+    todo: Sequence[_SeedFile], seeds_dir: Path, site: Site, settings: Settings,
+    progress: Progress | None,
+) -> list[Article | SeedError]:
+    jobs = [(f.path, seeds_dir, site, settings.feeds.max_seed_bytes) for f in todo]
+    workers = settings.feeds.workers or os.cpu_count() or 1
+    if len(jobs) < PARALLEL_THRESHOLD or workers == 1:
+        results = []
+        for job in jobs:
+            results.append(_parse_one(job))
+            if progress:
+                progress(1)
+        return results
+    results = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for result in pool.map(_parse_one, jobs, chunksize=64):
+            results.append(result)
+            if progress:
+                progress(1)
+    return results
+
+
+def _parse_one(job: tuple[Path, Path, Site, int]) -> Article | SeedError:
+    path, seeds_dir, site, max_bytes = job
+    try:
+        return read_seed(path, seeds_dir, site, max_bytes)
+    except SeedError as exc:
+        return exc
+    except Exception as exc:  # a reader bug must not stop the other seeds
+        return SeedError(str(path), f"cannot parse: {type(exc).__name__}: {exc}")
+
+
+def _assign_identities(
+    fresh: Sequence[Article], taken: dict[str, str], site: Site, now: datetime
+) -> list[Article]:
+    """Give new articles unique slugs (`-2`, `-3`, … on a clash) and their permanent urls/ids."""
+    taken = dict(taken)
+    records = []
+    for article in sorted(fresh, key=lambda a: a.source):
+        slug, n = article.slug, 1
+        while taken.get(slug, article.source) != article.source:
+            n += 1
+            slug = f"{article.slug}-{n}"
+        taken[slug] = article.source
+        records.append(replace(
+            article, slug=slug, url=site.url(f"{slug}/"),
+            guid=tag_uri(site, article.published.date(), slug), first_seen=now,
+        ))
+    return records
+
+
+def _keep_identity(
+    article: Article, identity: article_store.StoredIdentity, site: Site, now: datetime
+) -> Article:
+    """A corrected article keeps its id, slug, url and guid; only `updated` moves."""
+    return replace(
+        article, id=identity.id, slug=identity.slug, url=site.url(f"{identity.slug}/"),
+        guid=identity.guid, updated=max(now, article.published), first_seen=identity.first_seen,
+    )

@@ -1,0 +1,59 @@
+"""Table definitions. Dates are stored as ISO 8601 text in UTC (portable, sortable)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Integer, MetaData, Table, Text
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("applied_at", Text, nullable=False),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("source", Text, nullable=False, unique=True),
+    Column("slug", Text, nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("guid", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("authors", Text, nullable=False),  # JSON list
+    Column("published", Text, nullable=False),
+    Column("updated", Text, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("credit", Text, nullable=False),
+    Column("translation_note", Text, nullable=False),
+    Column("body_html", Text, nullable=False),
+    Column("related", Text, nullable=False),  # JSON list of teasers
+    Column("language", Text, nullable=False),
+    Column("content_hash", Text, nullable=False),
+    Column("first_seen", Text, nullable=False),
+    Column("deleted_at", Text, nullable=True),
+)
+Index("articles_first_seen", articles.c.first_seen)
+
+seed_files = Table(
+    "seed_files",
+    metadata,
+    Column("source", Text, primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("mtime_ns", Integer, nullable=False),
+    Column("status", Text, nullable=False),  # "ok", "skipped" or "failed"
+    Column("message", Text, nullable=False),
+    Column("checked_at", Text, nullable=False),
+)
+
+feed_outputs = Table(
+    "feed_outputs",
+    metadata,
+    Column("path", Text, primary_key=True),  # folder below feeds/, "" for the site feed
+    Column("fingerprint", Text, nullable=False),
+    Column("written_at", Text, nullable=False),
+)
