@@ -81,6 +81,26 @@ class Article:
         return "\n".join(p for p in parts if p)
 
 
+CADENCES = ("immediate", "daily", "weekly")
+SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bouncing")
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """Someone who gets digests by mail. `email` is stored as given, matched case-insensitively."""
+
+    id: int
+    email: str
+    name: str
+    cadence: str  # one of CADENCES
+    categories: tuple[str, ...]  # empty: every category
+    status: str  # one of SUBSCRIBER_STATUSES
+    created_at: datetime
+    confirmed_at: datetime | None = None
+    last_digest_at: datetime | None = None  # up to when articles have been sent to them
+    failures: int = 0  # permanent delivery failures in a row
+
+
 @dataclass(frozen=True)
 class FeedSpec:
     """One feed family (site-wide, a category or an author) and the articles in it."""

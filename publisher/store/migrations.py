@@ -21,4 +21,5 @@ def _create(*names: str) -> Callable[[Connection], None]:
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "articles, seed files and feed outputs", _create("articles", "seed_files", "feed_outputs")),
+    (2, "subscribers", _create("subscribers")),
 ]

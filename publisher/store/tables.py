@@ -57,3 +57,20 @@ feed_outputs = Table(
     Column("fingerprint", Text, nullable=False),
     Column("written_at", Text, nullable=False),
 )
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", Text, nullable=False),
+    Column("email_key", Text, nullable=False, unique=True),  # casefolded: no duplicates by case
+    Column("name", Text, nullable=False),
+    Column("cadence", Text, nullable=False),
+    Column("categories", Text, nullable=False),  # JSON list; empty: all
+    Column("status", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("confirmed_at", Text, nullable=True),
+    Column("last_digest_at", Text, nullable=True),
+    Column("failures", Integer, nullable=False),
+)
+Index("subscribers_status_cadence", subscribers.c.status, subscribers.c.cadence)

@@ -1,0 +1,56 @@
+"""HMAC-signed tokens for links in mails (unsubscribe, manage, confirm), scoped by purpose.
+
+A token is `<value>.<mac>` in URL-safe base64; the MAC covers the purpose too, so a token
+made for one purpose never verifies for another.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from .errors import ConfigError, PublisherError
+
+MAC_BYTES = 16
+
+
+class BadToken(PublisherError):
+    """Forged, tampered, truncated or wrong-purpose token."""
+
+
+def require_secret(secret: str) -> bytes:
+    if len(secret) < 16:
+        raise ConfigError(
+            "PUBLISHER_SECRET_KEY is not set (or shorter than 16 characters)",
+            "export PUBLISHER_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')",
+        )
+    return secret.encode("utf-8")
+
+
+def sign(secret: str, purpose: str, value: str) -> str:
+    key = require_secret(secret)
+    body = _b64(value.encode("utf-8"))
+    return f"{body}.{_b64(_mac(key, purpose, body))}"
+
+
+def unsign(secret: str, purpose: str, token: str) -> str:
+    """The signed value, or BadToken."""
+    key = require_secret(secret)
+    body, _, mac = token.partition(".")
+    try:
+        given = base64.urlsafe_b64decode(mac + "=" * (-len(mac) % 4))
+        value = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise BadToken("malformed token") from None
+    if not body or not hmac.compare_digest(given, _mac(key, purpose, body)):
+        raise BadToken("invalid token")
+    return value
+
+
+def _mac(key: bytes, purpose: str, body: str) -> bytes:
+    return hmac.new(key, f"{purpose}\0{body}".encode("ascii"), hashlib.sha256).digest()[:MAC_BYTES]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
