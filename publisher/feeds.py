@@ -137,6 +137,9 @@ def render_atom(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
     """Atom 1.0, entries in the order given (the caller sorts them newest first)."""
     fg = _generator(spec, site, feeds_url, "atom.xml", ATOM_TYPE)
     fg.register_extension("publisher_links", BaseExtension, _AtomLinkFix, atom=True, rss=False)
+    if any(not a.authors for a in spec.articles):
+        # RFC 4287 4.1.1: a feed needs an author unless every entry has one.
+        fg.author({"name": clean(site.title or spec.title)})
     for article in spec.articles:
         fe = _entry(fg, article, site)
         if article.authors:
@@ -147,14 +150,15 @@ def render_atom(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
 def render_rss(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
     """RSS 2.0 with content:encoded for the full text and dc:creator for authors.
 
-    RSS's own <author> must be an email address, which we don't publish.
+    RSS's own <author> must be an email address, which we don't publish. Co-authors share one
+    dc:creator: with one element each, feedparser's `author` and newsboat show only the last.
     """
     fg = _generator(spec, site, feeds_url, "rss.xml", RSS_TYPE)
     fg.load_extension("dc", atom=False, rss=True)
     for article in spec.articles:
         fe = _entry(fg, article, site)
         if article.authors:
-            fe.dc.dc_creator([clean(name) for name in article.authors])
+            fe.dc.dc_creator(clean(", ".join(article.authors)))
     return fg.rss_str(pretty=True)
 
 

@@ -1,0 +1,466 @@
+"""Feed rendering: Atom, RSS, JSON Feed and OPML.
+
+Golden files live in tests/golden/feeds/ (same layout as the published feeds/ folder).
+They are compared byte for byte; to regenerate them on purpose, run
+
+    UPDATE_GOLDEN=1 pytest tests/test_feeds.py
+
+and read the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import feedparser
+import pytest
+from lxml import etree
+
+from publisher import feeds
+from publisher.model import Article, FeedSpec, Site, slugify, tag_uri
+
+HERE = Path(__file__).parent
+GOLDEN = HERE / "golden" / "feeds"
+ATOM_RNG = HERE / "schemas" / "atom.rng"
+FEEDS_URL = "https://www.leftvoice.org/feeds"
+
+NS = {
+    "a": "http://www.w3.org/2005/Atom",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "content": "http://purl.org/rss/1.0/modules/content/",
+}
+NY = ZoneInfo("America/New_York")
+SITE = Site(
+    title="Left Voice",
+    base_url="https://www.leftvoice.org",
+    timezone=NY,
+    language="en",
+    description="Real news for real people – «socialist» views",
+)
+# RFC 3339 date-time with a mandatory offset (what the W3C validator checks for Atom).
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+def make_article(
+    title: str,
+    *,
+    published: datetime,
+    updated: datetime | None = None,
+    authors: tuple[str, ...] = ("Ana Pérez",),
+    category: str = "Labor",
+    summary: str = "A short summary.",
+    credit: str = "",
+    translation_note: str = "",
+    body_html: str = "<p>Body text.</p>",
+) -> Article:
+    slug = slugify(title)
+    return Article(
+        id=slug,
+        slug=slug,
+        url=SITE.url(f"{slug}/"),
+        guid=tag_uri(SITE, published.date(), slug),
+        title=title,
+        summary=summary,
+        authors=authors,
+        published=published,
+        updated=updated or published,
+        category=category,
+        credit=credit,
+        translation_note=translation_note,
+        body_html=body_html,
+        related=(),
+        source=f"{slug}.md",
+        content_hash="0" * 64,
+    )
+
+
+STRIKE = make_article(
+    "Strikes & “solidarity”: <Workers> in São Paulo",
+    published=datetime(2024, 3, 5, 9, 30, tzinfo=NY),
+    updated=datetime(2024, 3, 6, 14, 0, tzinfo=NY),
+    authors=("Ana Pérez", "Bob O'Neil"),
+    summary='Workers said "enough" – and 10 < 20 & rising.',
+    credit="Mídia NINJA",
+    translation_note="Translated from Portuguese by Zoë Müller.",
+    body_html='<p>Strikers marched on <a href="https://www.leftvoice.org/">Avenida Paulista</a>.</p>',
+)
+RENT = make_article(
+    'Rent "caps" < real control',
+    published=datetime(2024, 3, 1, 8, 0, tzinfo=NY),
+    authors=("Bob O'Neil",),
+    category="Housing",
+    body_html="<p>Caps &amp; loopholes.</p>",
+)
+EDITORIAL = make_article(
+    "Editorial: ¿Qué hacer?",
+    published=datetime(2024, 2, 20, 18, 15, tzinfo=timezone.utc),
+    authors=(),
+    category="",
+    summary="",
+)
+ARTICLES = (STRIKE, RENT, EDITORIAL)
+
+SITE_SPEC = FeedSpec("site", "", "", "Left Voice", "", ARTICLES)
+LABOR = FeedSpec("category", "Labor", "labor", "Left Voice – Labor", "categories/labor", (STRIKE,))
+HOUSING = FeedSpec("category", "Housing", "housing", "Left Voice – Housing", "categories/housing", (RENT,))
+ANA = FeedSpec("author", "Ana Pérez", "ana-perez", "Left Voice – Ana Pérez", "authors/ana-perez", (STRIKE,))
+BOB = FeedSpec("author", "Bob O'Neil", "bob-oneil", "Left Voice – Bob O'Neil", "authors/bob-oneil", (STRIKE, RENT))
+EMPTY = FeedSpec("category", "Empty", "empty", "Left Voice – Empty", "categories/empty", ())
+ALL_SPECS = (SITE_SPEC, LABOR, HOUSING, ANA, BOB, EMPTY)
+
+
+def render(name: str, spec: FeedSpec) -> bytes:
+    return feeds.FORMATS[name][1](spec, SITE, FEEDS_URL)
+
+
+# --- golden files ---------------------------------------------------------------------------
+
+GOLDEN_CASES = [
+    (f"{spec.path}/{name}".lstrip("/"), spec, name)
+    for spec in (SITE_SPEC, LABOR)
+    for name in feeds.FORMATS
+]
+
+
+def check_golden(relative: str, actual: bytes) -> None:
+    path = GOLDEN / relative
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(actual)
+    assert path.exists(), f"missing golden file {path}; run with UPDATE_GOLDEN=1"
+    assert actual == path.read_bytes(), f"{relative} differs from its golden file"
+
+
+@pytest.mark.parametrize(("relative", "spec", "name"), GOLDEN_CASES, ids=[c[0] for c in GOLDEN_CASES])
+def test_feed_matches_golden_file(relative: str, spec: FeedSpec, name: str) -> None:
+    check_golden(relative, render(name, spec))
+
+
+def test_opml_matches_golden_file() -> None:
+    check_golden(feeds.OPML_NAME, feeds.render_opml(ALL_SPECS, SITE, FEEDS_URL))
+
+
+# --- determinism ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(feeds.FORMATS))
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.path or "site")
+def test_rendering_twice_is_byte_identical(name: str, spec: FeedSpec) -> None:
+    assert render(name, spec) == render(name, spec)
+
+
+def test_feed_dates_come_from_the_articles_never_the_clock() -> None:
+    newest = STRIKE.updated  # the newest `updated` in the site feed
+    atom = etree.fromstring(render("atom.xml", SITE_SPEC))
+    assert atom.findtext("a:updated", namespaces=NS) == newest.isoformat()
+    rss = etree.fromstring(render("rss.xml", SITE_SPEC))
+    for tag in ("lastBuildDate", "pubDate"):
+        assert parsedate_to_datetime(rss.findtext(f"channel/{tag}")) == newest
+    allowed = {d.isoformat() for a in ARTICLES for d in (a.published, a.updated)}
+    stamped = atom.xpath("//a:updated/text() | //a:published/text()", namespaces=NS)
+    assert set(stamped) <= allowed
+
+
+def test_empty_feed_gets_a_fixed_date() -> None:
+    atom = etree.fromstring(render("atom.xml", EMPTY))
+    assert atom.findtext("a:updated", namespaces=NS) == feeds.EMPTY_FEED_DATE.isoformat()
+    assert atom.findall("a:entry", NS) == []
+    rss = etree.fromstring(render("rss.xml", EMPTY))
+    assert parsedate_to_datetime(rss.findtext("channel/lastBuildDate")) == feeds.EMPTY_FEED_DATE
+    assert json.loads(render("feed.json", EMPTY))["items"] == []
+
+
+def test_entries_keep_the_given_order() -> None:
+    oldest_first = FeedSpec("site", "", "", "Left Voice", "", (EDITORIAL, STRIKE, RENT))
+    for name in ("atom.xml", "rss.xml"):
+        parsed = feedparser.parse(render(name, oldest_first))
+        assert [e.id for e in parsed.entries] == [EDITORIAL.guid, STRIKE.guid, RENT.guid]
+    items = json.loads(render("feed.json", oldest_first))["items"]
+    assert [i["id"] for i in items] == [EDITORIAL.guid, STRIKE.guid, RENT.guid]
+
+
+# --- Atom -----------------------------------------------------------------------------------
+
+
+def test_atom_reads_back_with_feedparser() -> None:
+    parsed = feedparser.parse(render("atom.xml", SITE_SPEC))
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.version == "atom10"
+    feed = parsed.feed
+    assert feed.title == "Left Voice"
+    assert feed.subtitle == SITE.description
+    assert feed.id == "tag:www.leftvoice.org,2000:feed"
+    assert feed.language == "en"
+    assert feed.generator == "publisher"
+    links = {(link.rel, link.type): link.href for link in feed.links}
+    assert links == {
+        ("self", "application/atom+xml"): f"{FEEDS_URL}/atom.xml",
+        ("alternate", "text/html"): "https://www.leftvoice.org/",
+    }
+    assert len(parsed.entries) == 3
+
+    strike = parsed.entries[0]
+    assert strike.title == STRIKE.title
+    assert strike.id == STRIKE.guid
+    assert strike.link == STRIKE.url
+    assert [(link.rel, link.type, link.href) for link in strike.links] == [
+        ("alternate", "text/html", STRIKE.url)
+    ]
+    assert [a.name for a in strike.authors] == ["Ana Pérez", "Bob O'Neil"]
+    assert [t.term for t in strike.tags] == ["Labor"]
+    assert strike.summary == STRIKE.summary
+    assert strike.content[0].type == "text/html"
+    assert strike.content[0].value == STRIKE.full_html
+    assert "Mídia NINJA" in strike.content[0].value
+    assert "Translated from Portuguese" in strike.content[0].value
+    assert strike.published == STRIKE.published.isoformat()
+    assert strike.updated == STRIKE.updated.isoformat()
+
+
+def test_atom_entry_links_carry_rel_and_type() -> None:
+    """feedgen 1.0 drops rel/type on entry links; feeds.py puts them back."""
+    atom = etree.fromstring(render("atom.xml", SITE_SPEC))
+    for link in atom.iterfind("a:entry/a:link", NS):
+        assert link.get("rel") == "alternate"
+        assert link.get("type") == "text/html"
+
+
+def test_atom_feed_has_an_author_when_an_entry_has_none() -> None:
+    """RFC 4287 4.1.1: an author on the feed, or on every entry."""
+    with_anonymous = etree.fromstring(render("atom.xml", SITE_SPEC))
+    assert with_anonymous.xpath("a:author/a:name/text()", namespaces=NS) == ["Left Voice"]
+    all_credited = etree.fromstring(render("atom.xml", BOB))
+    assert all_credited.findall("a:author", NS) == []
+    parsed = feedparser.parse(render("atom.xml", SITE_SPEC))
+    assert parsed.feed.author == "Left Voice"  # readers fall back to it for the editorial
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.path or "site")
+def test_atom_is_valid_against_rfc4287_schema(spec: FeedSpec) -> None:
+    schema = etree.RelaxNG(etree.parse(str(ATOM_RNG)))
+    doc = etree.fromstring(render("atom.xml", spec))
+    assert schema.validate(doc), schema.error_log
+
+
+def test_atom_schema_rejects_an_invalid_feed() -> None:
+    """Guards the schema itself: a feed without id/updated must fail."""
+    schema = etree.RelaxNG(etree.parse(str(ATOM_RNG)))
+    bad = etree.fromstring(b'<feed xmlns="http://www.w3.org/2005/Atom"><title>x</title></feed>')
+    assert not schema.validate(bad)
+
+
+# --- RSS ------------------------------------------------------------------------------------
+
+
+def test_rss_reads_back_with_feedparser() -> None:
+    parsed = feedparser.parse(render("rss.xml", SITE_SPEC))
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.version == "rss20"
+    assert parsed.feed.title == "Left Voice"
+    assert parsed.feed.link == "https://www.leftvoice.org/"
+    assert parsed.feed.subtitle == SITE.description
+    assert parsed.feed.language == "en"
+
+    strike = parsed.entries[0]
+    assert strike.title == STRIKE.title
+    assert strike.link == STRIKE.url
+    assert strike.id == STRIKE.guid
+    assert strike.guidislink is False
+    assert strike.summary == STRIKE.summary
+    assert strike.content[0].value == STRIKE.full_html
+    assert [t.term for t in strike.tags] == ["Labor"]
+    assert strike.author == "Ana Pérez, Bob O'Neil"  # one dc:creator: readers show the last only
+    assert datetime(*strike.published_parsed[:6], tzinfo=timezone.utc) == STRIKE.published
+
+
+def test_rss_structure() -> None:
+    rss = etree.fromstring(render("rss.xml", SITE_SPEC))
+    assert rss.get("version") == "2.0"
+    channel = rss.find("channel")
+    self_link = channel.find("a:link", NS)
+    assert self_link.attrib == {
+        "href": f"{FEEDS_URL}/rss.xml",
+        "rel": "self",
+        "type": "application/rss+xml",
+    }
+    items = channel.findall("item")
+    assert [i.findtext("guid") for i in items] == [a.guid for a in ARTICLES]
+    assert {i.find("guid").get("isPermaLink") for i in items} == {"false"}
+    assert [c.text for c in items[0].findall("dc:creator", NS)] == ["Ana Pérez, Bob O'Neil"]
+    assert [c.text for c in items[1].findall("dc:creator", NS)] == ["Bob O'Neil"]
+    assert items[2].findall("dc:creator", NS) == []
+    assert items[0].findtext("content:encoded", namespaces=NS) == STRIKE.full_html
+    assert items[0].findtext("description") == STRIKE.summary
+    assert items[0].find("author") is None  # RSS <author> must be an email: not used
+    # No summary: the description falls back to the full text rather than vanishing.
+    assert items[2].findtext("description") == EDITORIAL.full_html
+    assert items[2].findall("category") == []
+
+
+# --- JSON Feed ------------------------------------------------------------------------------
+
+
+def test_json_feed_has_the_required_fields() -> None:
+    raw = render("feed.json", SITE_SPEC)
+    assert "São Paulo".encode() in raw  # ensure_ascii=False
+    doc = json.loads(raw)
+    assert doc["version"] == "https://jsonfeed.org/version/1.1"
+    assert doc["title"] == "Left Voice"
+    assert doc["home_page_url"] == "https://www.leftvoice.org/"
+    assert doc["feed_url"] == f"{FEEDS_URL}/feed.json"
+    assert doc["language"] == "en"
+    assert isinstance(doc["items"], list) and len(doc["items"]) == 3
+    for item in doc["items"]:
+        assert isinstance(item["id"], str) and item["id"]
+        assert "content_html" in item or "content_text" in item
+        for key in ("date_published", "date_modified"):
+            assert RFC3339.match(item[key]), item[key]
+    strike = doc["items"][0]
+    assert strike == {
+        "id": STRIKE.guid,
+        "url": STRIKE.url,
+        "title": STRIKE.title,
+        "content_html": STRIKE.full_html,
+        "summary": STRIKE.summary,
+        "date_published": "2024-03-05T09:30:00-05:00",
+        "date_modified": "2024-03-06T14:00:00-05:00",
+        "authors": [{"name": "Ana Pérez"}, {"name": "Bob O'Neil"}],
+        "tags": ["Labor"],
+    }
+    editorial = doc["items"][2]
+    assert "authors" not in editorial and "tags" not in editorial and "summary" not in editorial
+
+
+# --- category and author feeds, urls ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "home"),
+    [
+        (SITE_SPEC, "https://www.leftvoice.org/"),
+        (LABOR, "https://www.leftvoice.org/category/labor/"),
+        (ANA, "https://www.leftvoice.org/author/ana-perez/"),
+    ],
+    ids=["site", "category", "author"],
+)
+def test_feed_urls_and_ids_follow_the_spec_path(spec: FeedSpec, home: str) -> None:
+    folder = f"{FEEDS_URL}/{spec.path}".rstrip("/")
+    atom = feedparser.parse(render("atom.xml", spec)).feed
+    assert {link.rel: link.href for link in atom.links} == {"self": f"{folder}/atom.xml", "alternate": home}
+    assert atom.id == f"tag:www.leftvoice.org,2000:feed/{spec.path}".rstrip("/")
+    rss = etree.fromstring(render("rss.xml", spec))
+    assert rss.findtext("channel/link") == home
+    assert rss.find("channel/a:link", NS).get("href") == f"{folder}/rss.xml"
+    doc = json.loads(render("feed.json", spec))
+    assert (doc["home_page_url"], doc["feed_url"]) == (home, f"{folder}/feed.json")
+
+
+def test_formats_table() -> None:
+    assert {name: media for name, (media, _) in feeds.FORMATS.items()} == {
+        "atom.xml": "application/atom+xml",
+        "rss.xml": "application/rss+xml",
+        "feed.json": "application/feed+json",
+    }
+
+
+# --- robustness -----------------------------------------------------------------------------
+
+
+def test_control_characters_never_break_the_build() -> None:
+    dirty = make_article(
+        "Vertical\x0btab",
+        published=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        authors=("Nul\x00l Author",),
+        category="Bad\x1fcat",
+        summary="Sum\x08mary",
+        body_html="<p>Body\x0c\ud800</p>",
+    )
+    site = Site("Site\x01", "https://example.org", timezone.utc, description="Desc\x0b")
+    spec = FeedSpec("site", "", "", "Feed\x0b title", "", (dirty,))
+    for name, (_, renderer) in feeds.FORMATS.items():
+        out = renderer(spec, site, "https://example.org/feeds")
+        parsed = feedparser.parse(out) if name != "feed.json" else None
+        if parsed is not None:
+            assert not parsed.bozo, (name, parsed.get("bozo_exception"))
+            assert parsed.entries[0].title == "Verticaltab"
+            assert parsed.feed.title == "Feed title"
+        else:
+            item = json.loads(out)["items"][0]
+            assert item["title"] == "Verticaltab"
+            assert item["authors"] == [{"name": "Null Author"}]
+    assert b"\x0b" not in feeds.render_opml([spec], site, "https://example.org/feeds")
+
+
+def test_naive_dates_are_read_as_site_time() -> None:
+    naive = make_article("Naive", published=datetime(2024, 6, 1, 12, 0))
+    out = render("atom.xml", FeedSpec("site", "", "", "Left Voice", "", (naive,)))
+    entry = feedparser.parse(out).entries[0]
+    assert entry.published == "2024-06-01T12:00:00-04:00"
+
+
+# --- rules the W3C feed validator applies -----------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.path or "site")
+def test_atom_follows_feed_validator_rules(spec: FeedSpec) -> None:
+    atom = etree.fromstring(render("atom.xml", spec))
+    for date in atom.xpath("//a:updated/text() | //a:published/text()", namespaces=NS):
+        assert RFC3339.match(date), date
+    for href in atom.xpath("//a:link/@href", namespaces=NS):
+        assert href.startswith("https://"), href
+    ids = atom.xpath("//a:id/text()", namespaces=NS)
+    assert len(ids) == len(set(ids)) and all(i.startswith("tag:") for i in ids)
+    self_links = atom.xpath("a:link[@rel='self']", namespaces=NS)
+    assert len(self_links) == 1
+    assert self_links[0].get("href") == feeds.feed_url(spec, FEEDS_URL, "atom.xml")
+    assert self_links[0].get("type") == "application/atom+xml"
+    assert len(atom.xpath("a:link[@rel='alternate'][@type='text/html']", namespaces=NS)) == 1
+    for entry in atom.iterfind("a:entry", NS):
+        assert entry.find("a:content", NS).get("type") == "html"
+        assert len(entry.xpath("a:link[@rel='alternate']", namespaces=NS)) == 1
+    has_feed_author = atom.find("a:author", NS) is not None
+    assert has_feed_author or all(e.find("a:author", NS) is not None for e in atom.iterfind("a:entry", NS))
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.path or "site")
+def test_rss_follows_feed_validator_rules(spec: FeedSpec) -> None:
+    rss = etree.fromstring(render("rss.xml", spec))
+    channel = rss.find("channel")
+    for required in ("title", "link", "description"):
+        assert channel.findtext(required), required
+    for date in rss.xpath("//pubDate/text() | //lastBuildDate/text()"):
+        assert parsedate_to_datetime(date).tzinfo is not None, date
+        assert re.match(r"^[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}$", date), date
+    for url in rss.xpath("//item/link/text() | channel/link/text() | //a:link/@href", namespaces=NS):
+        assert url.startswith("https://"), url
+    guids = rss.xpath("//item/guid/text()")
+    assert len(guids) == len(set(guids)) == len(spec.articles)
+    assert channel.findtext("language") == "en"
+
+
+# --- OPML -----------------------------------------------------------------------------------
+
+
+def test_opml_lists_every_feed_site_first_then_categories_then_authors() -> None:
+    shuffled = (ANA, LABOR, SITE_SPEC, BOB, HOUSING)
+    opml = etree.fromstring(feeds.render_opml(shuffled, SITE, FEEDS_URL))
+    assert opml.get("version") == "2.0"
+    assert opml.findtext("head/title") == "Left Voice feeds"
+    assert parsedate_to_datetime(opml.findtext("head/dateCreated")) == STRIKE.updated
+    groups = opml.findall("body/outline")
+    assert [g.get("text") for g in groups] == [s.title for s in (SITE_SPEC, LABOR, HOUSING, ANA, BOB)]
+    labor = groups[1].findall("outline")
+    assert [o.get("xmlUrl") for o in labor] == [
+        f"{FEEDS_URL}/categories/labor/atom.xml",
+        f"{FEEDS_URL}/categories/labor/rss.xml",
+        f"{FEEDS_URL}/categories/labor/feed.json",
+    ]
+    assert {o.get("type") for o in labor} == {"rss"}
+    assert {o.get("htmlUrl") for o in labor} == {"https://www.leftvoice.org/category/labor/"}
+    assert feeds.render_opml(shuffled, SITE, FEEDS_URL) == feeds.render_opml(shuffled, SITE, FEEDS_URL)
