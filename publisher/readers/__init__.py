@@ -1,0 +1,112 @@
+"""Seed readers: one seed file in, one `Article` out.
+
+`read_seed` does every I/O check (size, encoding, symlinks, files still being written) and
+hands the text to a pure parser chosen by suffix: `parse_scraped` (`*.txt`) or
+`parse_markdown` (`*.md`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path, PurePath
+
+from ..errors import SeedError
+from ..model import Article, Site
+from .markdown import parse_markdown
+from .scraped import parse_scraped
+
+__all__ = [
+    "SEED_SUFFIXES",
+    "is_seed_candidate",
+    "parse_markdown",
+    "parse_scraped",
+    "read_seed",
+    "seed_source",
+]
+
+SEED_SUFFIXES = (".txt", ".md")
+_PARSERS: dict[str, Callable[[str, str, Site], Article]] = {
+    ".txt": parse_scraped,
+    ".md": parse_markdown,
+}
+_TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".swp", ".swo", ".swx", ".crdownload", ".download")
+
+
+def is_seed_candidate(path: PurePath | str) -> bool:
+    """A seed worth reading: a known suffix, not hidden, not an editor/download temp file."""
+    name = PurePath(path).name
+    lower = name.lower()
+    return (
+        lower.endswith(SEED_SUFFIXES)
+        and not name.startswith((".", "#", "~"))
+        and not lower.endswith(_TEMP_SUFFIXES)
+        and not name.endswith("~")
+    )
+
+
+def seed_source(path: Path, seeds_dir: Path) -> str:
+    """The seed's path relative to the seeds folder, as a posix string (its stable key)."""
+    try:
+        return path.absolute().relative_to(seeds_dir.absolute()).as_posix()
+    except ValueError:
+        raise SeedError(_one_line(str(path)), "not inside the seeds folder") from None
+
+
+def read_seed(path: Path, seeds_dir: Path, site: Site, max_bytes: int = 5_000_000) -> Article:
+    """Read, check and parse one seed; SeedError (one line, with the reason) if it cannot."""
+    path = Path(path)
+    source = seed_source(path, seeds_dir)
+    parser = _PARSERS.get(path.suffix.lower())
+    if parser is None:
+        raise _error(path, f"not a seed file (expected {' or '.join(SEED_SUFFIXES)})")
+    text = _decode(path, _read_bytes(path, seeds_dir, max_bytes))
+    try:
+        return parser(text, source, site)
+    except SeedError as exc:  # the parsers name the source; the operator wants the path
+        raise type(exc)(_one_line(str(path)), exc.reason, exc.hint) from None
+
+
+def _read_bytes(path: Path, seeds_dir: Path, max_bytes: int) -> bytes:
+    """The file's bytes, after the symlink, size and stability checks."""
+    try:
+        if not path.resolve().is_relative_to(seeds_dir.resolve()):
+            raise _error(path, "symlink points outside the seeds folder")
+        before = path.stat()
+        if not path.is_file():
+            raise _error(path, "not a regular file")
+        if before.st_size == 0:
+            raise _error(path, "empty file")
+        if before.st_size > max_bytes:
+            raise _error(path, f"too large: {before.st_size} bytes (limit {max_bytes})")
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+        after = path.stat()
+    except OSError as exc:
+        raise _error(path, f"cannot read: {exc.strerror or exc}") from None
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(
+        data
+    ) != before.st_size:
+        raise _error(path, "still being written (size or time changed while reading)")
+    return data
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """UTF-8 text of a seed; binary and non-UTF-8 files are refused, blank files too."""
+    if b"\x00" in data:
+        raise _error(path, "binary file (contains NUL bytes)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = data[exc.start]
+        raise _error(path, f"not UTF-8: invalid byte 0x{bad:02x} at offset {exc.start}") from None
+    if not text.lstrip("\ufeff").strip():
+        raise _error(path, "empty file (only whitespace)")
+    return text
+
+
+def _error(path: Path, reason: str) -> SeedError:
+    return SeedError(_one_line(str(path)), reason)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")

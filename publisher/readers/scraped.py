@@ -1,0 +1,300 @@
+"""Reader for pages scraped as plain text (`*.txt`): header, body, author box, teasers.
+
+The page, with blank lines skipped, reads:
+
+    Facebook Instagram Twitter YouTube        navigation (optional)
+    Title
+    Dek                                       one paragraph, may end in `[…]` (optional)
+    Author[, Author and Author]
+    October 26, 2021
+    Facebook Twitter Share                    first share bar
+    Credit                                    `X / Getty Images`, `Photo by X` (optional)
+    Body paragraphs and sub-headings          promo lines dropped, `Translated by …` kept aside
+    Facebook Twitter Share                    last share bar
+    Author name(s), bio sentence(s), social links
+    Category
+    Teasers: [image description] title, dek, [author], [date]
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from ..errors import NotAnArticle, SeedError
+from ..model import Article, Site, Teaser
+from .record import make_article
+from .text import (
+    clean_summary,
+    detect_language,
+    ends_sentence,
+    escape,
+    normalize_text,
+    parse_date,
+    split_authors,
+    truncate,
+)
+
+_SOCIAL = frozenset(
+    "facebook twitter x instagram youtube tiktok linkedin website email e-mail mastodon bluesky "
+    "threads telegram whatsapp reddit rss".split()
+)
+_SHARE = re.compile(r"(?:(?:Facebook|Twitter|X|WhatsApp|Email|LinkedIn|Telegram|Reddit)\s+)+Share")
+_CREDIT = re.compile(
+    r"(?:(?:cover |featured |header )?(?:photo(?:graph)?s?|image|picture|illustration|video|"
+    r"graphic|art(?:work)?|drawing|cartoon|design|credit|foto|imagen|ilustración)"
+    r"(?: credits?)?(?:\s+by\b|\s*:))\s*\S",
+    re.IGNORECASE,
+)
+_SLASH_CREDIT = re.compile(r"[^/]{2,80} / [^/]{2,60}")
+_TRANSLATION = re.compile(
+    r"(?:translated|translation|originally published|first published|"
+    r"this (?:article|piece|interview) (?:was )?(?:originally |first )?(?:published|appeared))\b",
+    re.IGNORECASE,
+)
+_PROMO = "get your copy of"
+_PARTICLES = frozenset("and & de da das do dos del della di du la le van von der den y e".split())
+
+
+def parse_scraped(text: str, source: str, site: Site) -> Article:
+    """Parse one scraped article page; NotAnArticle for listings, SeedError if unparseable."""
+    text = normalize_text(text)
+    lines, attached = _lines(text)
+    if not lines:
+        raise SeedError(source, "empty file")
+    shares = [i for i, line in enumerate(lines) if line.endswith("Share") and _SHARE.fullmatch(line)]
+    if not shares:
+        if sum(1 for line in lines if parse_date(line)) >= 2:
+            raise NotAnArticle(source, "section listing page, not an article: skipped")
+        raise SeedError(source, "no share bar: not an article page")
+    first, last = shares[0], shares[-1]
+
+    title_at = 1 if _is_social_line(lines[0]) else 0
+    day, date_at = _header_date(lines, title_at, first, source)
+    title = lines[title_at]
+    dek, author_line = _dek_and_byline(lines[title_at + 1 : date_at])
+    authors = split_authors(author_line) if author_line else ()
+
+    start = first + 1
+    credit = ""
+    if start < last and _is_credit(lines[start], attached[start]):
+        credit, start = lines[start], start + 1
+    known = {name.casefold() for name in (author_line, *authors) if name}
+    if first == last:  # one share bar: only a page without body (a video) is understood
+        if not _is_box_start(lines, start, known):
+            raise SeedError(source, "only one share bar: cannot tell the body from the author box")
+        body_lines, box_at = [], start
+    else:
+        body_lines, box_at = lines[start:last], last + 1
+    body_lines, note = _split_translation_note(
+        [line for line in body_lines if not line.lower().startswith(_PROMO)]
+    )
+    category_at = _skip_author_box(lines, box_at, known)
+    category = ""
+    if category_at < len(lines) and _is_category(lines[category_at]):
+        category, category_at = lines[category_at], category_at + 1
+
+    summary = clean_summary(dek) if dek else _first_paragraph(body_lines)
+    language = detect_language(" ".join((title, dek, *body_lines[:20])), site.language)
+    return make_article(
+        text=text,
+        source=source,
+        site=site,
+        title=title,
+        published=datetime(day.year, day.month, day.day, tzinfo=site.timezone),
+        summary=summary,
+        authors=authors,
+        category=category,
+        credit=credit,
+        translation_note=note,
+        body_html=render_body(body_lines),
+        related=parse_teasers(lines, attached, category_at),
+        language=language,
+    )
+
+
+def _lines(text: str) -> tuple[list[str], list[bool]]:
+    """Non-blank stripped lines, and for each whether it directly follows the previous one."""
+    lines: list[str] = []
+    attached: list[bool] = []
+    glued = False
+    for raw in text.split("\n"):
+        line = raw.strip()
+        if line:
+            lines.append(line)
+            attached.append(glued)
+            glued = True
+        else:
+            glued = False
+    return lines, attached
+
+
+def _header_date(lines: list[str], title_at: int, first: int, source: str) -> tuple[date, int]:
+    """The page date: the last date line between the title and the first share bar."""
+    for i in range(first - 1, title_at, -1):
+        day = parse_date(lines[i])
+        if day is not None:
+            return day, i
+    if title_at >= first:
+        raise SeedError(source, "no title before the share bar")
+    raise SeedError(source, "no date line found")
+
+
+def _dek_and_byline(between: list[str]) -> tuple[str, str]:
+    """Split the lines between title and date into (dek, author line); either may be ""."""
+    if not between:
+        return "", ""
+    if len(between) == 1:
+        only = between[0]
+        return ("", only) if _is_byline(only) else (only, "")
+    return " ".join(between[:-1]), between[-1]
+
+
+def _is_byline(line: str) -> bool:
+    return not ends_sentence(line) and line.count(" ") < 12
+
+
+def _is_social_line(line: str) -> bool:
+    """`Facebook Instagram Twitter YouTube`, `Twitter Instagram`: only social network names."""
+    words = line.lower().split()
+    return len(words) <= 12 and all(w in _SOCIAL for w in words)
+
+
+def _is_credit(line: str, attached: bool) -> bool:
+    """A picture credit as printed under the share bar: `Photo by X`, `X / Getty Images`."""
+    if len(line) > 200:
+        return False
+    if _CREDIT.match(line):
+        return True
+    short = line.count(" ") < 15 and not ends_sentence(line)
+    return short and (attached or _SLASH_CREDIT.fullmatch(line) is not None)
+
+
+def _split_translation_note(body: list[str]) -> tuple[list[str], str]:
+    """Move closing `Translated by … Originally published …` lines out of the body."""
+    notes: list[str] = []
+    while body and _TRANSLATION.match(body[-1]):
+        notes.insert(0, body.pop())
+    return body, " ".join(notes)
+
+
+def _is_heading(line: str) -> bool:
+    """A short line without final punctuation that does not start lower case: a sub-heading."""
+    return (
+        len(line) <= 100
+        and line.count(" ") < 14
+        and not ends_sentence(line)
+        and not line[0].islower()
+        and "://" not in line
+    )
+
+
+def render_body(body: list[str]) -> str:
+    """`<p>`/`<h2>` elements, escaped, one per line; the last line is never a heading."""
+    last = len(body) - 1
+    return "\n".join(
+        f"<h2>{escape(line)}</h2>" if i < last and _is_heading(line) else f"<p>{escape(line)}</p>"
+        for i, line in enumerate(body)
+    )
+
+
+def _first_paragraph(body: list[str]) -> str:
+    for i, line in enumerate(body):
+        if not (i < len(body) - 1 and _is_heading(line)):
+            return truncate(line)
+    return ""
+
+
+def _is_bio(line: str) -> bool:
+    return ends_sentence(line) or line.count(" ") >= 14
+
+
+def _is_box_start(lines: list[str], i: int, known: set[str]) -> bool:
+    """Does the author box start at i: a known author, or a name followed by a bio?"""
+    if i >= len(lines):
+        return False
+    if lines[i].casefold() in known:
+        return True
+    return _is_name(lines[i]) and i + 1 < len(lines) and _is_bio(lines[i + 1])
+
+
+def _skip_author_box(lines: list[str], i: int, known: set[str]) -> int:
+    """Index of the first line after the author box (names, bios, social-link lines)."""
+    if not _is_box_start(lines, i, known):
+        return i
+    i += 1
+    while i < len(lines):
+        line = lines[i]
+        if not (line.casefold() in known or _is_bio(line) or _is_social_line(line)):
+            break
+        i += 1
+    return i
+
+
+def _is_category(line: str) -> bool:
+    return line.count(" ") < 6 and not ends_sentence(line) and parse_date(line) is None
+
+
+def _is_name(line: str) -> bool:
+    """`Madeleine Freeman`, `Ana de la Cruz, Bo Li and Cy Wu`: capitalised words and particles."""
+    words = line.replace(",", " ").split()
+    return (
+        0 < len(words) <= 12
+        and not ends_sentence(line)
+        and all(w[0].isupper() or w in _PARTICLES for w in words)
+    )
+
+
+def _is_dek(line: str) -> bool:
+    return ends_sentence(line) or line.count(" ") >= 20
+
+
+def parse_teasers(lines: list[str], attached: list[bool], i: int) -> tuple[Teaser, ...]:
+    """Teasers from line i on: [image description] title, dek, [author], [date]."""
+    teasers: list[Teaser] = []
+    n = len(lines)
+    while i < n:
+        if parse_date(lines[i]) is not None:  # a stray date: nothing to attach it to
+            i += 1
+            continue
+        image = ""
+        if _has_image(lines, attached, i):
+            image, i = lines[i], i + 1
+        title, i = lines[i], i + 1
+        summary = ""
+        if i < n and parse_date(lines[i]) is None and not _is_author(lines, i, need_date=True):
+            summary, i = clean_summary(lines[i]), i + 1
+        authors: tuple[str, ...] = ()
+        if i < n and _is_author(lines, i, need_date=False):
+            authors, i = split_authors(lines[i]), i + 1
+        published = parse_date(lines[i]) if i < n else None
+        if published is not None:
+            i += 1
+        teasers.append(Teaser(title, summary, authors, published, image))
+    return tuple(teasers)
+
+
+def _has_image(lines: list[str], attached: list[bool], i: int) -> bool:
+    """Is line i an image description, i.e. is line i+1 the title and i+2 the dek?"""
+    if i + 1 >= len(lines) or parse_date(lines[i + 1]) is not None:
+        return False
+    if attached[i] and i > 0 and parse_date(lines[i - 1]) is not None:
+        return True  # glued to the previous teaser's date line, as the site prints it
+    return (
+        i + 2 < len(lines)
+        and not _is_dek(lines[i + 1])
+        and _is_dek(lines[i + 2])
+        and parse_date(lines[i + 2]) is None
+    )
+
+
+def _is_author(lines: list[str], i: int, need_date: bool) -> bool:
+    """Is line i a teaser's author line (followed by a date, or by a title rather than a dek)?"""
+    line = lines[i]
+    if not _is_name(line) or line.count(" ") >= 8:
+        return False
+    if i + 1 >= len(lines):
+        return not need_date
+    if parse_date(lines[i + 1]) is not None:
+        return True
+    return not need_date and not _is_dek(lines[i + 1])
