@@ -127,7 +127,11 @@ def build_feeds(
         index = article_store.feed_index(conn, site.timezone)
         previous = article_store.feed_fingerprints(conn)
     specs = select_feeds(index, site, settings.feeds.max_entries)
-    prints = {spec.path: _fingerprint(spec, site, settings.feeds_url) for spec, _ in specs}
+    versions = {row.id: (row.content_hash, row.updated.isoformat()) for row in index}
+    prints = {
+        spec.path: _fingerprint(spec, [(i, *versions[i]) for i in ids], site, settings.feeds_url)
+        for spec, ids in specs
+    }
     stale = [
         (spec, ids) for spec, ids in specs
         if previous.get(spec.path) != prints[spec.path] or not _outputs_exist(feeds_dir, spec.path)
@@ -181,10 +185,12 @@ def select_feeds(
     return specs
 
 
-def _fingerprint(spec: FeedSpec, site: Site, feeds_url: str) -> str:
-    """Changes whenever any byte of the spec's feeds could change."""
+def _fingerprint(
+    spec: FeedSpec, entries: list[tuple[str, str, str]], site: Site, feeds_url: str
+) -> str:
+    """Changes whenever any byte of the spec's feeds could change: settings, entries, versions."""
     payload = [__version__, site.title, site.base_url, site.language, site.description,
-               str(site.timezone), feeds_url, spec.kind, spec.key, spec.title, spec.path]
+               str(site.timezone), feeds_url, spec.kind, spec.key, spec.title, spec.path, entries]
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 

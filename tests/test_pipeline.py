@@ -1,0 +1,139 @@
+"""Ingest and feed building against a real SQLite store, with the clock passed in."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import feedparser
+
+from publisher import pipeline
+from publisher.config import load_settings
+from publisher.store import articles as article_store
+from publisher.store import open_database
+
+from conftest import FIXTURE_SEEDS, Project
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+CARAVAN = "000_68e055715ac20893.txt"
+CARAVAN_SLUG = "a-migrant-caravan-breaks-through-police-blockade-in-mexico-let-them-all-in"
+
+
+def _open(project: Project):  # type: ignore[no-untyped-def]
+    settings = load_settings(project.config, environ={})
+    return settings, open_database(settings.database_path)
+
+
+def _entries(project: Project) -> list[feedparser.FeedParserDict]:
+    parsed = feedparser.parse((project.feeds / "atom.xml").read_bytes())
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    return parsed.entries
+
+
+def test_first_ingest_stores_every_article_with_its_identity(project: Project) -> None:
+    settings, engine = _open(project)
+    report = pipeline.ingest(engine, settings, T0)
+    assert (len(report.new), len(report.updated), report.unchanged, report.failed) == (2, 0, 0, [])
+    with engine.begin() as conn:
+        stored = article_store.list_articles(conn, settings.site_record.timezone)
+    assert [a.slug for a in stored] == [
+        CARAVAN_SLUG,
+        "u-s-and-mexico-compiled-information-on-journalists-and-activists-on-migrant-caravan",
+    ]
+    assert stored[0].url == f"https://www.leftvoice.org/{CARAVAN_SLUG}/"
+    assert stored[0].guid == f"tag:www.leftvoice.org,2021-10-26:/{CARAVAN_SLUG}/"
+    assert stored[0].first_seen == T0
+    assert stored[0].updated == stored[0].published
+    assert stored[0].published.isoformat() == "2021-10-26T00:00:00-04:00"
+
+
+def test_unchanged_seeds_change_nothing(project: Project) -> None:
+    settings, engine = _open(project)
+    pipeline.ingest(engine, settings, T0)
+    pipeline.build_feeds(engine, settings, T0)
+    again = pipeline.ingest(engine, settings, T0 + timedelta(hours=1))
+    assert (again.new, again.updated, again.unchanged, again.to_parse) == ([], [], 2, 0)
+    feeds = pipeline.build_feeds(engine, settings, T0 + timedelta(hours=1))
+    assert feeds.written == []
+    assert feeds.unchanged == 10
+
+
+def test_corrected_title_updates_in_place(project: Project) -> None:
+    settings, engine = _open(project)
+    pipeline.ingest(engine, settings, T0)
+    pipeline.build_feeds(engine, settings, T0)
+    seed = project.seeds / CARAVAN
+    seed.write_text(seed.read_text().replace(
+        "Police Blockade in Mexico. Let Them All In", "Police Blockade in Mexico: Let Them All In!"))
+    later = T0 + timedelta(days=1)
+    report = pipeline.ingest(engine, settings, later)
+    assert (len(report.new), len(report.updated)) == (0, 1)
+    feeds = pipeline.build_feeds(engine, settings, later)
+    assert "atom.xml" in feeds.written
+    entries = _entries(project)
+    assert len(entries) == 2
+    fixed = entries[0]
+    assert fixed.title == "A Migrant Caravan Breaks Through Police Blockade in Mexico: Let Them All In!"
+    assert fixed.id == f"tag:www.leftvoice.org,2021-10-26:/{CARAVAN_SLUG}/"
+    assert fixed.link == f"https://www.leftvoice.org/{CARAVAN_SLUG}/"
+    assert fixed.updated == "2026-11-21T07:00:00-05:00"
+    assert fixed.published == "2021-10-26T00:00:00-04:00"
+
+
+def test_deleted_seed_leaves_the_feeds(project: Project) -> None:
+    settings, engine = _open(project)
+    pipeline.ingest(engine, settings, T0)
+    pipeline.build_feeds(engine, settings, T0)
+    (project.seeds / CARAVAN).unlink()
+    report = pipeline.ingest(engine, settings, T0 + timedelta(hours=1))
+    assert report.deleted == 1
+    pipeline.build_feeds(engine, settings, T0 + timedelta(hours=1))
+    assert [e.title for e in _entries(project)] == [
+        "U.S. and Mexico Compiled Information on Journalists and Activists on Migrant Caravan"
+    ]
+
+
+def test_same_title_twice_gets_a_second_slug(project: Project) -> None:
+    settings, engine = _open(project)
+    shutil.copyfile(project.seeds / CARAVAN, project.seeds / "copy_of_caravan.txt")
+    pipeline.ingest(engine, settings, T0)
+    with engine.begin() as conn:
+        slugs = sorted(a.slug for a in article_store.list_articles(conn, settings.site_record.timezone))
+    assert slugs == [CARAVAN_SLUG, f"{CARAVAN_SLUG}-2",
+                     "u-s-and-mexico-compiled-information-on-journalists-and-activists-on-migrant-caravan"]
+
+
+def test_one_broken_seed_never_stops_the_others(project: Project) -> None:
+    settings, engine = _open(project)
+    (project.seeds / "broken.txt").write_bytes(b"\xff\xfe\x00binary")
+    (project.seeds / "empty.txt").write_bytes(b"")
+    report = pipeline.ingest(engine, settings, T0)
+    assert len(report.new) == 2
+    assert sorted(Path(e.path).name for e in report.failed) == ["broken.txt", "empty.txt"]
+    assert all("\n" not in str(e) for e in report.failed)
+
+
+def test_feed_groups_per_category_and_author(project: Project) -> None:
+    settings, engine = _open(project)
+    for name in ("multiple_authors_oxford_comma.txt",):
+        if (FIXTURE_SEEDS / name).exists():
+            shutil.copyfile(FIXTURE_SEEDS / name, project.seeds / name)
+    pipeline.ingest(engine, settings, T0)
+    pipeline.build_feeds(engine, settings, T0)
+    category = feedparser.parse((project.feeds / "categories/latin-america/atom.xml").read_bytes())
+    assert category.feed.title == "Left Voice: Latin America"
+    assert {e.title for e in category.entries} >= {
+        "A Migrant Caravan Breaks Through Police Blockade in Mexico. Let Them All In"}
+    author = feedparser.parse((project.feeds / "authors/left-voice/rss.xml").read_bytes())
+    assert author.feed.title == "Left Voice: Left Voice"
+    assert len(author.entries) == 2
+
+
+def test_max_entries_caps_every_feed(project: Project) -> None:
+    project.write_config("\n[feeds]\nmax_entries = 1\n")
+    settings, engine = _open(project)
+    pipeline.ingest(engine, settings, T0)
+    pipeline.build_feeds(engine, settings, T0)
+    assert [e.title for e in _entries(project)] == [
+        "A Migrant Caravan Breaks Through Police Blockade in Mexico. Let Them All In"]
