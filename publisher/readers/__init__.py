@@ -54,7 +54,7 @@ def seed_source(path: Path, seeds_dir: Path) -> str:
 
 def read_seed(path: Path, seeds_dir: Path, site: Site, max_bytes: int = 5_000_000) -> Article:
     """Read, check and parse one seed; SeedError (one line, with the reason) if it cannot."""
-    path = Path(path)
+    path = path if isinstance(path, Path) else Path(path)
     source = seed_source(path, seeds_dir)
     parser = _PARSERS.get(path.suffix.lower())
     if parser is None:

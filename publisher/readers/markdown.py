@@ -121,7 +121,9 @@ def _datetime(value: Any, tz: ZoneInfo, source: str, key: str) -> datetime:
 
 
 def _authors(meta: dict[str, Any], source: str) -> tuple[str, ...]:
-    value = meta.get("authors", meta.get("author", ()))
+    value = meta.get("authors", meta.get("author"))
+    if value is None:
+        return ()
     if isinstance(value, str):
         return split_authors(" ".join(value.split()))
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -145,7 +147,7 @@ class _SafeLinks(Treeprocessor):
                 if value is not None:
                     m = _SCHEME.match(value)
                     if m and m.group(1).lower() not in _SAFE_SCHEMES:
-                        el.set(attr, "")
+                        del el.attrib[attr]
 
 
 class _NoRawHtml(Extension):

@@ -62,15 +62,16 @@ def parse_scraped(text: str, source: str, site: Site) -> Article:
     lines, attached = _lines(text)
     if not lines:
         raise SeedError(source, "empty file")
+    dates = [parse_date(line) if line[-1:].isdigit() else None for line in lines]
     shares = [i for i, line in enumerate(lines) if line.endswith("Share") and _SHARE.fullmatch(line)]
     if not shares:
-        if sum(1 for line in lines if parse_date(line)) >= 2:
+        if sum(1 for day in dates if day is not None) >= 2:
             raise NotAnArticle(source, "section listing page, not an article: skipped")
         raise SeedError(source, "no share bar: not an article page")
     first, last = shares[0], shares[-1]
 
     title_at = 1 if _is_social_line(lines[0]) else 0
-    day, date_at = _header_date(lines, title_at, first, source)
+    day, date_at = _header_date(dates, title_at, first, source)
     title = lines[title_at]
     dek, author_line = _dek_and_byline(lines[title_at + 1 : date_at])
     authors = split_authors(author_line) if author_line else ()
@@ -87,15 +88,15 @@ def parse_scraped(text: str, source: str, site: Site) -> Article:
     else:
         body_lines, box_at = lines[start:last], last + 1
     body_lines, note = _split_translation_note(
-        [line for line in body_lines if not line.lower().startswith(_PROMO)]
+        [line for line in body_lines if line[: len(_PROMO)].lower() != _PROMO]
     )
     category_at = _skip_author_box(lines, box_at, known)
     category = ""
-    if category_at < len(lines) and _is_category(lines[category_at]):
+    if category_at < len(lines) and dates[category_at] is None and _is_category(lines[category_at]):
         category, category_at = lines[category_at], category_at + 1
 
     summary = clean_summary(dek) if dek else _first_paragraph(body_lines)
-    language = detect_language(" ".join((title, dek, *body_lines[:20])), site.language)
+    language = detect_language(" ".join((title, dek, *body_lines[:6])), site.language)
     return make_article(
         text=text,
         source=source,
@@ -108,31 +109,25 @@ def parse_scraped(text: str, source: str, site: Site) -> Article:
         credit=credit,
         translation_note=note,
         body_html=render_body(body_lines),
-        related=parse_teasers(lines, attached, category_at),
+        related=parse_teasers(lines, attached, dates, category_at),
         language=language,
     )
 
 
 def _lines(text: str) -> tuple[list[str], list[bool]]:
     """Non-blank stripped lines, and for each whether it directly follows the previous one."""
-    lines: list[str] = []
-    attached: list[bool] = []
-    glued = False
-    for raw in text.split("\n"):
-        line = raw.strip()
-        if line:
-            lines.append(line)
-            attached.append(glued)
-            glued = True
-        else:
-            glued = False
+    stripped = [raw.strip() for raw in text.split("\n")]
+    lines = [line for line in stripped if line]
+    attached = [i > 0 and stripped[i - 1] != "" for i, line in enumerate(stripped) if line]
     return lines, attached
 
 
-def _header_date(lines: list[str], title_at: int, first: int, source: str) -> tuple[date, int]:
+def _header_date(
+    dates: list[date | None], title_at: int, first: int, source: str
+) -> tuple[date, int]:
     """The page date: the last date line between the title and the first share bar."""
     for i in range(first - 1, title_at, -1):
-        day = parse_date(lines[i])
+        day = dates[i]
         if day is not None:
             return day, i
     if title_at >= first:
@@ -232,7 +227,7 @@ def _skip_author_box(lines: list[str], i: int, known: set[str]) -> int:
 
 
 def _is_category(line: str) -> bool:
-    return line.count(" ") < 6 and not ends_sentence(line) and parse_date(line) is None
+    return line.count(" ") < 6 and not ends_sentence(line)
 
 
 def _is_name(line: str) -> bool:
@@ -249,52 +244,57 @@ def _is_dek(line: str) -> bool:
     return ends_sentence(line) or line.count(" ") >= 20
 
 
-def parse_teasers(lines: list[str], attached: list[bool], i: int) -> tuple[Teaser, ...]:
-    """Teasers from line i on: [image description] title, dek, [author], [date]."""
+def parse_teasers(
+    lines: list[str], attached: list[bool], dates: list[date | None], i: int
+) -> tuple[Teaser, ...]:
+    """Teasers from line i on: [image description] title, dek, [author], [date].
+
+    `dates[k]` is the date of line k if it is a date line, else None.
+    """
     teasers: list[Teaser] = []
     n = len(lines)
     while i < n:
-        if parse_date(lines[i]) is not None:  # a stray date: nothing to attach it to
+        if dates[i] is not None:  # a stray date: nothing to attach it to
             i += 1
             continue
         image = ""
-        if _has_image(lines, attached, i):
+        if _has_image(lines, attached, dates, i):
             image, i = lines[i], i + 1
         title, i = lines[i], i + 1
         summary = ""
-        if i < n and parse_date(lines[i]) is None and not _is_author(lines, i, need_date=True):
+        if i < n and dates[i] is None and not _is_author(lines, dates, i, need_date=True):
             summary, i = clean_summary(lines[i]), i + 1
         authors: tuple[str, ...] = ()
-        if i < n and _is_author(lines, i, need_date=False):
+        if i < n and _is_author(lines, dates, i, need_date=False):
             authors, i = split_authors(lines[i]), i + 1
-        published = parse_date(lines[i]) if i < n else None
+        published = dates[i] if i < n else None
         if published is not None:
             i += 1
         teasers.append(Teaser(title, summary, authors, published, image))
     return tuple(teasers)
 
 
-def _has_image(lines: list[str], attached: list[bool], i: int) -> bool:
+def _has_image(lines: list[str], attached: list[bool], dates: list[date | None], i: int) -> bool:
     """Is line i an image description, i.e. is line i+1 the title and i+2 the dek?"""
-    if i + 1 >= len(lines) or parse_date(lines[i + 1]) is not None:
+    if i + 1 >= len(lines) or dates[i + 1] is not None:
         return False
-    if attached[i] and i > 0 and parse_date(lines[i - 1]) is not None:
+    if attached[i] and i > 0 and dates[i - 1] is not None:
         return True  # glued to the previous teaser's date line, as the site prints it
     return (
         i + 2 < len(lines)
+        and dates[i + 2] is None
         and not _is_dek(lines[i + 1])
         and _is_dek(lines[i + 2])
-        and parse_date(lines[i + 2]) is None
     )
 
 
-def _is_author(lines: list[str], i: int, need_date: bool) -> bool:
+def _is_author(lines: list[str], dates: list[date | None], i: int, need_date: bool) -> bool:
     """Is line i a teaser's author line (followed by a date, or by a title rather than a dek)?"""
     line = lines[i]
-    if not _is_name(line) or line.count(" ") >= 8:
+    if line.count(" ") >= 8 or not _is_name(line):
         return False
     if i + 1 >= len(lines):
         return not need_date
-    if parse_date(lines[i + 1]) is not None:
+    if dates[i + 1] is not None:
         return True
     return not need_date and not _is_dek(lines[i + 1])
