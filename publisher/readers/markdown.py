@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import tomllib
 import xml.etree.ElementTree as ET
 from datetime import date, datetime
@@ -159,12 +160,25 @@ class _NoRawHtml(Extension):
         md.treeprocessors.register(_SafeLinks(md), "safe_links", 5)
 
 
+# Building a Markdown converter costs ~1.5 ms, converting a seed ~0.1 ms: keep one per thread.
+# It is a cache only (reset before every use), so results never depend on earlier seeds.
+_local = threading.local()
+
+
+def _converter() -> md_lib.Markdown:
+    converter = getattr(_local, "converter", None)
+    if converter is None:
+        converter = md_lib.Markdown(
+            extensions=["fenced_code", "tables", "sane_lists", _NoRawHtml()],
+            output_format="xhtml",  # `<br />`: well-formed XML too
+        )
+        _local.converter = converter
+    return converter.reset()
+
+
 def render_markdown(body: str) -> str:
     """Markdown to HTML without raw HTML, with every entity resolved or escaped."""
-    converter = md_lib.Markdown(
-        extensions=["fenced_code", "tables", "sane_lists", _NoRawHtml()], output_format="html"
-    )
-    return _ENTITY.sub(_fix_entity, converter.convert(body)).strip()
+    return _ENTITY.sub(_fix_entity, _converter().convert(body)).strip()
 
 
 def _fix_entity(m: re.Match[str]) -> str:
