@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from sqlalchemy import Engine
 
@@ -24,7 +24,9 @@ from .readers import is_seed_candidate, read_seed
 from .store import articles as article_store
 
 Progress = Callable[[int], None]
-PARALLEL_THRESHOLD = 400  # below this many changed seeds, a process pool costs more than it saves
+T = TypeVar("T")
+R = TypeVar("R")
+PARALLEL_THRESHOLD = 400  # below this many jobs, a process pool costs more than it saves
 
 
 @dataclass
@@ -59,9 +61,14 @@ class _SeedFile:
 
 def ingest(
     engine: Engine, settings: Settings, now: datetime, progress: Progress | None = None,
-    on_plan: Callable[[int], None] | None = None,
+    on_plan: Callable[[int], None] | None = None, *,
+    settled: Callable[[str, int, int], bool] | None = None,
 ) -> IngestReport:
-    """Read new and changed seeds into the store; forget deleted ones. One bad seed stops nothing."""
+    """Read new and changed seeds into the store; forget deleted ones. One bad seed stops nothing.
+
+    `settled(source, size, mtime_ns)`: when given, a new or changed seed is read only if it
+    returns True; the others are left as they are (not read, not deleted) for a later pass.
+    """
     site = settings.site_record
     seeds_dir = settings.seeds_dir
     report = IngestReport()
@@ -75,6 +82,8 @@ def ingest(
                 and s.mtime_ns == f.mtime_ns and f.source in identities
                 and not identities[f.source].deleted)
     ]
+    if settled is not None:
+        todo = [f for f in todo if settled(f.source, f.size, f.mtime_ns)]
     report.unchanged = len(files) - len(todo)
     report.to_parse = len(todo)
     if on_plan:
@@ -139,19 +148,14 @@ def build_feeds(
     needed = sorted({i for _, ids in stale for i in ids})
     with engine.begin() as conn:
         records = article_store.get_articles(conn, needed, site.timezone)
-    for spec, ids in stale:
-        full = replace(spec, articles=tuple(records[i] for i in ids))
-        for name, (_media_type, render) in FORMATS.items():
-            relative = f"{spec.path}/{name}".lstrip("/")
-            if write_atomic(feeds_dir / relative, render(full, site, settings.feeds_url)):
-                report.written.append(relative)
-            else:
-                report.unchanged += 1
-        if progress:
-            progress(1)
+    jobs = [(replace(spec, articles=tuple(records[i] for i in ids)), site, settings.feeds_url,
+             feeds_dir) for spec, ids in stale]
+    for written, unchanged in _map(_write_spec_feeds, jobs, settings, progress, threshold=40):
+        report.written += written
+        report.unchanged += unchanged
     report.unchanged += 3 * (len(specs) - len(stale))
     opml = render_opml([spec for spec, _ in specs], site, settings.feeds_url)
-    if write_atomic(feeds_dir / "index.opml", opml):
+    if write_atomic(feeds_dir / "index.opml", opml, durable=False):
         report.written.append("index.opml")
     else:
         report.unchanged += 1
@@ -236,21 +240,42 @@ def _parse_all(
     progress: Progress | None,
 ) -> list[Article | SeedError]:
     jobs = [(f.path, seeds_dir, site, settings.feeds.max_seed_bytes) for f in todo]
+    return _map(_parse_one, jobs, settings, progress)
+
+
+def _map(function: Callable[[T], R], jobs: Sequence[T], settings: Settings,
+         progress: Progress | None, threshold: int = PARALLEL_THRESHOLD) -> list[R]:
+    """`map` in order, over a process pool when there is enough work to pay for one."""
     workers = settings.feeds.workers or os.cpu_count() or 1
-    if len(jobs) < PARALLEL_THRESHOLD or workers == 1:
-        results = []
-        for job in jobs:
-            results.append(_parse_one(job))
-            if progress:
-                progress(1)
-        return results
-    results = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for result in pool.map(_parse_one, jobs, chunksize=64):
+    results: list[R] = []
+    if len(jobs) < threshold or workers == 1:
+        iterator: Iterator[R] = map(function, jobs)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        iterator = pool.map(function, jobs, chunksize=max(1, min(64, len(jobs) // (4 * workers))))
+    try:
+        for result in iterator:
             results.append(result)
             if progress:
                 progress(1)
+    finally:
+        if pool:
+            pool.shutdown()
     return results
+
+
+def _write_spec_feeds(job: tuple[FeedSpec, Site, str, Path]) -> tuple[list[str], int]:
+    """Render and write one spec's three feeds; (files written, files unchanged)."""
+    spec, site, feeds_url, feeds_dir = job
+    written, unchanged = [], 0
+    for name, (_media_type, render) in FORMATS.items():
+        relative = f"{spec.path}/{name}".lstrip("/")
+        if write_atomic(feeds_dir / relative, render(spec, site, feeds_url), durable=False):
+            written.append(relative)
+        else:
+            unchanged += 1
+    return written, unchanged
 
 
 def _parse_one(job: tuple[Path, Path, Site, int]) -> Article | SeedError:

@@ -30,7 +30,7 @@ def _progress(label: str) -> Iterator[tuple]:
     state: dict = {}
 
     def on_plan(total: int) -> None:
-        if total >= PROGRESS_MIN:
+        if total >= PROGRESS_MIN and sys.stderr.isatty():
             state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
             state["bar"].__enter__()
 

@@ -1,0 +1,157 @@
+"""Benchmark `publisher build-feeds` on synthetic scraped seeds.
+
+    .venv/bin/python bench/bench_feeds.py [--sizes 1000,10000] [--keep DIR]
+
+For each size N: generate N seeds in the scraped format, then time (each as a real
+`publisher build-feeds` subprocess): a cold build, a no-change rebuild, and a rebuild after one
+new seed. Then time rendering every Atom feed of the largest build against a plain lxml writer of
+the same documents (bench/feeds_vs_lxml.py), in the same run, and print the ratios to the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from feeds_vs_lxml import lxml_atom  # noqa: E402
+
+from publisher import feeds, pipeline  # noqa: E402
+from publisher.config import load_settings  # noqa: E402
+from publisher.store import articles as article_store  # noqa: E402
+from publisher.store import open_database  # noqa: E402
+
+TARGETS = {"cold_10000": 5.0, "nochange_10000": 0.5, "one_new_10000": 1.0, "render_ratio": 1.5,
+           "peak_mb": 400.0}
+WORDS = ("workers strike union police border migrants capital state struggle wage party "
+         "movement rights protest government crisis solidarity revolution democracy").split()
+CATEGORIES = ["Latin America", "Labor", "Europe", "Politics", "Culture", "Ideas", "Feminism",
+              "Africa", "Asia", "Ecology", "Palestine", "Education", "Health", "Housing", "Youth",
+              "Immigration", "History", "Science", "Media", "Sports"]
+AUTHORS = [f"{first} {last}" for first in ("Ana", "Ben", "Chloé", "Dario", "Eva", "Farid", "Gus",
+                                            "Hana", "Ivo", "Júlia")
+           for last in ("Ortiz", "Smith", "Nguyen", "Fors", "Flakin", "Wood", "Lee", "Kaya",
+                        "Moreau", "Silva", "Brown", "Dahl", "Ibáñez", "Khan", "Novak", "Rossi",
+                        "Tanaka", "Urbina", "Varga", "Weiss")]  # 200 authors
+
+
+def sentence(rng: random.Random, n: int) -> str:
+    words = [rng.choice(WORDS) for _ in range(n)]
+    return " ".join(words).capitalize() + "."
+
+
+def seed_text(i: int, rng: random.Random) -> str:
+    day = date(2015, 1, 1) + timedelta(days=rng.randrange(4000))
+    authors = rng.sample(AUTHORS, rng.choice((1, 1, 1, 2)))
+    author_line = " and ".join(authors)
+    body = []
+    for p in range(9):
+        if p in (3, 6):
+            body.append(f"Section {p} of the story {i}")
+        body.append(" ".join(sentence(rng, 18) for _ in range(4)))
+    teasers = []
+    for t in range(3):
+        teasers += [f"Related story {i}-{t} about the {rng.choice(WORDS)}", sentence(rng, 20),
+                    rng.choice(AUTHORS), (day - timedelta(days=t + 1)).strftime("%B %-d, %Y")]
+    lines = ["Facebook Instagram Twitter YouTube", f"Synthetic article {i}: the {rng.choice(WORDS)} "
+             f"and the {rng.choice(WORDS)}", sentence(rng, 30), author_line,
+             day.strftime("%B %-d, %Y") + "\nFacebook Twitter Share", *body,
+             "Facebook Twitter Share", authors[0], "Militant journalism, revolutionary politics.",
+             rng.choice(CATEGORIES), *teasers]
+    return "\n\n".join(lines) + "\n"
+
+
+def make_project(root: Path, n: int) -> Path:
+    seeds = root / "seeds"
+    seeds.mkdir(parents=True)
+    rng = random.Random(n)
+    for i in range(n):
+        (seeds / f"{i:06d}.txt").write_text(seed_text(i, rng), encoding="utf-8")
+    (root / "config.toml").write_text(
+        '[site]\ntitle = "Left Voice"\nbase_url = "https://www.leftvoice.org"\n'
+        'description = "Militant journalism, revolutionary politics."\n')
+    return root
+
+
+def timed_build(root: Path) -> tuple[float, str]:
+    env = {**os.environ, "PUBLISHER_CONFIG": str(root / "config.toml")}
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "publisher", "build-feeds"], cwd=root, env=env,
+                            capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"build-feeds failed ({result.returncode}):\n{result.stderr}")
+    return elapsed, result.stdout.strip().replace("\n", " | ")
+
+
+def render_ratio(root: Path) -> tuple[float, float, int]:
+    settings = load_settings(root / "config.toml", environ={})
+    engine = open_database(settings.database_path)
+    site = settings.site_record
+    with engine.begin() as conn:
+        index = article_store.feed_index(conn, site.timezone)
+        specs = pipeline.select_feeds(index, site, settings.feeds.max_entries)
+        records = article_store.get_articles(conn, sorted({i for _, ids in specs for i in ids}),
+                                             site.timezone)
+    full = [spec.__class__(**{**spec.__dict__, "articles": tuple(records[i] for i in ids)})
+            for spec, ids in specs]
+
+    def run(render) -> float:  # type: ignore[no-untyped-def]
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            for spec in full:
+                render(spec, site, settings.feeds_url)
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    return run(feeds.render_atom), run(lxml_atom), len(full)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--keep", metavar="DIR", help="build in DIR and keep it")
+    args = parser.parse_args()
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="publisher-bench-"))
+    results: dict[str, float] = {}
+    try:
+        for n in (int(s) for s in args.sizes.split(",")):
+            root = base / f"n{n}"
+            shutil.rmtree(root, ignore_errors=True)
+            make_project(root, n)
+            cold, summary = timed_build(root)
+            print(f"{n:>6} seeds  cold build        {cold:6.2f} s   {summary}")
+            nochange, summary = timed_build(root)
+            print(f"{n:>6} seeds  no-change rebuild {nochange:6.2f} s   {summary}")
+            (root / "seeds" / "new.txt").write_text(seed_text(n + 1, random.Random(0)))
+            one_new, summary = timed_build(root)
+            print(f"{n:>6} seeds  one new seed      {one_new:6.2f} s   {summary}")
+            results.update({f"cold_{n}": cold, f"nochange_{n}": nochange, f"one_new_{n}": one_new})
+        ours, lxml_time, count = render_ratio(root)
+        results["render_ratio"] = ours / lxml_time
+        print(f"render {count} Atom feeds: publisher {ours:.3f} s, plain lxml {lxml_time:.3f} s")
+        results["peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"peak memory of a build: {results['peak_mb']:.0f} MB")
+        print("\nmeasure                 value   target  ratio to target")
+        for key, target in TARGETS.items():
+            if key in results:
+                print(f"{key:<22} {results[key]:7.2f} {target:8.2f}  {results[key] / target:6.2f}"
+                      f"  {'ok' if results[key] <= target else 'MISSED'}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
