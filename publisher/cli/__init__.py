@@ -12,6 +12,7 @@ import click
 
 from ..errors import LockedError, PublisherError
 from .app import App
+from .daemon import run, status, tick
 from .feeds import articles, build_feeds, ingest
 
 EXIT_PARTIAL = 1
@@ -37,6 +38,8 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 for command in (build_feeds, ingest, articles):
+    cli.add_command(command)
+for command in (run, tick, status):
     cli.add_command(command)
 
 

@@ -74,3 +74,37 @@ subscribers = Table(
     Column("failures", Integer, nullable=False),
 )
 Index("subscribers_status_cadence", subscribers.c.status, subscribers.c.cadence)
+
+# --- scheduler (migration 5): what the daemon and `tick` observed and did, for `status` ---
+
+seed_watch = Table(
+    "seed_watch",
+    metadata,
+    Column("source", Text, primary_key=True),  # a seed not yet settled when last scanned
+    Column("size", Integer, nullable=False),
+    Column("mtime_ns", Integer, nullable=False),
+    Column("seen_at", Text, nullable=False),  # first scan that saw exactly this size and mtime
+)
+
+scheduler_runs = Table(
+    "scheduler_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trigger", Text, nullable=False),  # "tick", "scan", "daily", "weekly", "startup"
+    Column("started_at", Text, nullable=False),
+    Column("finished_at", Text, nullable=True),  # NULL: still running, or killed
+    Column("outcome", Text, nullable=False),  # "running", "ok", "partial", "interrupted", "error"
+    Column("summary", Text, nullable=False),  # one line, for `status`
+    Column("details", Text, nullable=False),  # JSON object
+)
+Index("scheduler_runs_started", scheduler_runs.c.started_at)
+
+schedule_slots = Table(
+    "schedule_slots",
+    metadata,
+    Column("cadence", Text, primary_key=True),  # "daily" or "weekly"
+    Column("slot_at", Text, primary_key=True),  # the scheduled moment, UTC
+    Column("status", Text, nullable=False),  # "sent" or "skipped"
+    Column("recorded_at", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+)

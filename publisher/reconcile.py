@@ -1,0 +1,434 @@
+"""The one reconciliation pass behind `publisher tick` and every job of `publisher run`.
+
+A pass compares the world (seed files, the clock) with our own tables and does what is missing:
+
+1. scan the seeds folder: new, changed and deleted seeds; a new or changed file is taken only
+   once its size and mtime have been stable for `schedule.settle_seconds`;
+2. on a change: ingest the settled files, rebuild the feeds;
+3. send `immediate` digests (new articles, or a send left unfinished earlier);
+4. for `daily` and `weekly`: if the latest slot at `now` is not recorded as done, send it (or
+   skip it, logged, when it is older than `schedule.max_lateness_hours`), then record it.
+
+Every step is safe to repeat: running a pass twice does nothing the second time, and a pass
+killed half-way is finished by the next one. What is sent to whom, exactly once, is the
+business of `sending.send_digests`; this module only decides when.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import pipeline, slots
+from .config import Settings
+from .errors import PublisherError
+from .readers import is_seed_candidate
+from .store import articles as article_store
+from .store import runs as run_store
+
+log = logging.getLogger("publisher.reconcile")
+
+
+# --- digests: the narrow interface the pass needs ---------------------------------------------
+
+@dataclass
+class DigestOutcome:
+    """What one call of the digest sender did."""
+
+    cadence: str
+    sent: int = 0
+    failed: int = 0
+    queued: int = 0  # deliveries left for a later retry
+    interrupted: bool = False  # stopped by `stop` before the end: the slot is not done
+    available: bool = True  # False: no sending module installed; nothing was attempted
+    detail: str = ""
+
+    def summary(self) -> str:
+        text = f"{self.sent} sent, {self.failed} failed"
+        if self.queued:
+            text += f", {self.queued} queued for retry"
+        if self.interrupted:
+            text += ", interrupted"
+        return text
+
+
+class DigestSender(Protocol):
+    def __call__(self, cadence: str, now: datetime, stop: threading.Event) -> DigestOutcome:
+        """Send the `cadence` digests due at `now` (for daily/weekly: the slot time)."""
+
+
+def library_sender(engine: Engine, settings: Settings) -> DigestSender:
+    """The digest sender of `publisher.sending`, adapted; `available=False` until it exists."""
+
+    def send(cadence: str, now: datetime, stop: threading.Event) -> DigestOutcome:
+        try:
+            sending = importlib.import_module(f"{__package__}.sending")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.sending":
+                raise
+            return DigestOutcome(cadence, available=False, detail="publisher.sending not installed")
+        send_digests = sending.send_digests
+        kwargs: dict[str, Any] = {"cadence": cadence}
+        if "stop" in inspect.signature(send_digests).parameters:
+            kwargs["stop"] = stop
+        report = send_digests(engine, settings, now, **kwargs)
+        return DigestOutcome(
+            cadence,
+            sent=_count(report, "sent"),
+            failed=_count(report, "failed"),
+            queued=_count(report, "queued") + _count(report, "deferred"),
+            interrupted=bool(getattr(report, "interrupted", False)) or stop.is_set(),
+        )
+
+    return send
+
+
+def _count(report: object, name: str) -> int:
+    value = getattr(report, name, 0)
+    return len(value) if isinstance(value, (list, tuple, set, dict)) else int(value or 0)
+
+
+# --- scan -------------------------------------------------------------------------------------
+
+@dataclass
+class ScanResult:
+    files: int = 0
+    new: list[str] = field(default_factory=list)  # settled, to be taken now
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    settling: list[str] = field(default_factory=list)  # new or changed, not stable long enough
+    settle_at: datetime | None = None  # earliest moment a settling file may be taken
+    missing: bool = False  # the seeds folder does not exist
+    take: set[tuple[str, int, int]] = field(default_factory=set)
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.new or self.changed or self.deleted)
+
+    def summary(self) -> str:
+        if self.missing:
+            return "seeds folder not found"
+        return (f"{self.files} seeds: {len(self.new)} new, {len(self.changed)} changed, "
+                f"{len(self.deleted)} deleted, {len(self.settling)} settling")
+
+
+def list_seed_files(seeds_dir: Path) -> dict[str, tuple[int, int]]:
+    """source -> (size, mtime_ns) of every seed candidate, as pipeline.ingest sees them."""
+    found: dict[str, tuple[int, int]] = {}
+    for folder, dirs, names in os.walk(seeds_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in names:
+            path = Path(folder) / name
+            if not is_seed_candidate(path):
+                continue
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # vanished, or unreadable: ingest reports it when it is taken
+            found[path.relative_to(seeds_dir).as_posix()] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def scan_seeds(engine: Engine, settings: Settings, now: datetime) -> ScanResult:
+    """Compare the seeds folder with the store; remember files still settling."""
+    result = ScanResult()
+    seeds_dir = settings.seeds_dir
+    if not seeds_dir.is_dir():
+        result.missing = True
+        return result
+    files = list_seed_files(seeds_dir)
+    result.files = len(files)
+    settle = timedelta(seconds=settings.schedule.settle_seconds)
+    with engine.begin() as conn:
+        known = article_store.seed_states(conn)
+        watched = run_store.watched_seeds(conn)
+    still: dict[str, run_store.Observation] = {}
+    for source, (size, mtime_ns) in sorted(files.items()):
+        state = known.get(source)
+        if state is not None and (state.size, state.mtime_ns) == (size, mtime_ns):
+            continue
+        seen = watched.get(source)
+        seen_at = seen.seen_at if seen and (seen.size, seen.mtime_ns) == (size, mtime_ns) else now
+        modified = datetime.fromtimestamp(mtime_ns / 1e9, timezone.utc)
+        # Stable for `settle`: untouched since (by its mtime), or unchanged across our own scans
+        # (which also covers mtimes in the future, e.g. a clock skew on a network share).
+        if now - modified >= settle or now - seen_at >= settle:
+            (result.new if state is None else result.changed).append(source)
+            result.take.add((source, size, mtime_ns))
+        else:
+            result.settling.append(source)
+            still[source] = run_store.Observation(size, mtime_ns, seen_at)
+            ready = min(modified, seen_at) + settle
+            result.settle_at = ready if result.settle_at is None else min(result.settle_at, ready)
+    result.deleted = sorted(s for s in known if s not in files)
+    if still or watched:
+        with engine.begin() as conn:
+            run_store.replace_watched_seeds(conn, still)
+    return result
+
+
+# --- the pass ---------------------------------------------------------------------------------
+
+@dataclass
+class SlotDecision:
+    cadence: str
+    slot_at: datetime
+    action: str  # "sent", "skipped", "interrupted", "unavailable"
+    detail: str
+
+
+@dataclass
+class PassReport:
+    trigger: str
+    started: datetime
+    scan: ScanResult | None = None
+    ingest: pipeline.IngestReport | None = None
+    feeds: pipeline.FeedReport | None = None
+    digests: list[DigestOutcome] = field(default_factory=list)
+    slots: list[SlotDecision] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def outcome(self) -> str:
+        if self.errors:
+            return "error"
+        if self.interrupted:
+            return "interrupted"
+        failed = (self.ingest is not None and self.ingest.failed) or any(
+            d.failed for d in self.digests)
+        return "partial" if failed else "ok"
+
+    def summary(self) -> str:
+        parts = [f"scan: {self.scan.summary()}" if self.scan else "scan: not run"]
+        if self.ingest is not None:
+            i = self.ingest
+            parts.append(f"articles: {len(i.new)} new, {len(i.updated)} updated, "
+                         f"{i.deleted} removed, {len(i.failed)} failed")
+        if self.feeds is not None:
+            parts.append(f"feeds: {len(self.feeds.written)} written")
+        for d in self.digests:
+            parts.append(f"{d.cadence}: {d.summary()}")
+        for s in self.slots:
+            if s.action != "sent":
+                parts.append(f"{s.cadence} slot {s.action}")
+        if self.errors:
+            parts.append(f"error: {self.errors[0]}")
+        return "; ".join(parts)
+
+    def details(self) -> dict[str, Any]:
+        scan = self.scan
+        return {
+            "scan": None if scan is None else {
+                "files": scan.files, "new": scan.new, "changed": scan.changed,
+                "deleted": scan.deleted, "settling": scan.settling, "missing": scan.missing,
+            },
+            "ingest": None if self.ingest is None else {
+                "new": len(self.ingest.new), "updated": len(self.ingest.updated),
+                "deleted": self.ingest.deleted, "failed": [str(e) for e in self.ingest.failed],
+                "skipped": len(self.ingest.skipped),
+            },
+            "feeds": None if self.feeds is None else {
+                "written": len(self.feeds.written), "removed": len(self.feeds.removed),
+            },
+            "digests": [asdict(d) for d in self.digests],
+            "slots": [{**asdict(s), "slot_at": s.slot_at.isoformat()} for s in self.slots],
+            "errors": self.errors,
+            "interrupted": self.interrupted,
+        }
+
+
+class Reconciler:
+    """Holds what passes share within one process; the truth stays in the tables.
+
+    One pass at a time (a mutex), whoever calls: the daemon's jobs or `tick`.
+    """
+
+    def __init__(
+        self, engine: Engine, settings: Settings, *, send: DigestSender | None = None,
+        stop: threading.Event | None = None, clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.rules = slots.parse_rules(settings)
+        self.send = send or library_sender(engine, settings)
+        self.stop = stop or threading.Event()
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self._mutex = threading.Lock()
+        self._feeds_checked = False  # build feeds once per process even without a change
+        self._immediate_pending = True  # a send may have been cut short before we started
+        self._warned_unavailable = False
+        self._t0 = (datetime.now(timezone.utc), time.monotonic())
+
+    def run_pass(self, now: datetime, trigger: str = "tick", *, settle_wait: float = 0.0) -> PassReport:
+        """One full reconciliation at `now`. Never raises for an expected problem.
+
+        `settle_wait`: seconds this pass may wait for settling seeds and scan again (for
+        `tick`, which has no next scan a few seconds later); the daemon passes 0.
+        """
+        with self._mutex:
+            report = PassReport(trigger, now)
+            if self.stop.is_set():  # queued behind a pass that was told to stop
+                report.interrupted = True
+                return report
+            self._t0 = (now, time.monotonic())
+            with self.engine.begin() as conn:
+                run_id = run_store.start_run(conn, trigger, now)
+            try:
+                self._run(report, now, settle_wait)
+            except PublisherError as exc:
+                report.errors.append(str(exc))
+                log.error("%s", exc)
+            except SQLAlchemyError as exc:
+                report.errors.append(f"state database: {_one_line(exc)}")
+                log.error("state database: %s", _one_line(exc))
+            except Exception as exc:  # a bug: keep the daemon alive, show where
+                report.errors.append(f"{type(exc).__name__}: {exc}")
+                log.exception("pass failed unexpectedly")
+            finally:
+                report.interrupted = report.interrupted or self.stop.is_set()
+                try:
+                    with self.engine.begin() as conn:
+                        run_store.finish_run(conn, run_id, self._elapsed(), report.outcome,
+                                             report.summary(), report.details())
+                except SQLAlchemyError as exc:
+                    log.error("cannot record the pass: %s", _one_line(exc))
+            return report
+
+    # The stages, in order; each returns early when `stop` is set.
+    def _run(self, report: PassReport, now: datetime, settle_wait: float) -> None:
+        scan = scan_seeds(self.engine, self.settings, now)
+        deadline = time.monotonic() + settle_wait
+        while scan.settling and scan.settle_at and not self.stop.is_set():
+            delay = (scan.settle_at - now).total_seconds() + 0.05
+            if delay > deadline - time.monotonic():
+                break
+            log.info("scan: %d seeds settling, scanning again in %.1f s", len(scan.settling), delay)
+            if self.stop.wait(max(delay, 0.05)):
+                break
+            now = self.clock()
+            scan = scan_seeds(self.engine, self.settings, now)
+        report.scan = scan
+        if scan.missing:
+            log.warning("scan: seeds folder not found: %s", self.settings.seeds_dir)
+        elif scan.changes or scan.settling:
+            log.info("scan: %s", scan.summary())
+        else:
+            log.debug("scan: %s", scan.summary())
+
+        if scan.changes and not self.stop.is_set():
+            take = scan.take
+            ingest = pipeline.ingest(self.engine, self.settings, now,
+                                     settled=lambda s, size, m: (s, size, m) in take)
+            report.ingest = ingest
+            for warning in ingest.skipped:
+                log.warning("seed skipped: %s", warning)
+            for error in ingest.failed:
+                log.error("seed failed: %s", error)
+            log.info("ingest: %d new, %d updated, %d removed, %d skipped, %d failed",
+                     len(ingest.new), len(ingest.updated), ingest.deleted, len(ingest.skipped),
+                     len(ingest.failed))
+            if ingest.new:
+                self._immediate_pending = True
+            if ingest.changed:
+                self._feeds_checked = False
+
+        if not self._feeds_checked and not self.stop.is_set():
+            feeds = pipeline.build_feeds(self.engine, self.settings, now)
+            report.feeds = feeds
+            self._feeds_checked = True
+            level = logging.INFO if feeds.written or feeds.removed else logging.DEBUG
+            log.log(level, "feeds: %d written, %d unchanged, %d removed, in %s",
+                    len(feeds.written), feeds.unchanged, len(feeds.removed),
+                    self.settings.feeds_dir)
+
+        if self._immediate_pending and not self.stop.is_set():
+            outcome = self._send("immediate", now, report)
+            if outcome.available and not outcome.interrupted and not outcome.queued:
+                self._immediate_pending = False
+
+        for cadence in slots.SLOT_CADENCES:
+            if self.stop.is_set():
+                break
+            self._slot(cadence, now, report)
+
+    def _slot(self, cadence: str, now: datetime, report: PassReport) -> None:
+        slot_at = slots.latest_slot(self.rules[cadence], now)
+        with self.engine.begin() as conn:
+            if run_store.slot_done(conn, cadence, slot_at):
+                return
+        local = slot_at.astimezone(self.rules[cadence].tz).strftime("%a %Y-%m-%d %H:%M %Z")
+        late = now - slot_at
+        max_late = timedelta(hours=self.settings.schedule.max_lateness_hours)
+        if late > max_late:
+            detail = (f"{late.total_seconds() / 3600:.1f} h late "
+                      f"(schedule.max_lateness_hours = {self.settings.schedule.max_lateness_hours:g})")
+            with self.engine.begin() as conn:
+                run_store.record_slot(conn, cadence, slot_at, "skipped", now, detail)
+            report.slots.append(SlotDecision(cadence, slot_at, "skipped", detail))
+            log.warning("%s digest of %s skipped: %s; its articles go in the next one",
+                        cadence, local, detail)
+            return
+        log.info("%s digest of %s is due (%.0f min late)", cadence, local,
+                 late.total_seconds() / 60)
+        outcome = self._send(cadence, slot_at, report)
+        if not outcome.available:
+            report.slots.append(SlotDecision(cadence, slot_at, "unavailable", outcome.detail))
+        elif outcome.interrupted:
+            report.slots.append(SlotDecision(cadence, slot_at, "interrupted", outcome.summary()))
+        else:
+            with self.engine.begin() as conn:
+                run_store.record_slot(conn, cadence, slot_at, "sent", self._elapsed(),
+                                      outcome.summary())
+            report.slots.append(SlotDecision(cadence, slot_at, "sent", outcome.summary()))
+
+    def _send(self, cadence: str, now: datetime, report: PassReport) -> DigestOutcome:
+        try:
+            outcome = self.send(cadence, now, self.stop)
+        except PublisherError as exc:
+            log.error("%s digests: %s", cadence, exc)
+            outcome = DigestOutcome(cadence, interrupted=True, detail=str(exc))
+            report.errors.append(f"{cadence} digests: {exc}")
+        if not outcome.available:
+            if not self._warned_unavailable:
+                log.warning("digests: not sent, %s", outcome.detail)
+                self._warned_unavailable = True
+            return outcome
+        report.digests.append(outcome)
+        level = logging.INFO if (outcome.sent or outcome.failed or outcome.queued) else logging.DEBUG
+        if outcome.failed:
+            level = logging.WARNING
+        log.log(level, "digests %s: %s", cadence, outcome.summary())
+        if outcome.interrupted:
+            report.interrupted = True
+        return outcome
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no pass is running; False if one still is after `timeout` seconds."""
+        if self._mutex.acquire(timeout=timeout):
+            self._mutex.release()
+            return True
+        return False
+
+    def _elapsed(self) -> datetime:
+        """The pass's `now` moved on by the time spent since (a controlled clock stays sane)."""
+        start, t0 = self._t0
+        return start + timedelta(seconds=time.monotonic() - t0)
+
+    def next_runs(self, now: datetime) -> dict[str, datetime]:
+        return {c: slots.next_slot(self.rules[c], now) for c in slots.SLOT_CADENCES}
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(getattr(exc, "orig", None) or exc).split())
