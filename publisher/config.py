@@ -69,6 +69,7 @@ class MailSection:
     bounce_after: int = 3
     dkim_key_file: str = ""
     dkim_selector: str = "default"
+    outbox_fsync: bool = False  # fsync each .eml before it counts as sent (slower)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ def _create(*names: str) -> Callable[[Connection], None]:
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "articles, seed files and feed outputs", _create("articles", "seed_files", "feed_outputs")),
     (2, "subscribers", _create("subscribers")),
+    (3, "digests and deliveries", _create("digests", "deliveries")),
     (5, "scheduler: seed watch, runs, schedule slots",
      _create("seed_watch", "scheduler_runs", "schedule_slots")),
 ]

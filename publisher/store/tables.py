@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, Table, Text
+from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, Table, Text, UniqueConstraint
 
 metadata = MetaData()
 
@@ -108,3 +108,32 @@ schedule_slots = Table(
     Column("recorded_at", Text, nullable=False),
     Column("detail", Text, nullable=False),
 )
+
+digests = Table(
+    "digests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("content_key", Text, nullable=False, unique=True),  # sha256 of the article ids
+    Column("cadence", Text, nullable=False),  # cadence of the run that first planned it
+    Column("article_ids", Text, nullable=False),  # JSON list, newest first
+    Column("created_at", Text, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("digest_id", Integer, ForeignKey("digests.id"), nullable=False),
+    Column("state", Text, nullable=False),  # "queued", "sent" or "failed"
+    Column("attempts", Integer, nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("watermark", Text, nullable=False),  # the subscriber's last_digest_at once sent
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    Column("sent_at", Text, nullable=True),
+    UniqueConstraint("subscriber_id", "digest_id", name="deliveries_subscriber_digest"),
+)
+Index("deliveries_state_digest", deliveries.c.state, deliveries.c.digest_id, deliveries.c.id)

@@ -1,0 +1,546 @@
+"""The digest verbs: `send_digests` (plan, then deliver with a ledger) and `preview_digest`.
+
+Crash safety, Postfix style:
+
+1. Plan: in one transaction, for every due active subscriber with something new, find or create
+   the digest row for exactly those articles and queue one delivery row per (subscriber, digest),
+   carrying the watermark (`now`) the subscriber moves to once it is sent. Subscribers that
+   still have a queued row from an interrupted run are not planned again.
+2. Deliver: every queued row (the new ones and any left by a killed run) is sent; right after
+   the server accepted it, one transaction marks it sent and moves the subscriber's watermark.
+
+A kill between "accepted" and "marked sent" sends that one message again, with the same
+Message-ID (it is derived from the digest and subscriber ids); nobody is skipped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import queue
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable, Sequence
+
+from sqlalchemy import Connection, Engine
+
+from . import tokens
+from .config import Settings
+from .digest import DigestRenderer, Personal, RenderedDigest, greeting_for, select_articles
+from .errors import PublisherError, SendError
+from .mail import (DkimSigner, FatalSendError, Letter, MessageTemplate, PermanentFailure,
+                   Recipient, Sender, SmtpConfig, TemporaryFailure, Unavailable, make_sender)
+from .model import CADENCES, Article, Subscriber
+from .store import articles as article_store
+from .store import deliveries as ledger
+from .store import subscribers as subscriber_store
+
+# Without --cadence a subscriber is due when this long has passed since their last digest.
+DUE_AFTER = {"immediate": timedelta(0), "daily": timedelta(hours=20),
+             "weekly": timedelta(days=6, hours=12)}
+RENDER_CACHE = 8  # rendered digests kept while sending (queued rows come grouped by digest)
+CANDIDATE_CACHE = 16  # article lists kept while planning, by watermark
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    skipped: int = 0  # subscribers with nothing new (or not due)
+    retried: int = 0  # attempts that failed temporarily and were tried again
+    failed: int = 0  # deliveries that failed for good in this run
+    planned: int = 0  # deliveries queued by this run
+    resumed: int = 0  # deliveries left queued by an earlier, interrupted run
+    digests: int = 0  # distinct digest contents rendered (= premailer runs)
+    bouncing: list[str] = field(default_factory=list)  # addresses now marked bouncing
+    errors: list[str] = field(default_factory=list)  # one line per failed delivery
+    fatal: str = ""  # why the run stopped early (queued rows wait for the next run)
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.fatal
+
+    def summary(self) -> str:
+        if self.dry_run:
+            return (f"digests (dry run): {self.sent} would be sent, {self.skipped} skipped, "
+                    f"{self.digests} distinct")
+        return (f"digests: {self.sent} sent, {self.skipped} skipped, {self.retried} retried, "
+                f"{self.failed} failed")
+
+
+@dataclass(frozen=True)
+class Preview:
+    subject: str
+    html: str
+    text: str
+    eml: bytes
+    recipient: str
+    article_ids: tuple[str, ...]
+    note: str = ""
+
+
+# --- small helpers shared by the verbs ---------------------------------------------------------
+
+def message_id(settings: Settings, digest_id: int | str, subscriber_id: int) -> str:
+    return f"<digest-{digest_id}.{subscriber_id}@{settings.message_id_domain}>"
+
+
+def unsubscribe_mailto(settings: Settings) -> str:
+    return settings.mail.unsubscribe_mailto or f"unsubscribe@{settings.message_id_domain}"
+
+
+def personal_links(settings: Settings, subscriber_id: int, secret: str | None = None
+                   ) -> tuple[str, str, str]:
+    """(unsubscribe token, unsubscribe url, manage url) for one subscriber."""
+    secret = settings.secrets.secret_key if secret is None else secret
+    base = settings.web.public_url.rstrip("/")
+    unsub = tokens.sign(secret, "unsubscribe", str(subscriber_id))
+    manage = tokens.sign(secret, "manage", str(subscriber_id))
+    return unsub, f"{base}/unsubscribe/{unsub}", f"{base}/manage/{manage}"
+
+
+def _letter(settings: Settings, rendered: RenderedDigest, now: datetime) -> Letter:
+    return Letter(
+        from_address=settings.mail.from_address, from_name=settings.mail.from_name,
+        subject=rendered.subject, date=now, list_id=_list_id(settings),
+        text=rendered.text, html=rendered.html, reply_to=settings.mail.reply_to,
+    )
+
+
+def _list_id(settings: Settings) -> str:
+    return f"{settings.site.title} digest <digest.{settings.message_id_domain}>"
+
+
+def _recipient(settings: Settings, digest_id: int | str, subscriber_id: int, email: str,
+               name: str, cadence: str, links: tuple[str, str, str]) -> Recipient:
+    token, unsub_url, manage_url = links
+    personal = Personal(greeting=greeting_for(name), email=email, cadence=cadence,
+                        unsubscribe_url=unsub_url, manage_url=manage_url)
+    return Recipient(
+        email=email, name=name, message_id=message_id(settings, digest_id, subscriber_id),
+        unsubscribe_url=unsub_url,
+        unsubscribe_mailto=f"mailto:{unsubscribe_mailto(settings)}?subject=unsubscribe-{token}",
+        fill_text=personal.fill_text, fill_html=personal.fill_html,
+    )
+
+
+def _signer(settings: Settings) -> DkimSigner | None:
+    if not settings.mail.dkim_key_file:
+        return None
+    domain = settings.mail.from_address.rpartition("@")[2]
+    return DkimSigner(settings.path(settings.mail.dkim_key_file), settings.mail.dkim_selector,
+                      domain)
+
+
+def sender_for(settings: Settings) -> Sender:
+    m = settings.mail
+    smtp = SmtpConfig(host=m.smtp_host, port=m.smtp_port, security=m.smtp_security,
+                      username=m.smtp_username, password=settings.secrets.smtp_password,
+                      timeout=m.smtp_timeout)
+    return make_sender(m.sender, outbox=settings.outbox_dir, smtp=smtp,
+                       connections=m.connections, outbox_fsync=m.outbox_fsync)
+
+
+def _check_settings(settings: Settings) -> None:
+    tokens.require_secret(settings.secrets.secret_key)
+    m = settings.mail
+    if m.max_attempts < 1:
+        raise PublisherError("mail.max_attempts must be at least 1")
+    if any(d < 0 for d in m.retry_delays):
+        raise PublisherError("mail.retry_delays must not be negative")
+    if settings.digest.max_articles < 1:
+        raise PublisherError("digest.max_articles must be at least 1")
+
+
+# --- choosing what is due ----------------------------------------------------------------------
+
+class _Candidates:
+    """Articles taken in after a watermark, cached by watermark (most subscribers share one)."""
+
+    def __init__(self, conn: Connection, settings: Settings, now: datetime) -> None:
+        self.conn = conn
+        self.now = now
+        self.tz = settings.site_record.timezone
+        self.cache: OrderedDict[datetime | None, list[Article]] = OrderedDict()
+
+    def after(self, moment: datetime | None) -> list[Article]:
+        if moment in self.cache:
+            self.cache.move_to_end(moment)
+            return self.cache[moment]
+        found = article_store.articles_first_seen_after(self.conn, moment, self.now, self.tz)
+        self.cache[moment] = found
+        if len(self.cache) > CANDIDATE_CACHE:
+            self.cache.popitem(last=False)
+        return found
+
+
+def _due(subscriber: Subscriber, now: datetime) -> bool:
+    last = subscriber.last_digest_at
+    return last is None or now - last >= DUE_AFTER.get(subscriber.cadence, timedelta(0))
+
+
+def _articles_for(subscriber: Subscriber, settings: Settings, now: datetime,
+                  candidates: _Candidates) -> list[Article]:
+    watermark = subscriber.last_digest_at or subscriber.created_at
+    if watermark >= now:
+        return []
+    backfill: Sequence[Article] = ()
+    if subscriber.last_digest_at is None and settings.digest.backfill > 0:
+        backfill = [a for a in candidates.after(None) if a.first_seen and a.first_seen <= watermark]
+    return select_articles(candidates.after(watermark), subscriber.categories,
+                           settings.digest.max_articles, backfill, settings.digest.backfill)
+
+
+def _subscribers(conn: Connection, cadence: str | None):  # type: ignore[no-untyped-def]
+    return subscriber_store.iter_subscribers(conn, status="active", cadence=cadence)
+
+
+# --- send_digests ------------------------------------------------------------------------------
+
+def send_digests(
+    engine: Engine, settings: Settings, now: datetime, cadence: str | None = None,
+    dry_run: bool = False, sender: Sender | None = None,
+    sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+) -> SendReport:
+    """Plan and send every digest that is due; return what happened.
+
+    `cadence=None` takes every cadence, each subscriber only when due (daily: 20 h after their
+    last digest, weekly: 6.5 days, immediate: always); with a cadence, every active subscriber of
+    that cadence with something new (the scheduler decides when a cadence is due).
+    """
+    if cadence is not None and cadence not in CADENCES:
+        raise PublisherError(f"unknown cadence {cadence!r}", f"one of {', '.join(CADENCES)}")
+    _check_settings(settings)
+    report = SendReport(dry_run=dry_run)
+    if dry_run:
+        return _dry_run(engine, settings, now, cadence, report)
+    renderer = DigestRenderer(settings)
+    signer = _signer(settings)
+    _plan(engine, settings, now, cadence, report)
+    _Delivery(engine, settings, now, sender or sender_for(settings), renderer, signer, report,
+              sleep, clock).run()
+    report.digests = renderer.inline_calls
+    return report
+
+
+def _plan(engine: Engine, settings: Settings, now: datetime, cadence: str | None,
+          report: SendReport) -> None:
+    with engine.begin() as conn:
+        busy = ledger.subscribers_with_queued(conn)
+        report.resumed = ledger.count_queued(conn)
+        candidates = _Candidates(conn, settings, now)
+        digest_ids: OrderedDict[tuple[str, ...], int] = OrderedDict()
+        for sub in _subscribers(conn, cadence):
+            if sub.id in busy:
+                continue
+            if cadence is None and not _due(sub, now):
+                report.skipped += 1
+                continue
+            chosen = _articles_for(sub, settings, now, candidates)
+            if not chosen:
+                report.skipped += 1
+                continue
+            ids = tuple(a.id for a in chosen)
+            digest_id = digest_ids.get(ids)
+            if digest_id is None:
+                digest_id = ledger.get_or_create_digest(conn, ids, sub.cadence, now).id
+                digest_ids[ids] = digest_id
+                if len(digest_ids) > 256:
+                    digest_ids.popitem(last=False)
+            if ledger.plan_delivery(conn, sub.id, digest_id,
+                                    message_id(settings, digest_id, sub.id), now, now):
+                report.planned += 1
+
+
+def _dry_run(engine: Engine, settings: Settings, now: datetime, cadence: str | None,
+             report: SendReport) -> SendReport:
+    contents: set[tuple[str, ...]] = set()
+    with engine.begin() as conn:
+        busy = ledger.subscribers_with_queued(conn)
+        report.sent = ledger.count_queued(conn)
+        report.resumed = report.sent
+        candidates = _Candidates(conn, settings, now)
+        for sub in _subscribers(conn, cadence):
+            if sub.id in busy:
+                continue
+            chosen = (_articles_for(sub, settings, now, candidates)
+                      if cadence is not None or _due(sub, now) else [])
+            if chosen:
+                report.sent += 1
+                contents.add(tuple(a.id for a in chosen))
+            else:
+                report.skipped += 1
+    report.digests = len(contents)
+    return report
+
+
+@dataclass
+class _Job:
+    item: ledger.QueuedDelivery
+    attempts: int
+    data: bytes = b""
+
+
+class _Delivery:
+    """The delivery loop: this thread reads the ledger, builds messages and records results;
+    `connections` worker threads each hold one session (connection) and only send."""
+
+    def __init__(self, engine: Engine, settings: Settings, now: datetime, sender: Sender,
+                 renderer: DigestRenderer, signer: DkimSigner | None, report: SendReport,
+                 sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.now = now
+        self.sender = sender
+        self.renderer = renderer
+        self.signer = signer
+        self.report = report
+        self.sleep = sleep
+        self.clock = clock
+        self.templates: OrderedDict[int, MessageTemplate | None] = OrderedDict()
+        self.workers = max(1, int(getattr(sender, "connections", 1) or 1))
+        self.rate = settings.mail.rate_limit
+        self.next_slot = 0.0
+        self.envelope_from = settings.mail.from_address
+
+    # -- per message
+    def template(self, digest_id: int) -> MessageTemplate | None:
+        if digest_id in self.templates:
+            self.templates.move_to_end(digest_id)
+            return self.templates[digest_id]
+        with self.engine.begin() as conn:
+            digest = ledger.get_digest(conn, digest_id)
+            found = (article_store.get_articles(conn, digest.article_ids,
+                                                self.settings.site_record.timezone)
+                     if digest else {})
+        live = [found[i] for i in (digest.article_ids if digest else ()) if i in found]
+        template = None
+        if live:
+            rendered = self.renderer.render(digest_id, live, self.now)
+            template = MessageTemplate(_letter(self.settings, rendered, self.now))
+        self.templates[digest_id] = template
+        if len(self.templates) > RENDER_CACHE:
+            self.templates.popitem(last=False)
+        return template
+
+    def build(self, item: ledger.QueuedDelivery) -> bytes | str:
+        """The message bytes, or why this delivery cannot be made."""
+        if item.status != "active":
+            return f"subscriber is {item.status}"
+        template = self.template(item.delivery.digest_id)
+        if template is None:
+            return "every article of this digest was withdrawn"
+        d = item.delivery
+        links = personal_links(self.settings, d.subscriber_id)
+        recipient = _recipient(self.settings, d.digest_id, d.subscriber_id, item.email,
+                               item.name, item.cadence, links)
+        try:
+            data = template.render(recipient)
+        except SendError as exc:
+            return str(exc)
+        return self.signer.sign(data) if self.signer else data
+
+    # -- results, one transaction each, right after the server answered
+    def record(self, job: _Job, error: BaseException | None) -> float | None:
+        """Record an outcome; return the delay before the next attempt, or None when done."""
+        d = job.item.delivery
+        now = self.now
+        with self.engine.begin() as conn:
+            if error is None:
+                ledger.mark_sent(conn, _with_attempts(d, job.attempts), now)
+                self.report.sent += 1
+                return None
+            message = str(error)
+            if isinstance(error, FatalSendError):  # not this recipient's fault: stays queued
+                ledger.mark_attempt(conn, d.id, job.attempts, message, now, failed=False)
+                raise error
+            job.attempts += 1
+            if isinstance(error, TemporaryFailure) and job.attempts < self.settings.mail.max_attempts:
+                ledger.mark_attempt(conn, d.id, job.attempts, message, now, failed=False)
+                self.report.retried += 1
+                delays = self.settings.mail.retry_delays or [0.0]
+                return delays[min(job.attempts - 1, len(delays) - 1)]
+            if isinstance(error, Unavailable):  # server down: leave it queued for the next run
+                ledger.mark_attempt(conn, d.id, job.attempts, message, now, failed=False)
+                raise FatalSendError(message, "the undelivered digests stay queued for the next run")
+            ledger.mark_attempt(conn, d.id, job.attempts, message, now, failed=True)
+            self.report.failed += 1
+            self.report.errors.append(f"{job.item.email}: {message}")
+            if isinstance(error, PermanentFailure):
+                if subscriber_store.record_failure(conn, d.subscriber_id,
+                                                   self.settings.mail.bounce_after):
+                    self.report.bouncing.append(job.item.email)
+            return None
+
+    def fail_unbuildable(self, item: ledger.QueuedDelivery, reason: str) -> None:
+        with self.engine.begin() as conn:
+            ledger.mark_attempt(conn, item.delivery.id, item.delivery.attempts, reason, self.now,
+                                failed=True)
+        if item.status == "active":
+            self.report.failed += 1
+            self.report.errors.append(f"{item.email}: {reason}")
+
+    def throttle(self) -> None:
+        if self.rate <= 0:
+            return
+        now = self.clock()
+        self.next_slot = max(self.next_slot, now)
+        if self.next_slot > now:
+            self.sleep(self.next_slot - now)
+        self.next_slot += 1.0 / self.rate
+
+    # -- the loop
+    def run(self) -> None:
+        jobs: queue.Queue = queue.Queue()
+        results: queue.Queue = queue.Queue()
+        threads = [threading.Thread(target=_worker, args=(self.sender, jobs, results,
+                                                          self.envelope_from),
+                                    name=f"smtp-{n}", daemon=True)
+                   for n in range(self.workers)]
+        for thread in threads:
+            thread.start()
+        source = ledger.iter_queued(self.engine.begin)
+        retries: list[tuple[float, int, _Job]] = []
+        order = itertools.count()
+        in_flight = 0
+        window = 2 * self.workers
+        stopping = False
+        exhausted = False
+        try:
+            while True:
+                while not stopping and in_flight < window:
+                    job = None
+                    if retries and retries[0][0] <= self.clock():
+                        job = heapq.heappop(retries)[2]
+                    elif not exhausted:
+                        item = next(source, None)
+                        if item is None:
+                            exhausted = True
+                            continue
+                        built = self.build(item)
+                        if isinstance(built, str):
+                            self.fail_unbuildable(item, built)
+                            continue
+                        job = _Job(item, item.delivery.attempts, built)
+                    if job is None:
+                        break
+                    self.throttle()
+                    jobs.put(job)
+                    in_flight += 1
+                if in_flight == 0:
+                    if stopping or (exhausted and not retries):
+                        break
+                    if retries:
+                        self.sleep(max(0.0, retries[0][0] - self.clock()))
+                    continue
+                job, error = results.get()
+                in_flight -= 1
+                try:
+                    delay = self.record(job, error)
+                except FatalSendError as exc:
+                    stopping = True
+                    self.report.fatal = self.report.fatal or str(exc)
+                    continue
+                if delay is not None:
+                    heapq.heappush(retries, (self.clock() + delay, next(order), job))
+        finally:
+            for _ in threads:
+                jobs.put(None)
+            for thread in threads:
+                thread.join(timeout=max(5.0, self.settings.mail.smtp_timeout + 5))
+
+
+def _with_attempts(d: ledger.DeliveryRow, attempts: int) -> ledger.DeliveryRow:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(d, attempts=attempts)
+
+
+def _worker(sender: Sender, jobs: queue.Queue, results: queue.Queue, envelope_from: str) -> None:
+    session = None
+    try:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            try:
+                if session is None:
+                    session = sender.open()
+                session.send(envelope_from, job.item.email, job.data, job.item.delivery.message_id)
+                results.put((job, None))
+            except SendError as exc:
+                results.put((job, exc))
+            except Exception as exc:  # a sender bug must not hang the loop
+                results.put((job, TemporaryFailure(f"{type(exc).__name__}: {exc}")))
+    finally:
+        if session is not None:
+            try:
+                session.close()
+            except Exception:  # noqa: BLE001 (closing is best effort)
+                pass
+
+
+# --- preview and archive -----------------------------------------------------------------------
+
+def preview_digest(engine: Engine, settings: Settings, now: datetime,
+                   subscriber_email: str | None = None) -> Preview:
+    """The digest a subscriber would get now (or a sample of the newest articles), as HTML, text
+    and a complete .eml; nothing is sent or recorded."""
+    renderer = DigestRenderer(settings)
+    tz = settings.site_record.timezone
+    note = ""
+    with engine.begin() as conn:
+        if subscriber_email:
+            sub = subscriber_store.find_subscriber(conn, subscriber_email)
+            if sub is None:
+                raise PublisherError(f"no subscriber {subscriber_email}")
+            chosen = _articles_for(sub, settings, now, _Candidates(conn, settings, now))
+            if not chosen:
+                note = f"nothing new for {sub.email}: showing the latest articles instead"
+                latest = article_store.list_articles(conn, tz, 200)
+                chosen = select_articles(latest, sub.categories, settings.digest.max_articles)
+            sub_id, email, name, cadence = sub.id, sub.email, sub.name, sub.cadence
+        else:
+            chosen = article_store.list_articles(conn, tz, settings.digest.max_articles)
+            sub_id, email, name, cadence = 0, "reader@example.com", "Reader", "daily"
+        if not chosen:
+            raise PublisherError("no articles to preview", "run `publisher ingest` first")
+        ids = tuple(a.id for a in chosen)
+        existing = conn.execute(  # the archived digest with this content, if any
+            ledger.select_digest_by_key(ledger.content_key(ids))).first()
+    digest_id: int | str = existing.id if existing else "preview"
+    rendered = renderer.render(digest_id, chosen, now)
+    secret = settings.secrets.secret_key
+    if len(secret) >= 16:
+        links = personal_links(settings, sub_id)
+    else:
+        base = settings.web.public_url.rstrip("/")
+        note = note or "PUBLISHER_SECRET_KEY is not set: links carry a dummy token"
+        links = ("preview", f"{base}/unsubscribe/preview", f"{base}/manage/preview")
+    recipient = _recipient(settings, digest_id, sub_id, email, name, cadence, links)
+    data = MessageTemplate(_letter(settings, rendered, now)).render(recipient)
+    return Preview(subject=rendered.subject, html=recipient.fill_html(rendered.html),
+                   text=recipient.fill_text(rendered.text), eml=data, recipient=email,
+                   article_ids=ids, note=note)
+
+
+def render_archived_digest(engine: Engine, settings: Settings, digest_id: int,
+                           now: datetime | None = None) -> str | None:
+    """The HTML of a sent digest for `/digests/{id}/` (no personal links), or None."""
+    with engine.begin() as conn:
+        digest = ledger.get_digest(conn, digest_id)
+        if digest is None:
+            return None
+        found = article_store.get_articles(conn, digest.article_ids,
+                                           settings.site_record.timezone)
+    live = [found[i] for i in digest.article_ids if i in found]
+    if not live:
+        return None
+    rendered = DigestRenderer(settings).render(digest_id, live, now or digest.created_at)
+    base = settings.web.public_url.rstrip("/")
+    neutral = Personal(greeting="Hello,", email="a reader", cadence=digest.cadence,
+                       unsubscribe_url=f"{base}/", manage_url=f"{base}/")
+    return neutral.fill_html(rendered.html)
