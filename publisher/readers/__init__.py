@@ -7,6 +7,8 @@ hands the text to a pure parser chosen by suffix: `parse_scraped` (`*.txt`) or
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path, PurePath
 
@@ -46,10 +48,10 @@ def is_seed_candidate(path: PurePath | str) -> bool:
 
 def seed_source(path: Path, seeds_dir: Path) -> str:
     """The seed's path relative to the seeds folder, as a posix string (its stable key)."""
-    try:
-        return path.absolute().relative_to(seeds_dir.absolute()).as_posix()
-    except ValueError:
-        raise SeedError(_one_line(str(path)), "not inside the seeds folder") from None
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(seeds_dir))
+    if relative == os.curdir or relative.split(os.sep, 1)[0] == os.pardir:
+        raise SeedError(_one_line(str(path)), "not inside the seeds folder")
+    return PurePath(relative).as_posix()
 
 
 def read_seed(path: Path, seeds_dir: Path, site: Site, max_bytes: int = 5_000_000) -> Article:
@@ -69,17 +71,18 @@ def read_seed(path: Path, seeds_dir: Path, site: Site, max_bytes: int = 5_000_00
 def _read_bytes(path: Path, seeds_dir: Path, max_bytes: int) -> bytes:
     """The file's bytes, after the symlink, size and stability checks."""
     try:
-        if not path.resolve().is_relative_to(seeds_dir.resolve()):
+        root = os.path.realpath(seeds_dir)
+        if os.path.commonpath((os.path.realpath(path), root)) != root:
             raise _error(path, "symlink points outside the seeds folder")
         before = path.stat()
-        if not path.is_file():
+        if not stat.S_ISREG(before.st_mode):
             raise _error(path, "not a regular file")
         if before.st_size == 0:
             raise _error(path, "empty file")
         if before.st_size > max_bytes:
             raise _error(path, f"too large: {before.st_size} bytes (limit {max_bytes})")
-        with path.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
+        with path.open("rb", buffering=0) as fh:
+            data = fh.read(before.st_size + 1)  # +1: notice a file that grew meanwhile
         after = path.stat()
     except OSError as exc:
         raise _error(path, f"cannot read: {exc.strerror or exc}") from None

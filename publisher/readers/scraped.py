@@ -47,6 +47,10 @@ _CREDIT = re.compile(
     re.IGNORECASE,
 )
 _SLASH_CREDIT = re.compile(r"[^/]{2,80} / [^/]{2,60}")
+_AGENCY = re.compile(
+    r"\b(?:Getty Images|AP Photo|AFP|Reuters|EFE|Shutterstock|Wikimedia Commons|Unsplash|"
+    r"Flickr|Creative Commons|NurPhoto|Sipa|Anadolu)\b"
+)
 _TRANSLATION = re.compile(
     r"(?:translated|translation|originally published|first published|"
     r"this (?:article|piece|interview) (?:was )?(?:originally |first )?(?:published|appeared))\b",
@@ -63,7 +67,7 @@ def parse_scraped(text: str, source: str, site: Site) -> Article:
     if not lines:
         raise SeedError(source, "empty file")
     dates = [parse_date(line) if line[-1:].isdigit() else None for line in lines]
-    shares = [i for i, line in enumerate(lines) if line.endswith("Share") and _SHARE.fullmatch(line)]
+    shares = [i for i, line in enumerate(lines) if _is_share(line)]
     if not shares:
         if sum(1 for day in dates if day is not None) >= 2:
             raise NotAnArticle(source, "section listing page, not an article: skipped")
@@ -88,7 +92,11 @@ def parse_scraped(text: str, source: str, site: Site) -> Article:
     else:
         body_lines, box_at = lines[start:last], last + 1
     body_lines, note = _split_translation_note(
-        [line for line in body_lines if line[: len(_PROMO)].lower() != _PROMO]
+        [
+            line
+            for line in body_lines
+            if line[: len(_PROMO)].lower() != _PROMO and not _is_share(line)
+        ]
     )
     category_at = _skip_author_box(lines, box_at, known)
     category = ""
@@ -149,6 +157,11 @@ def _is_byline(line: str) -> bool:
     return not ends_sentence(line) and line.count(" ") < 12
 
 
+def _is_share(line: str) -> bool:
+    """The share bar printed above and below the body: `Facebook Twitter Share`."""
+    return line.endswith("Share") and _SHARE.fullmatch(line) is not None
+
+
 def _is_social_line(line: str) -> bool:
     """`Facebook Instagram Twitter YouTube`, `Twitter Instagram`: only social network names."""
     words = line.lower().split()
@@ -161,8 +174,9 @@ def _is_credit(line: str, attached: bool) -> bool:
         return False
     if _CREDIT.match(line):
         return True
-    short = line.count(" ") < 15 and not ends_sentence(line)
-    return short and (attached or _SLASH_CREDIT.fullmatch(line) is not None)
+    if line.count(" ") >= 15 or ends_sentence(line):
+        return False
+    return attached or bool(_SLASH_CREDIT.fullmatch(line) or _AGENCY.search(line))
 
 
 def _split_translation_note(body: list[str]) -> tuple[list[str], str]:
@@ -270,7 +284,8 @@ def parse_teasers(
         published = dates[i] if i < n else None
         if published is not None:
             i += 1
-        teasers.append(Teaser(title, summary, authors, published, image))
+        if summary or authors or published:  # a lone short line ("Load more") is no teaser
+            teasers.append(Teaser(title, summary, authors, published, image))
     return tuple(teasers)
 
 
