@@ -12,7 +12,7 @@ import pytest
 
 from publisher.errors import SeedError
 from publisher.model import Site
-from publisher.readers import SEED_SUFFIXES, is_seed_candidate, read_seed
+from publisher.readers import SEED_SUFFIXES, is_seed_candidate, read_seed, seed_source
 
 SEEDS = Path(__file__).parent / "seeds"
 SITE = Site("Left Voice", "https://www.leftvoice.org", ZoneInfo("America/New_York"))
@@ -168,3 +168,12 @@ def test_is_seed_candidate(name: str, wanted: bool) -> None:
 
 def test_seed_suffixes() -> None:
     assert SEED_SUFFIXES == (".txt", ".md")
+
+
+def test_seed_source() -> None:
+    assert seed_source(Path("/a/seeds/2024/x.txt"), Path("/a/seeds")) == "2024/x.txt"
+    assert seed_source(Path("/a/seeds/sub/../x.txt"), Path("/a/seeds")) == "x.txt"
+    with pytest.raises(SeedError, match="not inside the seeds folder"):
+        seed_source(Path("/a/seeds/../other/x.txt"), Path("/a/seeds"))
+    with pytest.raises(SeedError, match="not inside the seeds folder"):
+        seed_source(Path("/a/seeds"), Path("/a/seeds"))

@@ -48,6 +48,10 @@ def is_seed_candidate(path: PurePath | str) -> bool:
 
 def seed_source(path: Path, seeds_dir: Path) -> str:
     """The seed's path relative to the seeds folder, as a posix string (its stable key)."""
+    n = len(seeds_dir.parts)
+    rest = path.parts[n:]
+    if path.parts[:n] == seeds_dir.parts and rest and os.pardir not in rest:  # the usual case
+        return "/".join(rest)
     relative = os.path.relpath(os.path.abspath(path), os.path.abspath(seeds_dir))
     if relative == os.curdir or relative.split(os.sep, 1)[0] == os.pardir:
         raise SeedError(_one_line(str(path)), "not inside the seeds folder")
