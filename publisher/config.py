@@ -97,6 +97,12 @@ class WebSection:
     port: int = 8080
     confirm_cooldown: int = 600
     feed_max_age: int = 300
+    confirm_max_age: int = 7 * 24 * 3600  # seconds a confirmation link stays valid
+    subscribe_per_ip: int = 10  # subscribe requests per client address per hour
+    max_request_bytes: int = 65536  # larger request bodies get 413
+    threads: int = 4  # waitress worker threads
+    proxy_hops: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto/-Host
+    page_size: int = 20  # articles per archive page
 
 
 @dataclass(frozen=True)

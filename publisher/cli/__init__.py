@@ -14,6 +14,7 @@ from ..errors import LockedError, PublisherError
 from .app import App
 from .daemon import run, status, tick
 from .feeds import articles, build_feeds, ingest
+from .web import serve
 
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
@@ -41,6 +42,7 @@ for command in (build_feeds, ingest, articles):
     cli.add_command(command)
 for command in (run, tick, status):
     cli.add_command(command)
+cli.add_command(serve)
 
 
 def main() -> None:

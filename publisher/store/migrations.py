@@ -23,6 +23,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "articles, seed files and feed outputs", _create("articles", "seed_files", "feed_outputs")),
     (2, "subscribers", _create("subscribers")),
     (3, "digests and deliveries", _create("digests", "deliveries")),
+    (4, "web confirmation mails", _create("confirmation_mails")),
     (5, "scheduler: seed watch, runs, schedule slots",
      _create("seed_watch", "scheduler_runs", "schedule_slots")),
 ]

@@ -137,3 +137,11 @@ deliveries = Table(
     UniqueConstraint("subscriber_id", "digest_id", name="deliveries_subscriber_digest"),
 )
 Index("deliveries_state_digest", deliveries.c.state, deliveries.c.digest_id, deliveries.c.id)
+
+confirmation_mails = Table(  # the web's record of confirmation mails: one row per address
+    "confirmation_mails",
+    metadata,
+    Column("email_key", Text, primary_key=True),  # casefolded address, like subscribers.email_key
+    Column("last_sent_at", Text, nullable=False),
+    Column("sends", Integer, nullable=False),
+)

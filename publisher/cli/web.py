@@ -1,0 +1,53 @@
+"""`publisher serve`: the web app on waitress."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from .app import App, pass_app
+
+
+def _configure_logging() -> None:
+    """Access log and app events as plain lines on stderr (the only place the server prints)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access = logging.getLogger("publisher.web.access")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
+    events = logging.StreamHandler(sys.stderr)
+    events.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("publisher.web", "waitress"):
+        logger = logging.getLogger(name)
+        logger.addHandler(events)
+        logger.setLevel(logging.INFO)
+
+
+@click.command("serve")
+@click.option("--host", default=None, metavar="ADDRESS",
+              help="Address to listen on (default: web.host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port to listen on (default: web.port, 8080; 0 picks a free one).")
+@pass_app
+def serve(app: App, host: str | None, port: int | None) -> None:
+    """Serve the feeds, the web archive and the subscribe / manage / unsubscribe pages.
+
+    Feeds are the files under the feeds folder (run build-feeds to write them), at /feeds/.
+    Links in pages and mails use web.public_url. Needs PUBLISHER_SECRET_KEY. Stops gracefully
+    on SIGTERM or Ctrl-C: requests in flight are finished first.
+    """
+    from ..web import Server, create_app, serve_until_signalled  # noqa: PLC0415 - Flask loads only here
+
+    settings = app.settings
+    web_app = create_app(settings, app.engine, now=app.now)
+    _configure_logging()
+    web = settings.web
+    server = Server(web_app, host or web.host, web.port if port is None else port,
+                    threads=web.threads, max_request_bytes=web.max_request_bytes)
+    click.echo(f"serving {settings.site.title} on {server.url} (public url {web.public_url}); "
+               f"feeds from {settings.feeds_dir}", err=True)
+    signal_name = serve_until_signalled(server)
+    click.echo(f"stopped ({signal_name})", err=True)

@@ -1,0 +1,170 @@
+"""The Flask application: `create_app(settings, engine, now=..., sender=...)`.
+
+Everything a view needs lives on one `Web` object created here and handed to each module's
+`register()`: no globals, and tests build as many independent apps as they like.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, render_template, request
+from jinja2 import ChoiceLoader, FileSystemLoader
+from sqlalchemy import Engine, text
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ..config import Settings
+from ..errors import ConfigError
+from .feeds import FileServer
+from .mailer import ConfirmationSender, default_sender
+from .security import Csrf, RateLimiter, add_security_headers
+
+Clock = Callable[[], datetime]
+
+BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
+log = logging.getLogger("publisher.web")
+
+
+@dataclass
+class Web:
+    """The app's collaborators: settings, store, clock, mail sender and the security helpers."""
+
+    settings: Settings
+    engine: Engine
+    now: Clock
+    sender: ConfirmationSender
+    csrf: Csrf
+    subscribe_limiter: RateLimiter
+    files: FileServer
+    template_dirs: tuple[Path, ...]
+
+    @property
+    def public_url(self) -> str:
+        return self.settings.web.public_url.rstrip("/")
+
+    def absolute(self, path: str) -> str:
+        return f"{self.public_url}/{path.lstrip('/')}"
+
+    def find_template_file(self, name: str) -> Path | None:
+        for folder in self.template_dirs:
+            candidate = folder / name
+            if candidate.is_file():
+                return candidate
+        return None
+
+
+def create_app(
+    settings: Settings, engine: Engine, now: Clock | None = None,
+    sender: ConfirmationSender | None = None,
+) -> Flask:
+    """The web app; raises ConfigError for a missing secret or a bad [web] section."""
+    check_web_settings(settings)
+    template_dirs = tuple(dict.fromkeys([settings.templates_dir / "web", BUILTIN_TEMPLATES]))
+    web = Web(
+        settings=settings,
+        engine=engine,
+        now=now or (lambda: datetime.now(timezone.utc)),
+        sender=sender or default_sender(settings),
+        csrf=Csrf(settings.secrets.secret_key,
+                  secure_cookie=settings.web.public_url.startswith("https://")),
+        subscribe_limiter=RateLimiter(settings.web.subscribe_per_ip, 3600.0),
+        files=FileServer(),
+        template_dirs=template_dirs,
+    )
+    app = Flask("publisher.web", static_folder=None, template_folder=None)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.web.max_request_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.web.max_request_bytes,
+        MAX_FORM_PARTS=200,
+        TRAP_HTTP_EXCEPTIONS=False,
+    )
+    # Escape everything but plain-text mail bodies.
+    app.jinja_options = {**app.jinja_options, "autoescape": _autoescape}
+    app.jinja_loader = ChoiceLoader([FileSystemLoader(str(d)) for d in template_dirs])  # type: ignore[assignment]
+    app.url_map.strict_slashes = True
+    app.extensions["publisher"] = web
+    if settings.web.proxy_hops:
+        hops = settings.web.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    @app.context_processor
+    def site_context() -> dict[str, object]:
+        return {"site": settings.site_record, "site_title": settings.site.title}
+
+    app.after_request(add_security_headers)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        if exc.code in (301, 302, 307, 308):  # strict-slash redirects
+            return exc.get_response()  # type: ignore[return-value]
+        body = render_template("error.html", code=exc.code, title=exc.name,
+                               message=ERROR_MESSAGES.get(exc.code or 0, exc.description or ""))
+        response = Response(body, status=exc.code, content_type="text/html; charset=utf-8")
+        if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception) -> Response:
+        log.exception("error handling %s %s", request.method, request.path)
+        body = render_template("error.html", code=500, title="Server error",
+                               message="Something went wrong on our side. Please try again later.")
+        return Response(body, status=500, content_type="text/html; charset=utf-8")
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # the check itself must never raise
+            log.error("health check failed: %s", exc)
+            return Response("database unavailable\n", status=503, content_type="text/plain")
+        return Response("ok\n", content_type="text/plain", headers={"Cache-Control": "no-store"})
+
+    from . import pages, subscribe  # noqa: PLC0415 - the views need the Web type defined above
+
+    pages.register(app, web)
+    subscribe.register(app, web)
+    return app
+
+
+ERROR_MESSAGES = {
+    400: "This link is not valid. It may have been mistyped, cut short or changed.",
+    403: "This form has expired or was sent from another site. Go back, reload the page "
+         "and try again.",
+    404: "There is nothing at this address.",
+    405: "This address does not accept that kind of request.",
+    413: "That request was too large.",
+    429: "Too many requests from your address. Please wait a while and try again.",
+}
+
+
+def web_of(app: Flask) -> Web:
+    return app.extensions["publisher"]  # type: ignore[no-any-return]
+
+
+def check_web_settings(settings: Settings) -> None:
+    w = settings.web
+    url = urlsplit(w.public_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(f"web.public_url must be an absolute http(s) url, not {w.public_url!r}")
+    if url.query or url.fragment:
+        raise ConfigError(f"web.public_url must not have a query or fragment: {w.public_url!r}")
+    for key in ("confirm_cooldown", "feed_max_age", "proxy_hops"):
+        if getattr(w, key) < 0:
+            raise ConfigError(f"web.{key} must not be negative")
+    for key in ("confirm_max_age", "subscribe_per_ip", "max_request_bytes", "threads", "page_size"):
+        if getattr(w, key) < 1:
+            raise ConfigError(f"web.{key} must be at least 1")
+    if not 0 <= w.port <= 65535:
+        raise ConfigError(f"web.port must be between 0 and 65535, not {w.port}")
+
+
+def _autoescape(name: str | None) -> bool:
+    return name is None or not name.endswith(".txt")

@@ -1,0 +1,53 @@
+"""The archive of sent digests: /digests/ and /digests/<id>/ (the "view in browser" link).
+
+A digest page is the digest's own HTML as mailed, without personal links (rendered by
+`sending.render_archived_digest`). Only digests that went out to someone are public.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Flask, Response, abort, render_template, request
+
+from ..store import web as web_store
+from .pages import MAX_PAGE
+
+if TYPE_CHECKING:
+    from .app import Web
+
+# Mail HTML carries inline styles (premailer); everything else stays as strict as elsewhere.
+DIGEST_CSP = (
+    "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def register(app: Flask, web: Web) -> None:
+    tz = web.settings.site_record.timezone
+
+    @app.get("/digests/")
+    def digest_archive() -> str:
+        raw = request.args.get("page", "1")
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+            abort(404)
+        number = int(raw)
+        with web.engine.connect() as conn:
+            found, has_next = web_store.sent_digests(conn, tz, number, web.settings.web.page_size)
+        if number > 1 and not found:
+            abort(404)
+        return render_template("digests.html", digests=found, number=number, has_next=has_next)
+
+    @app.get("/digests/<int:digest_id>/")
+    def digest_page(digest_id: int) -> Response:
+        from ..sending import render_archived_digest  # noqa: PLC0415 - the digest stack, lazily
+
+        with web.engine.connect() as conn:
+            sent = web_store.digest_was_sent(conn, digest_id)
+        html = render_archived_digest(web.engine, web.settings, digest_id) if sent else None
+        if html is None:
+            abort(404)
+        return Response(html, content_type="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": DIGEST_CSP,
+                                 "Cache-Control": "public, max-age=300"})
