@@ -10,7 +10,9 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
+from functools import wraps
 from email.utils import format_datetime
 
 from feedgen.entry import FeedEntry
@@ -40,7 +42,53 @@ _KIND_ORDER = {"site": 0, "category": 1, "author": 2}
 
 def clean(text: str) -> str:
     """Drop characters XML cannot carry: one of them would make lxml reject the whole feed."""
-    return _NOT_XML_CHAR.sub("", text) if _NOT_XML_CHAR.search(text) else text
+    return _NOT_XML_CHAR.sub("", text)
+
+
+def clean_inputs(spec: FeedSpec, site: Site, feeds_url: str) -> tuple[FeedSpec, Site, str]:
+    """The same inputs with every text field passed through `clean`."""
+    articles = tuple(
+        replace(
+            a,
+            url=clean(a.url),
+            guid=clean(a.guid),
+            title=clean(a.title),
+            summary=clean(a.summary),
+            authors=tuple(clean(name) for name in a.authors),
+            category=clean(a.category),
+            credit=clean(a.credit),
+            translation_note=clean(a.translation_note),
+            body_html=clean(a.body_html),
+            language=clean(a.language),
+        )
+        for a in spec.articles
+    )
+    spec = replace(spec, title=clean(spec.title), slug=clean(spec.slug), path=clean(spec.path), articles=articles)
+    site = replace(
+        site,
+        title=clean(site.title),
+        base_url=clean(site.base_url),
+        language=clean(site.language),
+        description=clean(site.description),
+    )
+    return spec, site, clean(feeds_url)
+
+
+def _xml_safe(render: Renderer) -> Renderer:
+    """Render; if lxml refuses a string (control character, lone surrogate), clean and render again.
+
+    lxml checks every string it is given anyway, so clean input costs nothing extra, whereas a
+    regex pass over every article body would cost more than feedgen's whole rendering.
+    """
+
+    @wraps(render)
+    def render_safely(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
+        try:
+            return render(spec, site, feeds_url)
+        except ValueError:  # lxml's "must be XML compatible", UnicodeEncodeError for surrogates
+            return render(*clean_inputs(spec, site, feeds_url))
+
+    return render_safely
 
 
 # --- urls, ids and dates shared by every format -------------------------------------------
@@ -77,25 +125,30 @@ def feed_updated(articles: Iterable[Article], site: Site) -> datetime:
     return max((aware(a.updated, site) for a in articles), default=EMPTY_FEED_DATE)
 
 
+def feed_title(spec: FeedSpec, site: Site) -> str:
+    """feedgen refuses an empty title."""
+    return spec.title or site.title or site.host
+
+
 def description(spec: FeedSpec, site: Site) -> str:
     """RSS requires a non-empty channel description."""
-    return clean(site.description or site.title or spec.title)
+    return site.description or feed_title(spec, site)
 
 
 # --- Atom and RSS via feedgen -------------------------------------------------------------
 
 
-class _AtomLinkFix(BaseEntryExtension):
-    """feedgen 1.0 drops `rel`/`type` from entry links (it reuses a loop variable); put them back.
+class _AtomEntryLink(BaseEntryExtension):
+    """Writes an Atom entry's alternate link.
 
-    Only fills what is missing, so it stays harmless on a feedgen that gets this right.
+    feedgen 1.0 drops `rel` and `type` from entry links (a loop variable shadows the link data),
+    so Atom entries get their link from here instead of `FeedEntry.link()`.
     """
 
+    href = ""
+
     def extend_atom(self, entry):  # type: ignore[no-untyped-def]
-        for link in entry.iterfind("link"):
-            if link.get("rel") is None:
-                link.set("rel", "alternate")
-                link.set("type", "text/html")
+        entry.append(entry.makeelement("link", {"href": self.href, "rel": "alternate", "type": "text/html"}))
         return entry
 
 
@@ -104,13 +157,13 @@ def _generator(spec: FeedSpec, site: Site, feeds_url: str, name: str, media_type
     updated = feed_updated(spec.articles, site)
     fg = FeedGenerator()
     fg.id(feed_id(spec, site))
-    fg.title(clean(spec.title))
+    fg.title(feed_title(spec, site))
     fg.subtitle(description(spec, site))
-    fg.language(clean(site.language))
+    fg.language(site.language)
     fg.generator(GENERATOR)
     # RSS takes the last link as <channel><link>: self first, then the page.
-    fg.link(href=clean(feed_url(spec, feeds_url, name)), rel="self", type=media_type)
-    fg.link(href=clean(home_url(spec, site)), rel="alternate", type="text/html")
+    fg.link(href=feed_url(spec, feeds_url, name), rel="self", type=media_type)
+    fg.link(href=home_url(spec, site), rel="alternate", type="text/html")
     fg.updated(updated)
     fg.lastBuildDate(updated)
     fg.pubDate(updated)
@@ -118,35 +171,40 @@ def _generator(spec: FeedSpec, site: Site, feeds_url: str, name: str, media_type
 
 
 def _entry(fg: FeedGenerator, article: Article, site: Site) -> FeedEntry:
-    """Fields shared by an Atom entry and an RSS item; `updated` overrides feedgen's now()."""
+    """Fields shared by an Atom entry and an RSS item; `updated` overrides feedgen's now().
+
+    The link is format-specific: see `_AtomEntryLink`.
+    """
     fe = fg.add_entry(order="append")
-    fe.id(clean(article.guid))  # also the RSS guid, isPermaLink="false"
-    fe.title(clean(article.title))
-    fe.link(href=clean(article.url))
+    fe.id(article.guid)  # also the RSS guid, isPermaLink="false"
+    fe.title(article.title or article.url)  # feedgen refuses an empty title
     fe.updated(aware(article.updated, site))
     fe.published(aware(article.published, site))
-    fe.content(clean(article.full_html), type="html")
+    fe.content(article.full_html, type="html")
     if article.summary:
-        fe.summary(clean(article.summary))
+        fe.summary(article.summary)
     if article.category:
-        fe.category(term=clean(article.category))
+        fe.category(term=article.category)
     return fe
 
 
+@_xml_safe
 def render_atom(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
     """Atom 1.0, entries in the order given (the caller sorts them newest first)."""
     fg = _generator(spec, site, feeds_url, "atom.xml", ATOM_TYPE)
-    fg.register_extension("publisher_links", BaseExtension, _AtomLinkFix, atom=True, rss=False)
+    fg.register_extension("entry_link", BaseExtension, _AtomEntryLink, atom=True, rss=False)
     if any(not a.authors for a in spec.articles):
         # RFC 4287 4.1.1: a feed needs an author unless every entry has one.
-        fg.author({"name": clean(site.title or spec.title)})
+        fg.author({"name": site.title or spec.title})
     for article in spec.articles:
         fe = _entry(fg, article, site)
+        fe.entry_link.href = article.url
         if article.authors:
-            fe.author([{"name": clean(name)} for name in article.authors])
+            fe.author([{"name": name} for name in article.authors])
     return fg.atom_str(pretty=True)
 
 
+@_xml_safe
 def render_rss(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
     """RSS 2.0 with content:encoded for the full text and dc:creator for authors.
 
@@ -157,8 +215,9 @@ def render_rss(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
     fg.load_extension("dc", atom=False, rss=True)
     for article in spec.articles:
         fe = _entry(fg, article, site)
+        fe.link(href=article.url)
         if article.authors:
-            fe.dc.dc_creator(clean(", ".join(article.authors)))
+            fe.dc.dc_creator(", ".join(article.authors))
     return fg.rss_str(pretty=True)
 
 
@@ -167,36 +226,62 @@ def render_rss(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
 
 def _json_item(article: Article, site: Site) -> dict[str, object]:
     item: dict[str, object] = {
-        "id": clean(article.guid),
-        "url": clean(article.url),
-        "title": clean(article.title),
-        "content_html": clean(article.full_html),
+        "id": article.guid,
+        "url": article.url,
+        "title": article.title or article.url,
+        "content_html": article.full_html,
     }
     if article.summary:
-        item["summary"] = clean(article.summary)
+        item["summary"] = article.summary
     item["date_published"] = aware(article.published, site).isoformat()
     item["date_modified"] = aware(article.updated, site).isoformat()
     if article.authors:
-        item["authors"] = [{"name": clean(name)} for name in article.authors]
+        item["authors"] = [{"name": name} for name in article.authors]
     if article.language:
-        item["language"] = clean(article.language)
+        item["language"] = article.language
     if article.category:
-        item["tags"] = [clean(article.category)]
+        item["tags"] = [article.category]
     return item
 
 
-def render_json(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
-    """JSON Feed 1.1; keys in a fixed order, UTF-8, ending with a newline."""
+def _json_text(spec: FeedSpec, site: Site, feeds_url: str) -> str:
     doc: dict[str, object] = {
         "version": "https://jsonfeed.org/version/1.1",
-        "title": clean(spec.title),
-        "home_page_url": clean(home_url(spec, site)),
-        "feed_url": clean(feed_url(spec, feeds_url, "feed.json")),
+        "title": feed_title(spec, site),
+        "home_page_url": home_url(spec, site),
+        "feed_url": feed_url(spec, feeds_url, "feed.json"),
         "description": description(spec, site),
-        "language": clean(site.language),
+        "language": site.language,
         "items": [_json_item(a, site) for a in spec.articles],
     }
-    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+def _json_needs_cleaning(text: str) -> bool:
+    """Cheap test on the output: with ensure_ascii=False, json escapes only C0 controls as \\u00XX.
+
+    A false alarm (a literal backslash-u in an article) only costs one more rendering.
+    """
+    return "\\u00" in text or "\ufffe" in text or "\uffff" in text or not _encodable(text)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+    return True
+
+
+def render_json(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
+    """JSON Feed 1.1; keys in a fixed order, UTF-8, ending with a newline.
+
+    Cleaned like the XML feeds, so every format shows the same text.
+    """
+    text = _json_text(spec, site, feeds_url)
+    if _json_needs_cleaning(text):
+        text = _json_text(*clean_inputs(spec, site, feeds_url))
+    return text.encode("utf-8")
 
 
 FORMATS: dict[str, tuple[str, Renderer]] = {
@@ -233,7 +318,10 @@ def _opml_outline(parent: ET.Element, spec: FeedSpec, site: Site, feeds_url: str
 
 
 def render_opml(specs: Sequence[FeedSpec], site: Site, feeds_url: str) -> bytes:
-    """OPML 2.0 listing every spec's three feeds; dateCreated is the newest entry's date."""
+    """OPML 2.0 listing every spec's three feeds; dateCreated is the newest entry's date.
+
+    Written with the standard library, which does not refuse control characters: clean always.
+    """
     ordered = ordered_specs(specs)
     newest = max((feed_updated(s.articles, site) for s in ordered), default=EMPTY_FEED_DATE)
     root = ET.Element("opml", version="2.0")

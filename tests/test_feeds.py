@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -394,7 +395,23 @@ def test_control_characters_never_break_the_build() -> None:
             item = json.loads(out)["items"][0]
             assert item["title"] == "Verticaltab"
             assert item["authors"] == [{"name": "Null Author"}]
-    assert b"\x0b" not in feeds.render_opml([spec], site, "https://example.org/feeds")
+    opml = etree.fromstring(feeds.render_opml([spec], site, "https://example.org/feeds"))
+    assert opml.findtext("head/title") == "Site feeds"
+    assert opml.find("body/outline").get("text") == "Feed title"
+
+
+def test_empty_titles_fall_back_instead_of_failing() -> None:
+    untitled = make_article("x", published=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    untitled = replace(untitled, title="\x0b")  # nothing left once cleaned
+    spec = FeedSpec("site", "", "", "", "", (untitled,))
+    site = replace(SITE, description="")
+    for name in ("atom.xml", "rss.xml"):
+        parsed = feedparser.parse(feeds.FORMATS[name][1](spec, site, FEEDS_URL))
+        assert not parsed.bozo, parsed.get("bozo_exception")
+        assert parsed.feed.title == "Left Voice"
+        assert parsed.entries[0].title == untitled.url
+    doc = json.loads(render("feed.json", spec))
+    assert doc["title"] == "Left Voice" and doc["items"][0]["title"] == untitled.url
 
 
 def test_naive_dates_are_read_as_site_time() -> None:
