@@ -389,3 +389,11 @@ def test_any_correction_changes_the_content_hash_not_the_id() -> None:
 def test_parsing_is_deterministic() -> None:
     text = (SEEDS / "real_espionage_translated.txt").read_text(encoding="utf-8")
     assert parse_scraped(text, "a.txt", SITE) == parse_scraped(text, "a.txt", SITE)
+
+
+def test_video_page_with_a_single_share_bar() -> None:
+    article = read("video_single_share_bar.txt")
+    assert (article.body_html, article.credit, article.category) == (
+        "", "Video by Luigi Morris", "Video"
+    )
+    assert article.related == ()

@@ -72,54 +72,55 @@ def parse_scraped(text: str, source: str, site: Site) -> Article:
         if sum(1 for day in dates if day is not None) >= 2:
             raise NotAnArticle(source, "section listing page, not an article: skipped")
         raise SeedError(source, "no share bar: not an article page")
-    first, last = shares[0], shares[-1]
 
     title_at = 1 if _is_social_line(lines[0]) else 0
-    day, date_at = _header_date(dates, title_at, first, source)
+    day, date_at = _header_date(dates, title_at, shares[0], source)
     title = lines[title_at]
     dek, author_line = _dek_and_byline(lines[title_at + 1 : date_at])
     authors = split_authors(author_line) if author_line else ()
-
-    start = first + 1
-    credit = ""
-    if start < last and _is_credit(lines[start], attached[start]):
-        credit, start = lines[start], start + 1
     known = {name.casefold() for name in (author_line, *authors) if name}
-    if first == last:  # one share bar: only a page without body (a video) is understood
-        if not _is_box_start(lines, start, known):
-            raise SeedError(source, "only one share bar: cannot tell the body from the author box")
-        body_lines, box_at = [], start
-    else:
-        body_lines, box_at = lines[start:last], last + 1
-    body_lines, note = _split_translation_note(
-        [
-            line
-            for line in body_lines
-            if line[: len(_PROMO)].lower() != _PROMO and not _is_share(line)
-        ]
-    )
+    credit, body_lines, box_at = _body(lines, attached, shares, known, source)
+    body_lines, note = _split_translation_note(body_lines)
     category_at = _skip_author_box(lines, box_at, known)
     category = ""
     if category_at < len(lines) and dates[category_at] is None and _is_category(lines[category_at]):
         category, category_at = lines[category_at], category_at + 1
 
-    summary = clean_summary(dek) if dek else _first_paragraph(body_lines)
-    language = detect_language(" ".join((title, dek, *body_lines[:6])), site.language)
     return make_article(
         text=text,
         source=source,
         site=site,
         title=title,
         published=datetime(day.year, day.month, day.day, tzinfo=site.timezone),
-        summary=summary,
+        summary=clean_summary(dek) if dek else _first_paragraph(body_lines),
         authors=authors,
         category=category,
         credit=credit,
         translation_note=note,
         body_html=render_body(body_lines),
         related=parse_teasers(lines, attached, dates, category_at),
-        language=language,
+        language=detect_language(" ".join((title, dek, *body_lines[:6])), site.language),
     )
+
+
+def _body(
+    lines: list[str], attached: list[bool], shares: list[int], known: set[str], source: str
+) -> tuple[str, list[str], int]:
+    """(credit, body lines without promos, index where the author box starts)."""
+    first, last = shares[0], shares[-1]
+    start, credit = first + 1, ""
+    if start < len(lines) and start != last and _is_credit(lines[start], attached[start]):
+        credit, start = lines[start], start + 1
+    if first == last:  # one share bar: only a page without body (a video) is understood
+        if not _is_box_start(lines, start, known):
+            raise SeedError(source, "only one share bar: cannot tell the body from the author box")
+        return credit, [], start
+    body = [
+        line
+        for line in lines[start:last]
+        if line[: len(_PROMO)].lower() != _PROMO and not _is_share(line)
+    ]
+    return credit, body, last + 1
 
 
 def _lines(text: str) -> tuple[list[str], list[bool]]:
