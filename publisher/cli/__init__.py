@@ -12,6 +12,7 @@ import click
 
 from ..errors import LockedError, PublisherError
 from .app import App
+from .digests import digest, send_digests, subscribers
 from .daemon import run, status, tick
 from .feeds import articles, build_feeds, ingest
 from .web import serve
@@ -41,6 +42,8 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 for command in (build_feeds, ingest, articles):
     cli.add_command(command)
 for command in (run, tick, status):
+    cli.add_command(command)
+for command in (subscribers, send_digests, digest):
     cli.add_command(command)
 cli.add_command(serve)
 

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Iterator
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from ..model import Subscriber
 from .db import parse_utc, utc_text
@@ -117,6 +117,11 @@ def count_by(conn: Connection) -> dict[tuple[str, str], int]:
         subscribers.c.status, subscribers.c.cadence
     )
     return {(status, cadence): n for status, cadence, n in conn.execute(query)}
+
+
+def delete_subscriber(conn: Connection, subscriber_id: int) -> None:
+    """Erase a subscriber (their ledger rows first: see store.deliveries.forget_subscriber)."""
+    conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id))
 
 
 def _subscriber(r) -> Subscriber:  # type: ignore[no-untyped-def]
