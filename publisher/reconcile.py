@@ -69,7 +69,13 @@ class DigestSender(Protocol):
 
 
 def library_sender(engine: Engine, settings: Settings) -> DigestSender:
-    """The digest sender of `publisher.sending`, adapted; `available=False` until it exists."""
+    """`sending.send_digests`, adapted; `available=False` while that module does not exist.
+
+    Stopping: if `send_digests` takes a `stop` event it gets it; otherwise its sender is wrapped
+    so that, once `stop` is set, the next message raises `FatalSendError` before it is sent:
+    the loop then records the messages in flight and returns, and the rest stays queued in the
+    ledger for the next pass (that is what a fatal send error means to it).
+    """
 
     def send(cadence: str, now: datetime, stop: threading.Event) -> DigestOutcome:
         try:
@@ -82,16 +88,48 @@ def library_sender(engine: Engine, settings: Settings) -> DigestSender:
         kwargs: dict[str, Any] = {"cadence": cadence}
         if "stop" in inspect.signature(send_digests).parameters:
             kwargs["stop"] = stop
+        else:
+            kwargs["sender"] = StoppableSender(sending.sender_for(settings), stop)
         report = send_digests(engine, settings, now, **kwargs)
+        fatal = str(getattr(report, "fatal", "") or "")
         return DigestOutcome(
             cadence,
             sent=_count(report, "sent"),
             failed=_count(report, "failed"),
-            queued=_count(report, "queued") + _count(report, "deferred"),
-            interrupted=bool(getattr(report, "interrupted", False)) or stop.is_set(),
+            interrupted=bool(getattr(report, "interrupted", False)) or stop.is_set() or bool(fatal),
+            detail="" if stop.is_set() else fatal,
         )
 
     return send
+
+
+class StoppableSender:
+    """Wraps a `mail.Sender`: once `stop` is set, no further message leaves."""
+
+    def __init__(self, inner: Any, stop: threading.Event) -> None:
+        self.inner = inner
+        self.stop = stop
+        self.connections = getattr(inner, "connections", 1)
+
+    def open(self) -> _StoppableSession:
+        return _StoppableSession(self.inner.open(), self.stop)
+
+
+class _StoppableSession:
+    def __init__(self, inner: Any, stop: threading.Event) -> None:
+        self.inner = inner
+        self.stop = stop
+
+    def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> None:
+        if self.stop.is_set():
+            from .mail import FatalSendError
+
+            raise FatalSendError("stopping: shutdown requested",
+                                 "the digests not yet sent stay queued for the next run")
+        self.inner.send(sender, recipient, message, message_id)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def _count(report: object, name: str) -> int:
@@ -269,6 +307,7 @@ class Reconciler:
         self._feeds_checked = False  # build feeds once per process even without a change
         self._immediate_pending = True  # a send may have been cut short before we started
         self._warned_unavailable = False
+        self._last_error = ""
         self._t0 = (datetime.now(timezone.utc), time.monotonic())
 
     def run_pass(self, now: datetime, trigger: str = "tick", *, settle_wait: float = 0.0) -> PassReport:
@@ -396,16 +435,23 @@ class Reconciler:
     def _send(self, cadence: str, now: datetime, report: PassReport) -> DigestOutcome:
         try:
             outcome = self.send(cadence, now, self.stop)
-        except PublisherError as exc:
-            log.error("%s digests: %s", cadence, exc)
+        except PublisherError as exc:  # e.g. no secret key: the feeds still go out
             outcome = DigestOutcome(cadence, interrupted=True, detail=str(exc))
-            report.errors.append(f"{cadence} digests: {exc}")
         if not outcome.available:
             if not self._warned_unavailable:
                 log.warning("digests: not sent, %s", outcome.detail)
                 self._warned_unavailable = True
             return outcome
         report.digests.append(outcome)
+        if outcome.detail:  # stopped early for a reason other than our stop: retried next pass
+            report.errors.append(f"{cadence} digests: {outcome.detail}")
+            # The same problem every scan would flood the log: say it once, then on change.
+            level = logging.DEBUG if self._last_error == outcome.detail else logging.ERROR
+            self._last_error = outcome.detail
+            log.log(level, "digests %s: %s; %s", cadence, outcome.summary(), outcome.detail)
+            return outcome
+        if not outcome.interrupted:
+            self._last_error = ""
         level = logging.INFO if (outcome.sent or outcome.failed or outcome.queued) else logging.DEBUG
         if outcome.failed:
             level = logging.WARNING

@@ -49,6 +49,7 @@ def setup_logging(level: str, log_file: str | None) -> None:
     logging.getLogger("apscheduler").setLevel(
         logging.DEBUG if level == "debug" else logging.WARNING)
     logging.getLogger("watchdog").setLevel(logging.WARNING)
+    logging.getLogger("MARKDOWN").setLevel(logging.WARNING)
 
 
 def _log_options(func):  # type: ignore[no-untyped-def]
@@ -224,7 +225,7 @@ def _delivery_counts(conn) -> dict[str, Any] | None:  # type: ignore[no-untyped-
         from ..store import deliveries as delivery_store  # the digest engineer's module
     except ImportError:
         return None
-    for name in ("count_by_status", "status_counts", "counts"):
+    for name in ("count_by_state", "count_by_status", "counts"):
         fn = getattr(delivery_store, name, None)
         if fn is not None:
             try:
