@@ -105,7 +105,7 @@ def _address_header(name: str, display: str, address: str) -> bytes:
 
 
 def _qp(text: str) -> bytes:
-    data = text.replace("\r\n", "\n").encode("utf-8")
+    data = text.replace("\r\n", "\n").rstrip("\n").encode("utf-8") + b"\n"
     return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
 
 
@@ -154,8 +154,8 @@ class MessageTemplate:
             self._list_headers,
             unsubscribe.encode("ascii"),
             self._tail_head,
-            self._text_open, text.rstrip(b"\r\n"),
-            self._html_open, body_html.rstrip(b"\r\n"),
+            self._text_open, text,
+            self._html_open, body_html,
             self._close,
         ])
 

@@ -63,3 +63,133 @@ def project(tmp_path: Path) -> Project:
         shutil.copyfile(seed, proj.seeds / seed.name)
     proj.write_config()
     return proj
+
+
+# --- SMTP servers for the digest tests (aiosmtpd on 127.0.0.1, scriptable faults) --------------
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) on a free 127.0.0.1 port, recording what it accepts.
+
+    Faults are scripted per recipient address:
+    `rcpt_replies[address] = ["451 4.7.1 Try again later"]` answers RCPT with each reply in turn
+    (then accepts); `data_replies[address]` does the same at the end of DATA;
+    `drop_after_data.add(address)` closes the connection once, after DATA, without answering;
+    `delay` seconds are spent on every accepted message.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.rcpt_replies: dict[str, list[str]] = {}
+        self.data_replies: dict[str, list[str]] = {}
+        self.drop_after_data: set[str] = set()
+        self.delay = 0.0
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.host = "127.0.0.1"
+        self.port = _free_port()
+        self.controller = None
+
+    # aiosmtpd handler hooks
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+        with self.lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        with self.lock:
+            script = self.rcpt_replies.get(address)
+            reply = script.pop(0) if script else None
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        import asyncio
+
+        rcpt = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
+        with self.lock:
+            if rcpt in self.drop_after_data:
+                self.drop_after_data.discard(rcpt)
+                drop = True
+            else:
+                drop = False
+            script = self.data_replies.get(rcpt)
+            reply = script.pop(0) if script else None
+        if drop:
+            server.transport.abort()
+            return "421 closing"
+        if reply:
+            return reply
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self.lock:
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
+                                  envelope.original_content or envelope.content))
+        return "250 Message accepted for delivery"
+
+    def start(self) -> "SmtpServer":
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self, hostname=self.host, port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+
+    def parsed(self):  # type: ignore[no-untyped-def]
+        from email import message_from_bytes, policy
+
+        return [message_from_bytes(data, policy=policy.default) for _, _, data in self.messages]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():  # type: ignore[no-untyped-def]
+    """A running SmtpServer (see its docstring for scripting faults)."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def silent_smtp_server():  # type: ignore[no-untyped-def]
+    """(host, port) of a server that accepts connections and never says a word."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()
+    stop.set()
+    thread.join(2)
+    for conn in held:
+        conn.close()
+    listener.close()
