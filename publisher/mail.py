@@ -86,7 +86,8 @@ class Recipient:
 
 def _encode_header(name: str, value: str) -> bytes:
     value = header_value(value)
-    charset = "us-ascii" if value.isascii() else "utf-8"
+    # "=?" would let a recipient decode a literal encoded-word (and a CR LF in it): encode it.
+    charset = "us-ascii" if value.isascii() and "=?" not in value else "utf-8"
     folded = Header(value, charset, header_name=name, maxlinelen=78).encode(linesep="\r\n")
     return f"{name}: {folded}\r\n".encode("ascii")
 
@@ -96,7 +97,11 @@ def _address(name: str, address: str) -> str:
     if not address.isascii():
         raise SendError(f"{address}: non-ASCII addresses are not supported")
     name = header_value(name)
-    return formataddr((name, address), charset="utf-8") if name else address
+    if not name:
+        return address
+    if "=?" in name:  # never let a literal encoded-word through: encode the whole name
+        return f"{Header(name, 'utf-8').encode()} <{address}>"
+    return formataddr((name, address), charset="utf-8")
 
 
 def _address_header(name: str, display: str, address: str) -> bytes:
@@ -131,7 +136,7 @@ class MessageTemplate:
         ])
         self._tail_head = b"".join([
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
-            f'Content-Type: multipart/alternative; boundary="{self.boundary}"\r\n\r\n'.encode(),
+            f'Content-Type: multipart/alternative;\r\n boundary="{self.boundary}"\r\n\r\n'.encode(),
         ])
         b = self.boundary.encode("ascii")
         self._text_open = (b"--" + b + b"\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n"
