@@ -20,7 +20,8 @@ from .errors import NotAnArticle, SeedError
 from .feeds import FORMATS, render_opml
 from .fsutil import write_atomic
 from .model import Article, FeedSpec, Site, slugify, tag_uri
-from .readers import is_seed_candidate, read_seed
+from .readers import read_seed
+from .seedfiles import SeedFile, scan_seed_files
 from .store import articles as article_store
 
 Progress = Callable[[int], None]
@@ -51,14 +52,6 @@ class FeedReport:
     removed: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _SeedFile:
-    source: str
-    path: Path
-    size: int
-    mtime_ns: int
-
-
 def ingest(
     engine: Engine, settings: Settings, now: datetime, progress: Progress | None = None,
     on_plan: Callable[[int], None] | None = None, *,
@@ -72,7 +65,8 @@ def ingest(
     site = settings.site_record
     seeds_dir = settings.seeds_dir
     report = IngestReport()
-    files = list(_scan_seeds(seeds_dir, report))
+    files, unreadable = scan_seed_files(seeds_dir)
+    report.failed += unreadable
     with engine.begin() as conn:
         known = article_store.seed_states(conn)
         identities = article_store.identities_by_source(conn)
@@ -216,27 +210,8 @@ def _remove_stale_feeds(feeds_dir: Path, live: set[str]) -> list[str]:
     return removed
 
 
-def _scan_seeds(seeds_dir: Path, report: IngestReport) -> Iterator[_SeedFile]:
-    if not seeds_dir.is_dir():
-        report.failed.append(SeedError(str(seeds_dir), "seeds folder not found"))
-        return
-    for folder, dirs, names in os.walk(seeds_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            path = Path(folder) / name
-            if not is_seed_candidate(path):
-                continue
-            source = path.relative_to(seeds_dir).as_posix()
-            try:
-                stat = path.stat()
-            except OSError as exc:
-                report.failed.append(SeedError(str(path), f"cannot read: {exc.strerror}"))
-                continue
-            yield _SeedFile(source, path, stat.st_size, stat.st_mtime_ns)
-
-
 def _parse_all(
-    todo: Sequence[_SeedFile], seeds_dir: Path, site: Site, settings: Settings,
+    todo: Sequence[SeedFile], seeds_dir: Path, site: Site, settings: Settings,
     progress: Progress | None,
 ) -> list[Article | SeedError]:
     jobs = [(f.path, seeds_dir, site, settings.feeds.max_seed_bytes) for f in todo]

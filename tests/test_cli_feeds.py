@@ -124,3 +124,33 @@ def test_every_command_has_help(project: Project) -> None:
         text = project.run(command, "--help", check=True).stdout
         assert "Usage:" in text and len(text.splitlines()) > 3
         assert f"publisher {command}" in readme, f"{command} not documented in README"
+
+
+def test_rebuild_after_losing_a_feed_file_rewrites_just_that_file(project: Project) -> None:
+    project.run("build-feeds", check=True)
+    before = _tree(project)
+    (project.feeds / "categories/latin-america/rss.xml").unlink()
+    result = project.run("build-feeds", check=True)
+    assert "feeds: 1 written, 9 unchanged" in result.stdout
+    assert _tree(project) == before
+
+
+def test_touched_seed_is_checked_again_but_changes_nothing(project: Project) -> None:
+    project.run("build-feeds", check=True)
+    before = _tree(project)
+    seed = project.seeds / "000_68e055715ac20893.txt"
+    os.utime(seed, ns=(seed.stat().st_atime_ns, seed.stat().st_mtime_ns + 10**9))
+    result = project.run("build-feeds", check=True)
+    assert result.stdout.splitlines()[0] == (
+        "articles: 0 new, 0 updated, 2 unchanged, 0 removed, 0 skipped, 0 failed")
+    assert _tree(project) == before
+
+
+def test_failed_seed_is_reported_again_on_every_build(project: Project) -> None:
+    (project.seeds / "binary.txt").write_bytes(b"\x00\x01")
+    first = project.run("build-feeds")
+    second = project.run("build-feeds")
+    assert first.returncode == second.returncode == 1
+    assert first.stderr == second.stderr
+    assert "binary.txt" in second.stderr
+    assert "1 failed" in second.stdout

@@ -6,23 +6,50 @@ configuration or state (nothing was done); 3 another publisher process holds the
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from ..errors import LockedError, PublisherError
 from .app import App
-from .digests import digest, send_digests, subscribers
-from .daemon import run, status, tick
-from .feeds import articles, build_feeds, ingest
-from .web import serve
+
+# command name -> "module:attribute" below publisher.cli; imported only when the command runs,
+# so a quick command does not pay for the libraries of the others.
+COMMANDS = {
+    "build-feeds": "feeds:build_feeds",
+    "ingest": "feeds:ingest",
+    "articles": "feeds:articles",
+    "subscribers": "digests:subscribers",
+    "send-digests": "digests:send_digests",
+    "digest": "digests:digest",
+    "run": "daemon:run",
+    "tick": "daemon:tick",
+    "status": "daemon:status",
+    "serve": "web:serve",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(f".{module}", __name__), attribute)
+
 
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--config", "config_path", metavar="PATH", envvar="PUBLISHER_CONFIG",
     help="Config file (default: ./config.toml if present, else built-in defaults). "
@@ -37,15 +64,6 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     """
     ctx.obj = App(config_path)
     ctx.call_on_close(ctx.obj.close)
-
-
-for command in (build_feeds, ingest, articles):
-    cli.add_command(command)
-for command in (run, tick, status):
-    cli.add_command(command)
-for command in (subscribers, send_digests, digest):
-    cli.add_command(command)
-cli.add_command(serve)
 
 
 def main() -> None:

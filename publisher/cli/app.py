@@ -6,11 +6,14 @@ import os
 from datetime import datetime, timezone
 from functools import cached_property
 
+from typing import TYPE_CHECKING
+
 import click
-from sqlalchemy import Engine
 
 from ..config import Settings, find_config, load_settings
-from ..store import open_database
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 class App:
@@ -25,6 +28,8 @@ class App:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            from ..store import open_database  # SQLAlchemy is slow to import: only when needed
+
             self._engine = open_database(self.settings.database_path)
         return self._engine
 

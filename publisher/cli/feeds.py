@@ -7,12 +7,17 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator
 
+from typing import TYPE_CHECKING
+
 import click
 
-from .. import pipeline
+from .. import buildstamp
 from ..model import article_dict
-from ..store import articles as article_store
+from ..seedfiles import scan_seed_files
 from .app import App, pass_app
+
+if TYPE_CHECKING:
+    from .. import pipeline
 
 PROGRESS_MIN = 200  # show a progress bar from this many seeds to parse
 
@@ -46,6 +51,8 @@ def _progress(label: str) -> Iterator[tuple]:
 
 
 def run_ingest(app: App) -> pipeline.IngestReport:
+    from .. import pipeline
+
     with _progress("Reading seeds") as (on_plan, step):
         report = pipeline.ingest(app.engine, app.settings, app.now(), progress=step, on_plan=on_plan)
     _report_seed_problems(report)
@@ -78,11 +85,34 @@ def build_feeds(app: App) -> None:
     Only feeds whose entries changed are rendered again; a file whose bytes would not change is
     not rewritten. Exits 1 when any seed failed (every other seed is still published).
     """
+    settings = app.settings
+    files, unreadable = scan_seed_files(settings.seeds_dir)
+    key = buildstamp.input_key(settings, files)
+    stamp = None if unreadable else buildstamp.load_if_fresh(settings, key)
+    if stamp is not None:
+        for line in stamp.skipped:
+            click.echo(f"warning: {line}", err=True)
+        for line in stamp.failed:
+            click.echo(f"error: {line}", err=True)
+        click.echo(f"articles: 0 new, 0 updated, {stamp.articles} unchanged, 0 removed, "
+                   f"{len(stamp.skipped)} skipped, {len(stamp.failed)} failed")
+        click.echo(f"feeds: 0 written, {len(stamp.outputs)} unchanged, 0 removed, "
+                   f"in {settings.feeds_dir}")
+        sys.exit(1 if stamp.failed else 0)
+
+    from .. import pipeline
+
+    buildstamp.forget(settings)
     report = run_ingest(app)
-    feeds = pipeline.build_feeds(app.engine, app.settings, app.now())
+    feeds = pipeline.build_feeds(app.engine, settings, app.now())
     click.echo(ingest_summary(report))
     click.echo(f"feeds: {len(feeds.written)} written, {feeds.unchanged} unchanged, "
-               f"{len(feeds.removed)} removed, in {app.settings.feeds_dir}")
+               f"{len(feeds.removed)} removed, in {settings.feeds_dir}")
+    buildstamp.save(settings, buildstamp.BuildStamp(
+        key=key, outputs=buildstamp.feed_outputs(settings.feeds_dir),
+        articles=len(files) - len(report.skipped) - len(report.failed),
+        skipped=[str(w) for w in report.skipped], failed=[str(e) for e in report.failed],
+    ))
     sys.exit(1 if report.failed else 0)
 
 
@@ -97,6 +127,8 @@ def articles() -> None:
 @pass_app
 def list_articles(app: App, as_json: bool, limit: int | None) -> None:
     """List stored articles, newest first (id, date, title)."""
+    from ..store import articles as article_store
+
     with app.engine.begin() as conn:
         records = article_store.list_articles(conn, app.settings.site_record.timezone, limit)
     if as_json:
@@ -112,6 +144,8 @@ def list_articles(app: App, as_json: bool, limit: int | None) -> None:
 @pass_app
 def show_article(app: App, key: str, as_json: bool) -> None:
     """Show one article by id, slug or seed file name."""
+    from ..store import articles as article_store
+
     with app.engine.begin() as conn:
         article = article_store.find_article(conn, key, app.settings.site_record.timezone)
     if article is None:

@@ -14,6 +14,7 @@ from pathlib import Path, PurePath
 
 from ..errors import SeedError
 from ..model import Article, Site
+from ..seedfiles import SEED_SUFFIXES, is_seed_candidate
 from .markdown import parse_markdown
 from .scraped import parse_scraped
 
@@ -26,26 +27,10 @@ __all__ = [
     "seed_source",
 ]
 
-SEED_SUFFIXES = (".txt", ".md")
 _PARSERS: dict[str, Callable[[str, str, Site], Article]] = {
     ".txt": parse_scraped,
     ".md": parse_markdown,
 }
-_TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".swp", ".swo", ".swx", ".crdownload", ".download")
-
-
-def is_seed_candidate(path: PurePath | str) -> bool:
-    """A seed worth reading: a known suffix, not hidden, not an editor/download temp file."""
-    name = PurePath(path).name
-    lower = name.lower()
-    return (
-        lower.endswith(SEED_SUFFIXES)
-        and not name.startswith((".", "#", "~"))
-        and not lower.endswith(_TEMP_SUFFIXES)
-        and not name.endswith("~")
-    )
-
-
 def seed_source(path: Path, seeds_dir: Path) -> str:
     """The seed's path relative to the seeds folder, as a posix string (its stable key)."""
     n = len(seeds_dir.parts)
