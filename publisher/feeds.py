@@ -12,8 +12,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
-from functools import wraps
 from email.utils import format_datetime
+from functools import wraps
 
 from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -37,6 +37,7 @@ OPML_NAME = "index.opml"
 
 # Everything XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF).
 _NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _KIND_ORDER = {"site": 0, "category": 1, "author": 2}
 
 
@@ -63,7 +64,13 @@ def clean_inputs(spec: FeedSpec, site: Site, feeds_url: str) -> tuple[FeedSpec, 
         )
         for a in spec.articles
     )
-    spec = replace(spec, title=clean(spec.title), slug=clean(spec.slug), path=clean(spec.path), articles=articles)
+    spec = replace(
+        spec,
+        title=clean(spec.title),
+        slug=clean(spec.slug),
+        path=clean(spec.path),
+        articles=articles,
+    )
     site = replace(
         site,
         title=clean(site.title),
@@ -112,7 +119,11 @@ def home_url(spec: FeedSpec, site: Site) -> str:
 def feed_id(spec: FeedSpec, site: Site) -> str:
     """Stable tag URI naming the feed, independent of where its files are served."""
     path = spec.path.strip("/")
-    return f"tag:{site.host},{FEED_ID_DATE}:feed/{path}" if path else f"tag:{site.host},{FEED_ID_DATE}:feed"
+    return (
+        f"tag:{site.host},{FEED_ID_DATE}:feed/{path}"
+        if path
+        else f"tag:{site.host},{FEED_ID_DATE}:feed"
+    )
 
 
 def aware(moment: datetime, site: Site) -> datetime:
@@ -142,17 +153,25 @@ class _AtomEntryLink(BaseEntryExtension):
     """Writes an Atom entry's alternate link.
 
     feedgen 1.0 drops `rel` and `type` from entry links (a loop variable shadows the link data),
-    so Atom entries get their link from here instead of `FeedEntry.link()`.
+    so Atom entries get their link from here instead of `FeedEntry.link()`. Also marks an entry
+    whose language differs from the feed's (feedgen has no per-entry xml:lang).
     """
 
     href = ""
+    lang = ""
 
     def extend_atom(self, entry):  # type: ignore[no-untyped-def]
-        entry.append(entry.makeelement("link", {"href": self.href, "rel": "alternate", "type": "text/html"}))
+        entry.append(
+            entry.makeelement("link", {"href": self.href, "rel": "alternate", "type": "text/html"})
+        )
+        if self.lang:
+            entry.set(_XML_LANG, self.lang)
         return entry
 
 
-def _generator(spec: FeedSpec, site: Site, feeds_url: str, name: str, media_type: str) -> FeedGenerator:
+def _generator(
+    spec: FeedSpec, site: Site, feeds_url: str, name: str, media_type: str
+) -> FeedGenerator:
     """Feed-level fields shared by Atom and RSS, with every clock-based default overridden."""
     updated = feed_updated(spec.articles, site)
     fg = FeedGenerator()
@@ -195,10 +214,12 @@ def render_atom(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
     fg.register_extension("entry_link", BaseExtension, _AtomEntryLink, atom=True, rss=False)
     if any(not a.authors for a in spec.articles):
         # RFC 4287 4.1.1: a feed needs an author unless every entry has one.
-        fg.author({"name": site.title or spec.title})
+        fg.author({"name": site.title or site.host})
     for article in spec.articles:
         fe = _entry(fg, article, site)
         fe.entry_link.href = article.url
+        if article.language and article.language != site.language:
+            fe.entry_link.lang = article.language
         if article.authors:
             fe.author([{"name": name} for name in article.authors])
     return fg.atom_str(pretty=True)
@@ -251,7 +272,7 @@ def _json_text(spec: FeedSpec, site: Site, feeds_url: str) -> str:
         "home_page_url": home_url(spec, site),
         "feed_url": feed_url(spec, feeds_url, "feed.json"),
         "description": description(spec, site),
-        "language": site.language,
+        **({"language": site.language} if site.language else {}),
         "items": [_json_item(a, site) for a in spec.articles],
     }
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
@@ -304,7 +325,7 @@ def ordered_specs(specs: Sequence[FeedSpec]) -> list[FeedSpec]:
 def _opml_outline(parent: ET.Element, spec: FeedSpec, site: Site, feeds_url: str) -> None:
     title = clean(spec.title)
     group = ET.SubElement(parent, "outline", text=title, title=title)
-    for name, (_, _) in FORMATS.items():
+    for name in FORMATS:
         label = f"{title} ({_FORMAT_LABELS[name]})"
         ET.SubElement(
             group,

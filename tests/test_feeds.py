@@ -109,9 +109,20 @@ ARTICLES = (STRIKE, RENT, EDITORIAL)
 
 SITE_SPEC = FeedSpec("site", "", "", "Left Voice", "", ARTICLES)
 LABOR = FeedSpec("category", "Labor", "labor", "Left Voice – Labor", "categories/labor", (STRIKE,))
-HOUSING = FeedSpec("category", "Housing", "housing", "Left Voice – Housing", "categories/housing", (RENT,))
-ANA = FeedSpec("author", "Ana Pérez", "ana-perez", "Left Voice – Ana Pérez", "authors/ana-perez", (STRIKE,))
-BOB = FeedSpec("author", "Bob O'Neil", "bob-oneil", "Left Voice – Bob O'Neil", "authors/bob-oneil", (STRIKE, RENT))
+HOUSING = FeedSpec(
+    "category", "Housing", "housing", "Left Voice – Housing", "categories/housing", (RENT,)
+)
+ANA = FeedSpec(
+    "author", "Ana Pérez", "ana-perez", "Left Voice – Ana Pérez", "authors/ana-perez", (STRIKE,)
+)
+BOB = FeedSpec(
+    "author",
+    "Bob O'Neil",
+    "bob-oneil",
+    "Left Voice – Bob O'Neil",
+    "authors/bob-oneil",
+    (STRIKE, RENT),
+)
 EMPTY = FeedSpec("category", "Empty", "empty", "Left Voice – Empty", "categories/empty", ())
 ALL_SPECS = (SITE_SPEC, LABOR, HOUSING, ANA, BOB, EMPTY)
 
@@ -138,7 +149,9 @@ def check_golden(relative: str, actual: bytes) -> None:
     assert actual == path.read_bytes(), f"{relative} differs from its golden file"
 
 
-@pytest.mark.parametrize(("relative", "spec", "name"), GOLDEN_CASES, ids=[c[0] for c in GOLDEN_CASES])
+@pytest.mark.parametrize(
+    ("relative", "spec", "name"), GOLDEN_CASES, ids=[c[0] for c in GOLDEN_CASES]
+)
 def test_feed_matches_golden_file(relative: str, spec: FeedSpec, name: str) -> None:
     check_golden(relative, render(name, spec))
 
@@ -353,7 +366,10 @@ def test_json_feed_has_the_required_fields() -> None:
 def test_feed_urls_and_ids_follow_the_spec_path(spec: FeedSpec, home: str) -> None:
     folder = f"{FEEDS_URL}/{spec.path}".rstrip("/")
     atom = feedparser.parse(render("atom.xml", spec)).feed
-    assert {link.rel: link.href for link in atom.links} == {"self": f"{folder}/atom.xml", "alternate": home}
+    assert {link.rel: link.href for link in atom.links} == {
+        "self": f"{folder}/atom.xml",
+        "alternate": home,
+    }
     assert atom.id == f"tag:www.leftvoice.org,2000:feed/{spec.path}".rstrip("/")
     rss = etree.fromstring(render("rss.xml", spec))
     assert rss.findtext("channel/link") == home
@@ -414,6 +430,21 @@ def test_empty_titles_fall_back_instead_of_failing() -> None:
     assert doc["title"] == "Left Voice" and doc["items"][0]["title"] == untitled.url
 
 
+def test_an_entry_in_another_language_is_marked() -> None:
+    spanish = replace(
+        make_article("¿Qué hacer?", published=datetime(2024, 1, 1, tzinfo=timezone.utc)),
+        language="es",
+    )
+    spec = FeedSpec("site", "", "", "Left Voice", "", (spanish, RENT))
+    atom = etree.fromstring(render("atom.xml", spec))
+    langs = [
+        e.get("{http://www.w3.org/XML/1998/namespace}lang") for e in atom.iterfind("a:entry", NS)
+    ]
+    assert langs == ["es", None]
+    assert etree.RelaxNG(etree.parse(str(ATOM_RNG))).validate(atom)
+    assert json.loads(render("feed.json", spec))["items"][0]["language"] == "es"
+
+
 def test_naive_dates_are_read_as_site_time() -> None:
     naive = make_article("Naive", published=datetime(2024, 6, 1, 12, 0))
     out = render("atom.xml", FeedSpec("site", "", "", "Left Voice", "", (naive,)))
@@ -442,7 +473,9 @@ def test_atom_follows_feed_validator_rules(spec: FeedSpec) -> None:
         assert entry.find("a:content", NS).get("type") == "html"
         assert len(entry.xpath("a:link[@rel='alternate']", namespaces=NS)) == 1
     has_feed_author = atom.find("a:author", NS) is not None
-    assert has_feed_author or all(e.find("a:author", NS) is not None for e in atom.iterfind("a:entry", NS))
+    assert has_feed_author or all(
+        e.find("a:author", NS) is not None for e in atom.iterfind("a:entry", NS)
+    )
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.path or "site")
@@ -453,8 +486,12 @@ def test_rss_follows_feed_validator_rules(spec: FeedSpec) -> None:
         assert channel.findtext(required), required
     for date in rss.xpath("//pubDate/text() | //lastBuildDate/text()"):
         assert parsedate_to_datetime(date).tzinfo is not None, date
-        assert re.match(r"^[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}$", date), date
-    for url in rss.xpath("//item/link/text() | channel/link/text() | //a:link/@href", namespaces=NS):
+        assert re.match(
+            r"^[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}$", date
+        ), date
+    for url in rss.xpath(
+        "//item/link/text() | channel/link/text() | //a:link/@href", namespaces=NS
+    ):
         assert url.startswith("https://"), url
     guids = rss.xpath("//item/guid/text()")
     assert len(guids) == len(set(guids)) == len(spec.articles)
@@ -471,7 +508,9 @@ def test_opml_lists_every_feed_site_first_then_categories_then_authors() -> None
     assert opml.findtext("head/title") == "Left Voice feeds"
     assert parsedate_to_datetime(opml.findtext("head/dateCreated")) == STRIKE.updated
     groups = opml.findall("body/outline")
-    assert [g.get("text") for g in groups] == [s.title for s in (SITE_SPEC, LABOR, HOUSING, ANA, BOB)]
+    assert [g.get("text") for g in groups] == [
+        s.title for s in (SITE_SPEC, LABOR, HOUSING, ANA, BOB)
+    ]
     labor = groups[1].findall("outline")
     assert [o.get("xmlUrl") for o in labor] == [
         f"{FEEDS_URL}/categories/labor/atom.xml",
@@ -480,4 +519,6 @@ def test_opml_lists_every_feed_site_first_then_categories_then_authors() -> None
     ]
     assert {o.get("type") for o in labor} == {"rss"}
     assert {o.get("htmlUrl") for o in labor} == {"https://www.leftvoice.org/category/labor/"}
-    assert feeds.render_opml(shuffled, SITE, FEEDS_URL) == feeds.render_opml(shuffled, SITE, FEEDS_URL)
+    assert feeds.render_opml(shuffled, SITE, FEEDS_URL) == feeds.render_opml(
+        shuffled, SITE, FEEDS_URL
+    )
