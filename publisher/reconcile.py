@@ -308,6 +308,7 @@ class Reconciler:
         self._immediate_pending = True  # a send may have been cut short before we started
         self._warned_unavailable = False
         self._last_error = ""
+        self._missing_warned = False
         self._t0 = (datetime.now(timezone.utc), time.monotonic())
 
     def run_pass(self, now: datetime, trigger: str = "tick", *, settle_wait: float = 0.0) -> PassReport:
@@ -359,8 +360,12 @@ class Reconciler:
             now = self.clock()
             scan = scan_seeds(self.engine, self.settings, now)
         report.scan = scan
+        if not scan.missing:
+            self._missing_warned = False
         if scan.missing:
-            log.warning("scan: seeds folder not found: %s", self.settings.seeds_dir)
+            level = logging.DEBUG if self._missing_warned else logging.WARNING
+            log.log(level, "scan: seeds folder not found: %s", self.settings.seeds_dir)
+            self._missing_warned = True
         elif scan.changes or scan.settling:
             log.info("scan: %s", scan.summary())
         else:

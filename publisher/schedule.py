@@ -193,7 +193,6 @@ class Daemon:
     def _stop_watcher(self) -> None:
         if self._observer is not None:
             self._observer.stop()
-            self.watch = watch  # also react to file events (watchdog); polling works alone
         self._observer = None
 
 
