@@ -1,0 +1,70 @@
+"""A real feed reader: newsboat fetches the built feeds over HTTP and shows every article."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import Project
+
+CARAVAN = "A Migrant Caravan Breaks Through Police Blockade in Mexico. Let Them All In"
+ESPIONAGE = "U.S. and Mexico Compiled Information on Journalists and Activists on Migrant Caravan"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def served_feeds(project: Project):  # type: ignore[no-untyped-def]
+    project.run("build-feeds", check=True)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=project.feeds, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=5)
+
+
+@pytest.mark.parametrize("feed", ["atom.xml", "rss.xml", "categories/latin-america/atom.xml"])
+def test_newsboat_shows_every_article_in_full(served_feeds: str, tmp_path: Path, feed: str) -> None:
+    urls = tmp_path / "urls"
+    urls.write_text(f"{served_feeds}/{feed}\n")
+    cache = tmp_path / "cache.db"
+    subprocess.run(["newsboat", "-u", str(urls), "-c", str(cache), "-C", "/dev/null", "-x", "reload"],
+                   check=True, timeout=60, capture_output=True)
+    with sqlite3.connect(cache) as db:
+        items = db.execute(
+            "SELECT title, author, pubDate, content, url FROM rss_item ORDER BY pubDate DESC").fetchall()
+        feed_title = db.execute("SELECT title FROM rss_feed").fetchone()[0]
+    assert feed_title in ("Left Voice", "Left Voice: Latin America")
+    assert [i[0] for i in items] == [CARAVAN, ESPIONAGE]
+    assert [i[1] for i in items] == ["Left Voice", "Left Voice"]
+    assert [datetime.fromtimestamp(i[2], timezone.utc).isoformat() for i in items] == [
+        "2021-10-26T04:00:00+00:00", "2019-03-13T04:00:00+00:00"]
+    caravan_body, espionage_body = items[0][3], items[1][3]
+    assert "On Saturday, October 23, a migrant caravan left the city of Tapachula" in caravan_body
+    assert "<h2>Let Them All In</h2>" in caravan_body
+    assert "Let them in!" in caravan_body
+    assert "John Moore / Getty Images" in espionage_body
+    assert "Translated by Oscar Fernandez" in espionage_body
+    assert items[0][4] == ("https://www.leftvoice.org/"
+                           "a-migrant-caravan-breaks-through-police-blockade-in-mexico-let-them-all-in/")
