@@ -316,3 +316,32 @@ def test_sigterm_during_send_exits_fast_and_loses_nothing(proj: Daemonised, smtp
     got = smtp.by_recipient()
     assert sorted(got) == sorted(readers)
     assert all(len(ids) == 1 for ids in got.values())
+
+
+def test_tick_is_one_pass_with_log_file_exit_codes_and_status(proj: Daemonised) -> None:
+    seed = proj.new_seed("march.md", "March on the capitol")
+    os.utime(seed, (1e9, 1e9))
+    log_file = proj.root / "logs" / "tick.log"
+    first = proj.cli("tick", "--log-file", str(log_file))
+    assert first.returncode == 0, first.stderr
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    assert any("ingest: 1 new" in line for line in lines)
+    assert all(line[:4].isdigit() for line in lines)  # every line starts with its timestamp
+    again = proj.cli("tick", "--log-level", "warning")
+    assert again.returncode == 0 and again.stderr == ""  # nothing to do, nothing to say
+
+    broken = proj.seeds / "broken.md"
+    broken.write_text("no front matter here\n", encoding="utf-8")
+    os.utime(broken, (1e9, 1e9))
+    failed = proj.cli("tick")
+    assert failed.returncode == 1
+    assert "seed failed:" in failed.stderr and "no front matter" in failed.stderr
+    assert "Traceback" not in failed.stderr
+
+    status = proj.cli("status")
+    assert status.returncode == 0, status.stderr
+    text = status.stdout
+    assert "process: not running" in text
+    assert "(tick, partial)" in text and "1 failed" in text
+    assert "articles: 3, newest" in text
+    assert "next runs: daily " in text
