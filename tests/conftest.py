@@ -65,6 +65,96 @@ def project(tmp_path: Path) -> Project:
     return proj
 
 
+# --- web: `publisher serve` in a thread, on a real socket -------------------------------------
+
+WEB_SECRET = "test-secret-key-0123456789abcdef"
+
+
+class FakeClock:
+    """A clock the web app reads; tests move it forward instead of sleeping."""
+
+    def __init__(self) -> None:
+        from datetime import datetime, timezone
+
+        self.moment = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        return self.moment
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.moment += timedelta(seconds=seconds)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def toml_table(name: str, values: dict) -> str:  # type: ignore[type-arg]
+    import json
+
+    return f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+
+
+class WebSite:
+    """A built project served by the real app on waitress, on 127.0.0.1 and a free port.
+
+    `web.public_url` is the server's own address, so links in pages and mails lead back to it.
+    """
+
+    def __init__(self, project: Project, web: dict | None = None,  # type: ignore[type-arg]
+                 mail: dict | None = None) -> None:  # type: ignore[type-arg]
+        import threading
+
+        from publisher.config import load_settings
+        from publisher.store import open_database
+        from publisher.web import Server, create_app
+
+        self.project = project
+        self.clock = FakeClock()
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        web = {"public_url": self.url, "port": port, **(web or {})}
+        extra = toml_table("web", web) + (toml_table("mail", mail) if mail else "")
+        extra += toml_table("paths", {"outbox": str(project.outbox)})
+        project.write_config(extra)
+        project.run("build-feeds", check=True)
+        self.settings = load_settings(project.config, {"PUBLISHER_SECRET_KEY": WEB_SECRET})
+        self.engine = open_database(self.settings.database_path)
+        self.app = create_app(self.settings, self.engine, now=self.clock)
+        self.server = Server(self.app, "127.0.0.1", port)
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.stop(wait=10)
+        self._thread.join(10)
+        self.engine.dispose()
+
+
+@pytest.fixture
+def make_web_site(project: Project):  # type: ignore[no-untyped-def]
+    """Factory: make_web_site(web={...}, mail={...}) -> a running WebSite, stopped after the test.
+
+    The dicts become the [web] and [mail] tables of the project's config.toml.
+    """
+    sites: list[WebSite] = []
+
+    def make(web: dict | None = None, mail: dict | None = None) -> WebSite:  # type: ignore[type-arg]
+        site = WebSite(project, web, mail)
+        sites.append(site)
+        return site
+
+    yield make
+    for site in sites:
+        site.close()
+
+
 # --- SMTP servers for the digest tests (aiosmtpd on 127.0.0.1, scriptable faults) --------------
 
 class SmtpServer:

@@ -88,6 +88,7 @@ def create_app(
     app.jinja_options = {**app.jinja_options, "autoescape": _autoescape}
     app.jinja_loader = ChoiceLoader([FileSystemLoader(str(d)) for d in template_dirs])  # type: ignore[assignment]
     app.url_map.strict_slashes = True
+    app.url_map.merge_slashes = False  # `//` is never redirected into a path that exists
     app.extensions["publisher"] = web
     if settings.web.proxy_hops:
         hops = settings.web.proxy_hops

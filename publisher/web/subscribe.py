@@ -94,7 +94,7 @@ def register(app: Flask, web: Web) -> None:
     @app.route("/subscribe/", methods=["GET", "POST"])
     def subscribe() -> Response:
         sections = known_sections()
-        if request.method == "GET":
+        if request.method != "POST":  # GET, HEAD: show the page only
             return page("subscribe.html", sections=sections, email="", cadence=DEFAULT_CADENCE,
                         chosen=(), error="")
         require_csrf()
@@ -140,7 +140,7 @@ def register(app: Flask, web: Web) -> None:
         subscriber = confirm_target(token)
         if subscriber is None:
             return page("expired.html", status=400)
-        if request.method == "GET":
+        if request.method != "POST":  # GET, HEAD: show the page only
             return page("confirm.html", subscriber=subscriber, token=token)
         require_csrf()
         if subscriber.status != "active":
@@ -155,7 +155,7 @@ def register(app: Flask, web: Web) -> None:
     @app.route("/manage/<token>", methods=["GET", "POST"])
     def manage(token: str) -> Response:
         subscriber = subscriber_from("manage", token)
-        if request.method == "GET":
+        if request.method != "POST":  # GET, HEAD: show the page only
             done = request.args.get("done", "")
             return page("manage.html", subscriber=subscriber, token=token,
                         sections=known_sections(), chosen=subscriber.categories,
@@ -188,7 +188,7 @@ def register(app: Flask, web: Web) -> None:
     def unsubscribe(token: str) -> Response:
         subscriber = subscriber_from("unsubscribe", token)
         manage_href = url_for("manage", token=manage_token(web, subscriber.id))
-        if request.method == "GET":  # never changes anything
+        if request.method != "POST":  # GET and HEAD never change anything
             return page("unsubscribe.html", subscriber=subscriber, token=token,
                         manage_href=manage_href)
         if subscriber.status != "unsubscribed":
