@@ -406,7 +406,9 @@ class _Delivery:
         retries: list[tuple[float, int, _Job]] = []
         order = itertools.count()
         in_flight = 0
-        window = 2 * self.workers
+        # one message per connection at a time: a kill can then duplicate at most one message
+        # per connection (accepted by the server, not yet marked sent)
+        window = self.workers
         stopping = False
         exhausted = False
         try:
