@@ -50,6 +50,7 @@ class DigestOutcome:
     sent: int = 0
     failed: int = 0
     queued: int = 0  # deliveries left for a later retry
+    resumed: int = 0  # deliveries left queued by an earlier run, finished by this one
     interrupted: bool = False  # stopped by `stop` before the end: the slot is not done
     available: bool = True  # False: no sending module installed; nothing was attempted
     detail: str = ""
@@ -96,6 +97,7 @@ def library_sender(engine: Engine, settings: Settings) -> DigestSender:
             cadence,
             sent=_count(report, "sent"),
             failed=_count(report, "failed"),
+            resumed=_count(report, "resumed"),
             interrupted=bool(getattr(report, "interrupted", False)) or stop.is_set() or bool(fatal),
             detail="" if stop.is_set() else fatal,
         )
@@ -290,7 +292,7 @@ class PassReport:
 class Reconciler:
     """Holds what passes share within one process; the truth stays in the tables.
 
-    One pass at a time (a mutex), whoever calls: the daemon's jobs or `tick`.
+    Thread-safe: the daemon's jobs may call it from several threads (see the two lanes).
     """
 
     def __init__(
@@ -303,51 +305,75 @@ class Reconciler:
         self.send = send or library_sender(engine, settings)
         self.stop = stop or threading.Event()
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self._mutex = threading.Lock()
+        # Two lanes, so a long digest send never holds up the feeds: scan/ingest/feeds, and
+        # digests (one send loop at a time: two loops would share the ledger's queued rows).
+        self._feeds_lane = threading.Lock()
+        self._digest_lane = threading.Lock()
         self._feeds_checked = False  # build feeds once per process even without a change
-        self._immediate_pending = True  # a send may have been cut short before we started
+        # Immediate digests are pending while `_wanted` > `_done`: a send may have been cut
+        # short before this process started, and every ingest with new articles adds one.
+        self._immediate_wanted = 1
+        self._immediate_done = 0
         self._warned_unavailable = False
         self._last_error = ""
         self._missing_warned = False
-        self._t0 = (datetime.now(timezone.utc), time.monotonic())
+        self._local = threading.local()
 
-    def run_pass(self, now: datetime, trigger: str = "tick", *, settle_wait: float = 0.0) -> PassReport:
-        """One full reconciliation at `now`. Never raises for an expected problem.
+    def run_pass(
+        self, now: datetime, trigger: str = "tick", *, settle_wait: float = 0.0,
+        feeds: bool = True, digests: bool = True,
+    ) -> PassReport:
+        """One reconciliation at `now` (both lanes unless told). Never raises for an expected
+        problem.
 
         `settle_wait`: seconds this pass may wait for settling seeds and scan again (for
         `tick`, which has no next scan a few seconds later); the daemon passes 0.
         """
-        with self._mutex:
-            report = PassReport(trigger, now)
-            if self.stop.is_set():  # queued behind a pass that was told to stop
-                report.interrupted = True
-                return report
-            self._t0 = (now, time.monotonic())
-            with self.engine.begin() as conn:
-                run_id = run_store.start_run(conn, trigger, now)
-            try:
-                self._run(report, now, settle_wait)
-            except PublisherError as exc:
-                report.errors.append(str(exc))
-                log.error("%s", exc)
-            except SQLAlchemyError as exc:
-                report.errors.append(f"state database: {_one_line(exc)}")
-                log.error("state database: %s", _one_line(exc))
-            except Exception as exc:  # a bug: keep the daemon alive, show where
-                report.errors.append(f"{type(exc).__name__}: {exc}")
-                log.exception("pass failed unexpectedly")
-            finally:
-                report.interrupted = report.interrupted or self.stop.is_set()
-                try:
-                    with self.engine.begin() as conn:
-                        run_store.finish_run(conn, run_id, self._elapsed(), report.outcome,
-                                             report.summary(), report.details())
-                except SQLAlchemyError as exc:
-                    log.error("cannot record the pass: %s", _one_line(exc))
+        report = PassReport(trigger, now)
+        if self.stop.is_set():  # e.g. queued behind a pass that was told to stop
+            report.interrupted = True
             return report
+        self._local.t0 = (now, time.monotonic())
+        with self.engine.begin() as conn:
+            run_id = run_store.start_run(conn, trigger, now)
+        try:
+            if feeds:
+                with self._feeds_lane:
+                    self._feeds(report, now, settle_wait)
+            if digests and not self.stop.is_set():
+                with self._digest_lane:
+                    self._digests(report, now)
+        except PublisherError as exc:
+            report.errors.append(str(exc))
+            log.error("%s", exc)
+        except SQLAlchemyError as exc:
+            report.errors.append(f"state database: {_one_line(exc)}")
+            log.error("state database: %s", _one_line(exc))
+        except Exception as exc:  # a bug: keep the daemon alive, show where
+            report.errors.append(f"{type(exc).__name__}: {exc}")
+            log.exception("pass failed unexpectedly")
+        finally:
+            report.interrupted = report.interrupted or self.stop.is_set()
+            try:
+                with self.engine.begin() as conn:
+                    run_store.finish_run(conn, run_id, self._elapsed(), report.outcome,
+                                         report.summary(), report.details())
+            except SQLAlchemyError as exc:
+                log.error("cannot record the pass: %s", _one_line(exc))
+        return report
 
-    # The stages, in order; each returns early when `stop` is set.
-    def _run(self, report: PassReport, now: datetime, settle_wait: float) -> None:
+    def digests_due(self, now: datetime) -> bool:
+        """Is there digest work at `now`: immediate ones pending, or a slot not yet handled?"""
+        if self._immediate_wanted > self._immediate_done:
+            return True
+        with self.engine.begin() as conn:
+            return any(
+                not run_store.slot_done(conn, c, slots.latest_slot(self.rules[c], now))
+                for c in slots.SLOT_CADENCES
+            )
+
+    # The feeds lane: scan, ingest, feeds; each stage skipped once `stop` is set.
+    def _feeds(self, report: PassReport, now: datetime, settle_wait: float) -> None:
         scan = scan_seeds(self.engine, self.settings, now)
         deadline = time.monotonic() + settle_wait
         while scan.settling and scan.settle_at and not self.stop.is_set():
@@ -384,7 +410,7 @@ class Reconciler:
                      len(ingest.new), len(ingest.updated), ingest.deleted, len(ingest.skipped),
                      len(ingest.failed))
             if ingest.new:
-                self._immediate_pending = True
+                self._immediate_wanted += 1
             if ingest.changed:
                 self._feeds_checked = False
 
@@ -397,11 +423,16 @@ class Reconciler:
                     len(feeds.written), feeds.unchanged, len(feeds.removed),
                     self.settings.feeds_dir)
 
-        if self._immediate_pending and not self.stop.is_set():
+    # The digest lane: immediate digests, then the daily and weekly slots.
+    def _digests(self, report: PassReport, now: datetime) -> None:
+        wanted = self._immediate_wanted
+        if wanted > self._immediate_done:
             outcome = self._send("immediate", now, report)
+            if outcome.resumed and outcome.available and not outcome.interrupted:
+                # Subscribers busy with a resumed delivery were not planned: plan them now.
+                outcome = self._send("immediate", now, report)
             if outcome.available and not outcome.interrupted and not outcome.queued:
-                self._immediate_pending = False
-
+                self._immediate_done = wanted  # later ingests keep it pending
         for cadence in slots.SLOT_CADENCES:
             if self.stop.is_set():
                 break
@@ -467,14 +498,16 @@ class Reconciler:
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no pass is running; False if one still is after `timeout` seconds."""
-        if self._mutex.acquire(timeout=timeout):
-            self._mutex.release()
-            return True
-        return False
+        deadline = time.monotonic() + timeout
+        for lane in (self._feeds_lane, self._digest_lane):
+            if not lane.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                return False
+            lane.release()
+        return True
 
     def _elapsed(self) -> datetime:
         """The pass's `now` moved on by the time spent since (a controlled clock stays sane)."""
-        start, t0 = self._t0
+        start, t0 = self._local.t0
         return start + timedelta(seconds=time.monotonic() - t0)
 
     def next_runs(self, now: datetime) -> dict[str, datetime]:

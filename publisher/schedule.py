@@ -4,16 +4,20 @@ APScheduler only decides when to wake up; every job runs the same `Reconciler.ru
 works out what is due from our own tables. So a wake-up that is missed (the machine slept, a
 long send held the worker) or doubled costs nothing: the next pass does what is missing.
 
-Jobs (one worker thread, so passes never overlap):
+Jobs (three worker threads; the Reconciler's two lanes keep one feeds pass and one digest
+send loop at a time, so a long weekly send never holds up the feeds):
 
-- `scan`: every `schedule.scan_interval` seconds, first run at start-up (the catch-up pass).
+- `scan`: every `schedule.scan_interval` seconds, first run at start-up (the catch-up pass):
+  the feeds lane (scan, settle, ingest, feeds), then it wakes `digests` if anything is due.
   `coalesce=True` (many missed runs become one), `max_instances=1`, and
   `misfire_grace_time` one interval: a scan later than that is dropped, the next one comes.
   Brought forward when a seed is settling, and (with watchdog) when the seeds folder changes.
+- `digests`: the digest lane (immediate digests, then any daily/weekly slot due); woken by
+  scans, and hourly as a safety net. `misfire_grace_time=None`, `coalesce=True`.
 - `daily`, `weekly`: a date job at the next slot from `slots.next_slot`, re-armed after every
-  pass, so the wake-up times and the due-ness rule are the same code (DST included).
-  `misfire_grace_time=None`: however late the wake-up, the pass itself decides (and skips a
-  slot older than `schedule.max_lateness_hours`).
+  pass, so the wake-up times and the due-ness rule are the same code (DST included); runs the
+  digest lane. `misfire_grace_time=None`: however late the wake-up, the pass itself decides
+  (and skips a slot older than `schedule.max_lateness_hours`).
 
 Jobs live in the default memory job store: nothing is shared with another process, nothing
 stale is loaded at start-up.
@@ -60,11 +64,14 @@ class Daemon:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.scheduler = BlockingScheduler(
             timezone=timezone.utc,
-            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            # One thread per lane-ish: scan, digests, and a slot wake-up; the Reconciler's
+            # locks keep one feeds pass and one send loop at a time.
+            executors={"default": ThreadPoolExecutor(max_workers=3)},
             job_defaults={"coalesce": True, "max_instances": 1},
         )
         self.watch = watch  # also react to file events (watchdog); polling works alone
         self._observer = None
+        self._announced = False  # "next runs" at INFO once after start-up, then per slot
         logging.getLogger("apscheduler.scheduler").addFilter(_QuietOverlap())
         logging.getLogger("apscheduler.executors.default").addFilter(_QuietOverlap())
 
@@ -79,6 +86,11 @@ class Daemon:
             self._job, IntervalTrigger(seconds=interval, timezone=timezone.utc), args=["scan"],
             id="scan", name="scan", next_run_time=now,  # the catch-up pass, at once
             misfire_grace_time=max(1, int(interval)),
+        )
+        self.scheduler.add_job(
+            self._job, IntervalTrigger(hours=1, timezone=timezone.utc), args=["digests"],
+            id="digests", name="digests", next_run_time=None,  # woken by scans (and hourly)
+            misfire_grace_time=None,
         )
         self._arm_slots(now)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -119,10 +131,14 @@ class Daemon:
     # --- jobs -------------------------------------------------------------------------------
 
     def _job(self, trigger: str) -> None:
-        report = self.reconciler.run_pass(self.clock(), trigger)
+        """scan: the feeds lane, then wake `digests` if anything is due; the others: digests."""
+        scan = trigger == "scan"
+        report = self.reconciler.run_pass(self.clock(), trigger, feeds=scan, digests=not scan)
         if self.stop.is_set():
             return
         now = self.clock()
+        if scan and self.reconciler.digests_due(now):
+            self.wake("digests", now)
         self._after(report, now)
 
     def _after(self, report: PassReport, now: datetime) -> None:
@@ -130,18 +146,23 @@ class Daemon:
             self.wake_scan(report.scan.settle_at + timedelta(milliseconds=50))
         self._arm_slots(now)
         runs = self.next_runs()
-        level = logging.INFO if report.trigger != "scan" or report.slots or report.digests else logging.DEBUG
+        level = logging.INFO if report.trigger in slots.SLOT_CADENCES or not self._announced \
+            else logging.DEBUG
+        self._announced = True
         log.log(level, "next runs: %s", ", ".join(f"{k} {_local(v, self.reconciler.rules)}"
                                                   for k, v in runs.items()))
 
     def wake_scan(self, at: datetime) -> None:
-        """Bring the next scan forward to `at` (never pushes it back)."""
-        job = self.scheduler.get_job("scan")
+        self.wake("scan", at)
+
+    def wake(self, job_id: str, at: datetime) -> None:
+        """Bring a job's next run forward to `at` (never pushes it back)."""
+        job = self.scheduler.get_job(job_id)
         if job is None or self.stop.is_set():
             return
         if job.next_run_time is None or at < job.next_run_time:
             try:
-                self.scheduler.modify_job("scan", next_run_time=at)
+                self.scheduler.modify_job(job_id, next_run_time=at)
             except Exception:  # the scheduler is shutting down  # noqa: BLE001
                 pass
 

@@ -204,7 +204,9 @@ def test_new_seed_reaches_feed_and_immediate_inboxes_once(proj: Daemonised, smtp
     assert data["process"]["running"] and data["process"]["pid"] == proc.pid
     assert data["articles"]["total"] == 3
     assert data["subscribers"]["active"] == {"immediate": 3, "daily": 2, "weekly": 0}
-    assert data["deliveries"] == {"sent": 3}
+    assert data["deliveries"] == {"queued": 0, "sent": 3, "failed": 0}
+    assert data["last_scan"]["scan"]["files"] == 3
+    assert data["last_digests"]["outcome"] == "ok"
     assert set(data["next_runs"]) >= {"scan", "daily", "weekly"}
 
     proc.send_signal(signal.SIGTERM)
@@ -294,11 +296,17 @@ def test_sigkill_while_sending_to_200_then_restart_sends_each_exactly_once(
 
 def test_sigterm_during_send_exits_fast_and_loses_nothing(proj: Daemonised, smtp: Inbox) -> None:
     readers = proj.add_subscribers("immediate", 200, "t")
-    smtp.delay = 0.02
+    smtp.delay = 0.04
     proc = proj.start()
     proj.wait_log(proc, "next runs:")
     proj.new_seed("vote.md", "Strike vote passes")
     wait_for(lambda: smtp.count() >= 20, 20, "the first 20 mails")
+    # A long send does not hold up the feeds: a second article is published meanwhile.
+    proj.new_seed("count.md", "The count is in")
+    atom = proj.root / "feeds" / "atom.xml"
+    wait_for(lambda: "The count is in" in atom.read_text(encoding="utf-8"), 5,
+             "the feed to be rebuilt during the send")
+    assert smtp.count() < 200
     sent_at = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(5) == 0
@@ -315,7 +323,8 @@ def test_sigterm_during_send_exits_fast_and_loses_nothing(proj: Daemonised, smtp
     assert rest.returncode == 0, rest.stderr
     got = smtp.by_recipient()
     assert sorted(got) == sorted(readers)
-    assert all(len(ids) == 1 for ids in got.values())
+    # The first digest, then one with the second article: two distinct mails, none repeated.
+    assert all(len(ids) == 2 and len(set(ids)) == 2 for ids in got.values()), got
 
 
 def test_tick_is_one_pass_with_log_file_exit_codes_and_status(proj: Daemonised) -> None:
@@ -342,6 +351,7 @@ def test_tick_is_one_pass_with_log_file_exit_codes_and_status(proj: Daemonised) 
     assert status.returncode == 0, status.stderr
     text = status.stdout
     assert "process: not running" in text
-    assert "(tick, partial)" in text and "1 failed" in text
+    assert "last scan: " in text and "(tick, partial)" in text and "1 failed" in text
+    assert "deliveries: queued 0, sent 0, failed 0" in text
     assert "articles: 3, newest" in text
     assert "next runs: daily " in text

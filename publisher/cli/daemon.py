@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -163,21 +163,21 @@ def collect_status(app: App) -> dict[str, Any]:
         "process": {"running": holder is not None, "pid": holder if holder and holder > 0 else None},
     }
     with app.engine.begin() as conn:
-        last = run_store.last_finished_run(conn)
-        current = run_store.last_runs(conn, 1)
+        recent = run_store.last_runs(conn, 200)
         newest = article_store.list_articles(conn, settings.site_record.timezone, limit=1)
         total = article_store.count_articles(conn)
         counts = subscriber_store.count_by(conn)
         slot_records = run_store.last_slots(conn, slots.SLOT_CADENCES)
         deliveries = _delivery_counts(conn)
-    data["last_pass"] = None if last is None else {
-        "trigger": last.trigger, "started_at": last.started_at.isoformat(),
-        "finished_at": last.finished_at.isoformat() if last.finished_at else None,
-        "outcome": last.outcome, "summary": last.summary, "scan": last.details.get("scan"),
-    }
-    running = current[0] if current and current[0].finished_at is None else None
-    data["running_pass"] = None if running is None or holder is None else {
-        "trigger": running.trigger, "started_at": running.started_at.isoformat()}
+    finished = [r for r in recent if r.finished_at is not None]
+    last = next((r for r in finished if r.details.get("scan")), None)
+    last_digests = next((r for r in finished if r.details.get("digests")), None)
+    data["last_scan"] = None if last is None else {**_run_json(last), "scan": last.details["scan"]}
+    data["last_digests"] = None if last_digests is None else {
+        **_run_json(last_digests), "digests": last_digests.details["digests"]}
+    running = [r for r in recent if r.finished_at is None]
+    data["running"] = [] if holder is None else [
+        {"trigger": r.trigger, "started_at": r.started_at.isoformat()} for r in running[:3]]
     data["articles"] = {
         "total": total,
         "newest": None if not newest else {
@@ -196,8 +196,7 @@ def collect_status(app: App) -> dict[str, Any]:
         data["schedule_error"] = str(exc)
     nxt: dict[str, Any] = {}
     if last is not None and holder is not None:
-        nxt["scan"] = _iso(max(now, last.started_at) if running else _after(
-            last.started_at, settings.schedule.scan_interval, now))
+        nxt["scan"] = _after(last.started_at, settings.schedule.scan_interval, now).isoformat()
     for cadence, rule in rules.items():
         nxt[cadence] = slots.next_slot(rule, now).astimezone(tz).isoformat()
     data["next_runs"] = nxt
@@ -208,15 +207,17 @@ def collect_status(app: App) -> dict[str, Any]:
     return data
 
 
-def _after(start: datetime, interval: float, now: datetime) -> datetime:
-    from datetime import timedelta
+def _run_json(run: run_store.RunRecord | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {"trigger": run.trigger, "started_at": run.started_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "outcome": run.outcome, "summary": run.summary}
 
+
+def _after(start: datetime, interval: float, now: datetime) -> datetime:
     moment = start + timedelta(seconds=interval)
     return moment if moment > now else now
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
 
 
 def _delivery_counts(conn) -> dict[str, Any] | None:  # type: ignore[no-untyped-def]
@@ -229,7 +230,9 @@ def _delivery_counts(conn) -> dict[str, Any] | None:  # type: ignore[no-untyped-
         fn = getattr(delivery_store, name, None)
         if fn is not None:
             try:
-                return {str(k): v for k, v in dict(fn(conn)).items()}
+                counts = {"queued": 0, "sent": 0, "failed": 0}
+                counts.update({str(k): int(v) for k, v in dict(fn(conn)).items()})
+                return counts
             except Exception:  # noqa: BLE001 - an older/newer ledger shape: leave it out
                 return None
     return None
@@ -239,15 +242,15 @@ def format_status(data: dict[str, Any]) -> str:
     lines = []
     proc = data["process"]
     lines.append("process: " + (f"running (pid {proc['pid']})" if proc["running"] else "not running"))
-    last = data["last_pass"]
-    if last is None:
-        lines.append("last pass: never")
-    else:
-        lines.append(f"last pass: {last['finished_at'] or last['started_at']} ({last['trigger']}, "
-                     f"{last['outcome']}): {last['summary']}")
-    if data.get("running_pass"):
-        lines.append(f"running now: {data['running_pass']['trigger']} pass since "
-                     f"{data['running_pass']['started_at']}")
+    for key, label in (("last_scan", "last scan"), ("last_digests", "last digests")):
+        run = data[key]
+        if run is None:
+            lines.append(f"{label}: never")
+        else:
+            lines.append(f"{label}: {run['finished_at']} ({run['trigger']}, {run['outcome']}): "
+                         f"{run['summary']}")
+    for run in data["running"]:
+        lines.append(f"running now: {run['trigger']} pass since {run['started_at']}")
     art = data["articles"]
     newest = art["newest"]
     lines.append(f"articles: {art['total']}" + (
