@@ -108,7 +108,7 @@ class WebSite:
     """
 
     def __init__(self, project: Project, web: dict | None = None,  # type: ignore[type-arg]
-                 mail: dict | None = None) -> None:  # type: ignore[type-arg]
+                 **tables: dict) -> None:  # type: ignore[type-arg]
         import threading
 
         from publisher.config import load_settings
@@ -120,8 +120,8 @@ class WebSite:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         web = {"public_url": self.url, "port": port, **(web or {})}
-        extra = toml_table("web", web) + (toml_table("mail", mail) if mail else "")
-        extra += toml_table("paths", {"outbox": str(project.outbox)})
+        tables.setdefault("paths", {}).setdefault("outbox", str(project.outbox))
+        extra = toml_table("web", web) + "".join(toml_table(k, v) for k, v in tables.items())
         project.write_config(extra)
         project.run("build-feeds", check=True)
         self.settings = load_settings(project.config, {"PUBLISHER_SECRET_KEY": WEB_SECRET})
@@ -139,14 +139,13 @@ class WebSite:
 
 @pytest.fixture
 def make_web_site(project: Project):  # type: ignore[no-untyped-def]
-    """Factory: make_web_site(web={...}, mail={...}) -> a running WebSite, stopped after the test.
-
-    The dicts become the [web] and [mail] tables of the project's config.toml.
+    """Factory: make_web_site(web={...}, mail={...}, ...) -> a running WebSite, stopped after
+    the test. Each keyword becomes a table of the project's config.toml.
     """
     sites: list[WebSite] = []
 
-    def make(web: dict | None = None, mail: dict | None = None) -> WebSite:  # type: ignore[type-arg]
-        site = WebSite(project, web, mail)
+    def make(web: dict | None = None, **tables: dict) -> WebSite:  # type: ignore[type-arg]
+        site = WebSite(project, web, **tables)
         sites.append(site)
         return site
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,6 +41,23 @@ def feed_links(folder: str, title: str) -> list[FeedLink]:
                  f"{title} ({label})")
         for name, media_type, label in FEED_FORMATS
     ]
+
+
+_TAG = re.compile(r"<[^>]+>")
+_ELLIPSIS = ("[…]", "[...]", "…", "...")
+
+
+def repeats_body(summary: str, body_html: str) -> bool:
+    """True when the summary is just the body's opening words (a scraped excerpt): not worth
+    printing twice on the article page."""
+    words = summary.split()
+    if not words:
+        return True
+    text = " ".join(html.unescape(_TAG.sub(" ", body_html[: len(summary) * 4 + 2000])).split())
+    short = " ".join(words)
+    for mark in _ELLIPSIS:
+        short = short.removesuffix(mark).rstrip()
+    return text.startswith(short)
 
 
 def _page_number() -> int:
@@ -94,6 +113,7 @@ def register(app: Flask, web: Web) -> None:
                           if found.category else [])
         return render_template(
             "article.html", article=found, body=Markup(found.full_html), related=related,
+            show_summary=not repeats_body(found.summary, found.body_html),
             feeds=feed_links("", settings.site.title) + category_feeds,
         )
 
@@ -131,6 +151,11 @@ def register(app: Flask, web: Web) -> None:
         if path is None:
             abort(404)
         return web.files.response(request, path, 3600, "text/css; charset=utf-8")
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        """No icon, said cheaply (pages say `rel=icon href=data:,`; mail HTML pages do not)."""
+        return Response(status=204, headers={"Cache-Control": "public, max-age=86400"})
 
     from . import digests  # noqa: PLC0415
 
