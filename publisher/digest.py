@@ -82,6 +82,20 @@ class Personal:
     unsubscribe_url: str
     manage_url: str
 
+    def text_values(self) -> dict[str, str]:
+        return {PLACEHOLDERS["greeting"]: self.greeting, PLACEHOLDERS["email"]: self.email,
+                PLACEHOLDERS["cadence"]: self.cadence,
+                PLACEHOLDERS["unsubscribe_url"]: self.unsubscribe_url,
+                PLACEHOLDERS["manage_url"]: self.manage_url}
+
+    def html_values(self) -> dict[str, str]:
+        esc = html.escape
+        return {PLACEHOLDERS["greeting"]: esc(self.greeting, quote=False),
+                PLACEHOLDERS["email"]: esc(self.email, quote=False),
+                PLACEHOLDERS["cadence"]: esc(self.cadence, quote=False),
+                PLACEHOLDERS["unsubscribe_url"]: esc(self.unsubscribe_url),
+                PLACEHOLDERS["manage_url"]: esc(self.manage_url)}
+
     def fill_html(self, document: str) -> str:
         esc = html.escape
         return (document

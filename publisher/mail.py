@@ -23,13 +23,12 @@ import re
 import smtplib
 import socket
 import ssl
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
 from pathlib import Path
-from typing import Callable, Mapping, Protocol
+from typing import Mapping, Protocol
 
 from .errors import ConfigError, SendError
 
@@ -68,9 +67,10 @@ class Letter:
     subject: str
     date: datetime
     list_id: str  # e.g. "Left Voice digest <digest.leftvoice.org>"
-    text: str  # may hold placeholders filled by Recipient.fill_text
-    html: str  # may hold placeholders filled by Recipient.fill_html
+    text: str  # may hold placeholders, filled from Recipient.text_values
+    html: str  # may hold placeholders, filled from Recipient.html_values
     reply_to: str = ""
+    placeholders: tuple[str, ...] = ()  # the personal parts of text and html
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,8 @@ class Recipient:
     message_id: str  # with angle brackets
     unsubscribe_url: str
     unsubscribe_mailto: str  # a full mailto: uri
-    fill_text: Callable[[str], str] = field(default=lambda s: s, compare=False)
-    fill_html: Callable[[str], str] = field(default=lambda s: s, compare=False)
+    text_values: Mapping[str, str] = field(default_factory=dict)  # placeholder -> text
+    html_values: Mapping[str, str] = field(default_factory=dict)  # placeholder -> escaped HTML
 
 
 def _encode_header(name: str, value: str) -> bytes:
@@ -109,9 +109,51 @@ def _address_header(name: str, display: str, address: str) -> bytes:
     return f"{name}: {value}\r\n".encode("ascii")
 
 
-def _qp(text: str) -> bytes:
-    data = text.replace("\r\n", "\n").rstrip("\n").encode("utf-8") + b"\n"
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+_SOFT_BREAK = b"=\r\n"
+
+
+def _qp_piece(text: str) -> bytes:
+    """Quoted-printable for a piece of a body that may end in the middle of a line: then it
+    ends with a soft line break, so any other encoded piece can follow (soft breaks decode to
+    nothing, and every line stays within 76 characters)."""
+    if not text:
+        return b""
+    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    if encoded.endswith(b"\r\n"):
+        return encoded
+    head, sep, last = encoded.rpartition(b"\r\n")
+    if len(last) >= 76:  # make room for the "=": split before, never inside, an =XX escape
+        cut = 73
+        while b"=" in last[cut - 2:cut]:
+            cut -= 1
+        last = last[:cut] + _SOFT_BREAK + last[cut:]
+    return head + sep + last + _SOFT_BREAK
+
+
+class _Body:
+    """A body part encoded once; only the placeholders are encoded per recipient."""
+
+    def __init__(self, text: str, placeholders: tuple[str, ...]) -> None:
+        text = text.replace("\r\n", "\n").rstrip("\n") + "\n"
+        self.pieces: list[bytes | str] = []
+        if placeholders:
+            pattern = re.compile("|".join(re.escape(p) for p in placeholders))
+            pos = 0
+            for match in pattern.finditer(text):
+                self.pieces.append(_qp_piece(text[pos:match.start()]))
+                self.pieces.append(match.group())
+                pos = match.end()
+            text = text[pos:]
+        self.pieces.append(_qp_piece(text))
+
+    def render(self, values: Mapping[str, str]) -> bytes:
+        out = []
+        for piece in self.pieces:
+            if isinstance(piece, bytes):
+                out.append(piece)
+            else:
+                out.append(_qp_piece(values.get(piece, piece).replace("\n", " ")))
+        return b"".join(out)
 
 
 class MessageTemplate:
@@ -144,13 +186,15 @@ class MessageTemplate:
         self._html_open = (b"\r\n--" + b + b"\r\nContent-Type: text/html; charset=\"utf-8\"\r\n"
                            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")
         self._close = b"\r\n--" + b + b"--\r\n"
+        self._text = _Body(letter.text, letter.placeholders)
+        self._html = _Body(letter.html, letter.placeholders)
 
     def render(self, recipient: Recipient) -> bytes:
         message_id = header_value(recipient.message_id)
         unsubscribe = (f"List-Unsubscribe: <{header_value(recipient.unsubscribe_url)}>,\r\n"
                        f" <{header_value(recipient.unsubscribe_mailto)}>\r\n")
-        text = _qp(recipient.fill_text(self.letter.text))
-        body_html = _qp(recipient.fill_html(self.letter.html))
+        text = self._text.render(recipient.text_values)
+        body_html = self._html.render(recipient.html_values)
         return b"".join([
             self._head_before_to,
             _address_header("To", recipient.name, recipient.email),
@@ -234,18 +278,17 @@ class OutboxSender:
 
     def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> None:
         path = self.path_for(message_id)
+        tmp = path.with_name(f".{path.name}.tmp")  # one writer per Message-ID at a time
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.folder)
             try:
-                with os.fdopen(fd, "wb") as handle:
+                with open(tmp, "wb") as handle:
                     handle.write(message)
                     if self.fsync:
                         handle.flush()
                         os.fsync(handle.fileno())
-                os.chmod(tmp, 0o644)
                 os.replace(tmp, path)
             except BaseException:
-                Path(tmp).unlink(missing_ok=True)
+                tmp.unlink(missing_ok=True)
                 raise
         except OSError as exc:
             raise FatalSendError(f"{self.folder}: cannot write to the outbox: {exc.strerror}",

@@ -29,7 +29,8 @@ from sqlalchemy import Connection, Engine
 
 from . import tokens
 from .config import Settings
-from .digest import DigestRenderer, Personal, RenderedDigest, greeting_for, select_articles
+from .digest import (PLACEHOLDERS, DigestRenderer, Personal, RenderedDigest, greeting_for,
+                     select_articles)
 from .errors import PublisherError, SendError
 from .mail import (DkimSigner, FatalSendError, Letter, MessageTemplate, PermanentFailure,
                    Recipient, Sender, SmtpConfig, TemporaryFailure, Unavailable, make_sender)
@@ -42,7 +43,8 @@ from .store import subscribers as subscriber_store
 DUE_AFTER = {"immediate": timedelta(0), "daily": timedelta(hours=20),
              "weekly": timedelta(days=6, hours=12)}
 RENDER_CACHE = 8  # rendered digests kept while sending (queued rows come grouped by digest)
-CANDIDATE_CACHE = 16  # article lists kept while planning, by watermark
+CANDIDATE_CACHE = 16
+PLAN_BATCH = 500  # deliveries queued per INSERT  # article lists kept while planning, by watermark
 
 
 @dataclass
@@ -107,6 +109,7 @@ def _letter(settings: Settings, rendered: RenderedDigest, now: datetime) -> Lett
         from_address=settings.mail.from_address, from_name=settings.mail.from_name,
         subject=rendered.subject, date=now, list_id=_list_id(settings),
         text=rendered.text, html=rendered.html, reply_to=settings.mail.reply_to,
+        placeholders=tuple(PLACEHOLDERS.values()),
     )
 
 
@@ -114,16 +117,20 @@ def _list_id(settings: Settings) -> str:
     return f"{settings.site.title} digest <digest.{settings.message_id_domain}>"
 
 
+def _personal(links: tuple[str, str, str], name: str, email: str, cadence: str) -> Personal:
+    return Personal(greeting=greeting_for(name), email=email, cadence=cadence,
+                    unsubscribe_url=links[1], manage_url=links[2])
+
+
 def _recipient(settings: Settings, digest_id: int | str, subscriber_id: int, email: str,
                name: str, cadence: str, links: tuple[str, str, str]) -> Recipient:
-    token, unsub_url, manage_url = links
-    personal = Personal(greeting=greeting_for(name), email=email, cadence=cadence,
-                        unsubscribe_url=unsub_url, manage_url=manage_url)
+    token, unsub_url, _ = links
+    personal = _personal(links, name, email, cadence)
     return Recipient(
         email=email, name=name, message_id=message_id(settings, digest_id, subscriber_id),
         unsubscribe_url=unsub_url,
         unsubscribe_mailto=f"mailto:{unsubscribe_mailto(settings)}?subject=unsubscribe-{token}",
-        fill_text=personal.fill_text, fill_html=personal.fill_html,
+        text_values=personal.text_values(), html_values=personal.html_values(),
     )
 
 
@@ -204,6 +211,7 @@ def send_digests(
     engine: Engine, settings: Settings, now: datetime, cadence: str | None = None,
     dry_run: bool = False, sender: Sender | None = None,
     sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+    renderer: DigestRenderer | None = None,
 ) -> SendReport:
     """Plan and send every digest that is due; return what happened.
 
@@ -217,12 +225,13 @@ def send_digests(
     report = SendReport(dry_run=dry_run)
     if dry_run:
         return _dry_run(engine, settings, now, cadence, report)
-    renderer = DigestRenderer(settings)
+    renderer = renderer or DigestRenderer(settings)
+    calls_before = renderer.inline_calls
     signer = _signer(settings)
     _plan(engine, settings, now, cadence, report)
     _Delivery(engine, settings, now, sender or sender_for(settings), renderer, signer, report,
               sleep, clock).run()
-    report.digests = renderer.inline_calls
+    report.digests = renderer.inline_calls - calls_before
     return report
 
 
@@ -233,6 +242,7 @@ def _plan(engine: Engine, settings: Settings, now: datetime, cadence: str | None
         report.resumed = ledger.count_queued(conn)
         candidates = _Candidates(conn, settings, now)
         digest_ids: OrderedDict[tuple[str, ...], int] = OrderedDict()
+        batch: list[ledger.Planned] = []
         for sub in _subscribers(conn, cadence):
             if sub.id in busy:
                 continue
@@ -250,9 +260,11 @@ def _plan(engine: Engine, settings: Settings, now: datetime, cadence: str | None
                 digest_ids[ids] = digest_id
                 if len(digest_ids) > 256:
                     digest_ids.popitem(last=False)
-            if ledger.plan_delivery(conn, sub.id, digest_id,
-                                    message_id(settings, digest_id, sub.id), now, now):
-                report.planned += 1
+            batch.append(ledger.Planned(sub.id, digest_id, message_id(settings, digest_id, sub.id)))
+            if len(batch) >= PLAN_BATCH:
+                report.planned += ledger.plan_deliveries(conn, batch, now, now)
+                batch = []
+        report.planned += ledger.plan_deliveries(conn, batch, now, now)
 
 
 def _dry_run(engine: Engine, settings: Settings, now: datetime, cadence: str | None,
@@ -348,7 +360,8 @@ class _Delivery:
         """Record an outcome; return the delay before the next attempt, or None when done."""
         d = job.item.delivery
         now = self.now
-        with self.engine.begin() as conn:
+        with self.conn.begin():
+            conn = self.conn
             if error is None:
                 ledger.mark_sent(conn, _with_attempts(d, job.attempts), now)
                 self.report.sent += 1
@@ -376,8 +389,8 @@ class _Delivery:
             return None
 
     def fail_unbuildable(self, item: ledger.QueuedDelivery, reason: str) -> None:
-        with self.engine.begin() as conn:
-            ledger.mark_attempt(conn, item.delivery.id, item.delivery.attempts, reason, self.now,
+        with self.conn.begin():
+            ledger.mark_attempt(self.conn, item.delivery.id, item.delivery.attempts, reason, self.now,
                                 failed=True)
         if item.status == "active":
             self.report.failed += 1
@@ -394,14 +407,19 @@ class _Delivery:
 
     # -- the loop
     def run(self) -> None:
-        jobs: queue.Queue = queue.Queue()
-        results: queue.Queue = queue.Queue()
-        threads = [threading.Thread(target=_worker, args=(self.sender, jobs, results,
-                                                          self.envelope_from),
-                                    name=f"smtp-{n}", daemon=True)
-                   for n in range(self.workers)]
-        for thread in threads:
-            thread.start()
+        pool: _ThreadPool | _InlinePool
+        if self.workers == 1:  # no thread hand-offs: build, send, record in turn
+            pool = _InlinePool(self.sender, self.envelope_from)
+        else:
+            pool = _ThreadPool(self.sender, self.envelope_from, self.workers)
+        self.conn = self.engine.connect()  # one connection records every outcome
+        try:
+            self._loop(pool)
+        finally:
+            pool.close(max(5.0, self.settings.mail.smtp_timeout + 5))
+            self.conn.close()
+
+    def _loop(self, pool: "_ThreadPool | _InlinePool") -> None:
         source = ledger.iter_queued(self.engine.begin)
         retries: list[tuple[float, int, _Job]] = []
         order = itertools.count()
@@ -411,48 +429,42 @@ class _Delivery:
         window = self.workers
         stopping = False
         exhausted = False
-        try:
-            while True:
-                while not stopping and in_flight < window:
-                    job = None
-                    if retries and retries[0][0] <= self.clock():
-                        job = heapq.heappop(retries)[2]
-                    elif not exhausted:
-                        item = next(source, None)
-                        if item is None:
-                            exhausted = True
-                            continue
-                        built = self.build(item)
-                        if isinstance(built, str):
-                            self.fail_unbuildable(item, built)
-                            continue
-                        job = _Job(item, item.delivery.attempts, built)
-                    if job is None:
-                        break
-                    self.throttle()
-                    jobs.put(job)
-                    in_flight += 1
-                if in_flight == 0:
-                    if stopping or (exhausted and not retries):
-                        break
-                    if retries:
-                        self.sleep(max(0.0, retries[0][0] - self.clock()))
-                    continue
-                job, error = results.get()
-                in_flight -= 1
-                try:
-                    delay = self.record(job, error)
-                except FatalSendError as exc:
-                    stopping = True
-                    self.report.fatal = self.report.fatal or str(exc)
-                    continue
-                if delay is not None:
-                    heapq.heappush(retries, (self.clock() + delay, next(order), job))
-        finally:
-            for _ in threads:
-                jobs.put(None)
-            for thread in threads:
-                thread.join(timeout=max(5.0, self.settings.mail.smtp_timeout + 5))
+        while True:
+            while not stopping and in_flight < window:
+                job = None
+                if retries and retries[0][0] <= self.clock():
+                    job = heapq.heappop(retries)[2]
+                elif not exhausted:
+                    item = next(source, None)
+                    if item is None:
+                        exhausted = True
+                        continue
+                    built = self.build(item)
+                    if isinstance(built, str):
+                        self.fail_unbuildable(item, built)
+                        continue
+                    job = _Job(item, item.delivery.attempts, built)
+                if job is None:
+                    break
+                self.throttle()
+                pool.put(job)
+                in_flight += 1
+            if in_flight == 0:
+                if stopping or (exhausted and not retries):
+                    break
+                if retries:
+                    self.sleep(max(0.0, retries[0][0] - self.clock()))
+                continue
+            job, error = pool.get()
+            in_flight -= 1
+            try:
+                delay = self.record(job, error)
+            except FatalSendError as exc:
+                stopping = True
+                self.report.fatal = self.report.fatal or str(exc)
+                continue
+            if delay is not None:
+                heapq.heappush(retries, (self.clock() + delay, next(order), job))
 
 
 def _with_attempts(d: ledger.DeliveryRow, attempts: int) -> ledger.DeliveryRow:
@@ -461,28 +473,77 @@ def _with_attempts(d: ledger.DeliveryRow, attempts: int) -> ledger.DeliveryRow:
     return replace(d, attempts=attempts)
 
 
-def _worker(sender: Sender, jobs: queue.Queue, results: queue.Queue, envelope_from: str) -> None:
-    session = None
+def _send(session_holder: list, sender: Sender, envelope_from: str, job: _Job):  # type: ignore[type-arg]
     try:
-        while True:
-            job = jobs.get()
-            if job is None:
-                return
-            try:
-                if session is None:
-                    session = sender.open()
-                session.send(envelope_from, job.item.email, job.data, job.item.delivery.message_id)
-                results.put((job, None))
-            except SendError as exc:
-                results.put((job, exc))
-            except Exception as exc:  # a sender bug must not hang the loop
-                results.put((job, TemporaryFailure(f"{type(exc).__name__}: {exc}")))
-    finally:
-        if session is not None:
-            try:
-                session.close()
-            except Exception:  # noqa: BLE001 (closing is best effort)
-                pass
+        if not session_holder:
+            session_holder.append(sender.open())
+        session_holder[0].send(envelope_from, job.item.email, job.data,
+                               job.item.delivery.message_id)
+        return (job, None)
+    except SendError as exc:
+        return (job, exc)
+    except Exception as exc:  # a sender bug must not hang the loop
+        return (job, TemporaryFailure(f"{type(exc).__name__}: {exc}"))
+
+
+def _close_session(session_holder: list) -> None:  # type: ignore[type-arg]
+    for session in session_holder:
+        try:
+            session.close()
+        except Exception:  # noqa: BLE001 (closing is best effort)
+            pass
+    session_holder.clear()
+
+
+class _InlinePool:
+    """One session, used from the calling thread."""
+
+    def __init__(self, sender: Sender, envelope_from: str) -> None:
+        self.sender = sender
+        self.envelope_from = envelope_from
+        self.session: list = []  # type: ignore[type-arg]
+        self.done: list = []  # type: ignore[type-arg]
+
+    def put(self, job: _Job) -> None:
+        self.done.append(_send(self.session, self.sender, self.envelope_from, job))
+
+    def get(self):  # type: ignore[no-untyped-def]
+        return self.done.pop(0)
+
+    def close(self, timeout: float) -> None:
+        _close_session(self.session)
+
+
+class _ThreadPool:
+    """`n` threads, each with its own session (connection) kept open for many messages."""
+
+    def __init__(self, sender: Sender, envelope_from: str, n: int) -> None:
+        self.jobs: queue.Queue = queue.Queue()
+        self.results: queue.Queue = queue.Queue()
+        self.threads = [threading.Thread(target=self._work, args=(sender, envelope_from),
+                                         name=f"sender-{i}", daemon=True) for i in range(n)]
+        for thread in self.threads:
+            thread.start()
+
+    def _work(self, sender: Sender, envelope_from: str) -> None:
+        session: list = []  # type: ignore[type-arg]
+        try:
+            while (job := self.jobs.get()) is not None:
+                self.results.put(_send(session, sender, envelope_from, job))
+        finally:
+            _close_session(session)
+
+    def put(self, job: _Job) -> None:
+        self.jobs.put(job)
+
+    def get(self):  # type: ignore[no-untyped-def]
+        return self.results.get()
+
+    def close(self, timeout: float) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
+            thread.join(timeout=timeout)
 
 
 # --- preview and archive -----------------------------------------------------------------------
@@ -524,8 +585,9 @@ def preview_digest(engine: Engine, settings: Settings, now: datetime,
         links = ("preview", f"{base}/unsubscribe/preview", f"{base}/manage/preview")
     recipient = _recipient(settings, digest_id, sub_id, email, name, cadence, links)
     data = MessageTemplate(_letter(settings, rendered, now)).render(recipient)
-    return Preview(subject=rendered.subject, html=recipient.fill_html(rendered.html),
-                   text=recipient.fill_text(rendered.text), eml=data, recipient=email,
+    personal = _personal(links, name, email, cadence)
+    return Preview(subject=rendered.subject, html=personal.fill_html(rendered.html),
+                   text=personal.fill_text(rendered.text), eml=data, recipient=email,
                    article_ids=ids, note=note)
 
 

@@ -129,9 +129,10 @@ def test_golden_digest(settings):  # type: ignore[no-untyped-def]
     recipient = Recipient("ana@example.com", "Ana", "<digest-42.1@www.leftvoice.org>",
                           "https://news.example.org/unsubscribe/TOKEN",
                           "mailto:unsubscribe@www.leftvoice.org?subject=unsubscribe-TOKEN",
-                          personal.fill_text, personal.fill_html)
+                          personal.text_values(), personal.html_values())
     letter = Letter("digest@leftvoice.org", "Left Voice", rendered.subject, T0,
-                    "Left Voice digest <digest.www.leftvoice.org>", rendered.text, rendered.html)
+                    "Left Voice digest <digest.www.leftvoice.org>", rendered.text, rendered.html,
+                    placeholders=tuple(PLACEHOLDERS.values()))
     outputs = {
         "digest.html": personal.fill_html(rendered.html),
         "digest.txt": personal.fill_text(rendered.text),

@@ -18,13 +18,14 @@ from test_digest_support import T0
 def letter(subject: str = "Left Voice: 2 new articles") -> Letter:
     return Letter("digest@leftvoice.org", "Left Voice", subject, T0,
                   "Left Voice digest <digest.leftvoice.org>",
-                  "Hello @@NAME@@\nLine with ünïcode\n", "<p>Hello @@NAME@@ ü</p>\n")
+                  "Hello @@NAME@@\nLine with ünïcode\n", "<p>Hello @@NAME@@ ü</p>\n",
+                  placeholders=("@@NAME@@",))
 
 
 def recipient(email: str = "ana@example.com", name: str = "Ana") -> Recipient:
     return Recipient(email, name, "<digest-1.1@leftvoice.org>", "https://x.example/unsubscribe/T",
                      "mailto:unsubscribe@leftvoice.org?subject=unsubscribe-T",
-                     lambda s: s.replace("@@NAME@@", name), lambda s: s.replace("@@NAME@@", name))
+                     {"@@NAME@@": name}, {"@@NAME@@": name})
 
 
 def parse(data: bytes):  # type: ignore[no-untyped-def]
@@ -126,3 +127,19 @@ def test_outbox_writes_atomically_named_by_message_id(tmp_path):  # type: ignore
     files = sorted(p.name for p in (tmp_path / "outbox").iterdir())
     assert files == ["digest-1.1@leftvoice.org.eml"]  # a resend replaces, never duplicates
     assert (tmp_path / "outbox" / files[0]).read_bytes() == data
+
+
+def test_personalised_quoted_printable_round_trips_with_short_lines():
+    body = ("x" * 70 + "@@A@@" + "é" * 40 + "=" * 30 + "@@B@@\n") * 3 + "@@A@@" + " " * 3 + "@@B@@"
+    values = {"@@A@@": "Zoë " * 30 + "=?utf-8?q?x?= ", "@@B@@": "tail ="}
+    lt = Letter("d@leftvoice.org", "", "s", T0, "l <l.example>", body, body,
+                placeholders=("@@A@@", "@@B@@"))
+    rc = Recipient("a@example.com", "", "<m@x>", "https://x/u", "mailto:u@x", values, values)
+    data = build_message(lt, rc)
+    assert max(len(line) for line in data.split(b"\r\n")) <= 76
+    expected = body
+    for key, value in values.items():
+        expected = expected.replace(key, value)
+    msg = parse(data)
+    for part in msg.iter_parts():
+        assert part.get_content().replace("\r\n", "\n") == expected + "\n"

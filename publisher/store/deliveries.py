@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator, Sequence
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from .db import parse_utc, utc_text
@@ -104,6 +104,46 @@ def plan_delivery(
     return True
 
 
+@dataclass(frozen=True)
+class Planned:
+    subscriber_id: int
+    digest_id: int
+    message_id: str
+
+
+def plan_deliveries(conn: Connection, planned: Sequence[Planned], watermark: datetime,
+                    now: datetime) -> int:
+    """Queue many deliveries at once (see `plan_delivery`); return how many are now queued."""
+    if not planned:
+        return 0
+    sub_ids = sorted({p.subscriber_id for p in planned})
+    digest_ids = sorted({p.digest_id for p in planned})
+    existing = {
+        (r.subscriber_id, r.digest_id): (r.id, r.state)
+        for r in conn.execute(
+            select(deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.digest_id,
+                   deliveries.c.state)
+            .where(deliveries.c.subscriber_id.in_(sub_ids), deliveries.c.digest_id.in_(digest_ids)))
+    }
+    stamp, mark = utc_text(now), utc_text(watermark)
+    rows, queued = [], 0
+    for p in planned:
+        found = existing.get((p.subscriber_id, p.digest_id))
+        if found is None:
+            rows.append({"subscriber_id": p.subscriber_id, "digest_id": p.digest_id,
+                         "state": "queued", "attempts": 0, "message_id": p.message_id,
+                         "last_error": "", "watermark": mark, "created_at": stamp,
+                         "updated_at": stamp, "sent_at": None})
+            queued += 1
+        elif found[1] != "sent":
+            conn.execute(update(deliveries).where(deliveries.c.id == found[0]).values(
+                state="queued", attempts=0, watermark=mark, updated_at=stamp))
+            queued += 1
+    if rows:
+        conn.execute(insert(deliveries), rows)
+    return queued
+
+
 def subscribers_with_queued(conn: Connection) -> set[int]:
     return set(conn.scalars(
         select(deliveries.c.subscriber_id).where(deliveries.c.state == "queued").distinct()))
@@ -150,13 +190,21 @@ def iter_queued(conn_factory, batch: int = 500) -> Iterator[QueuedDelivery]:  # 
         after = (rows[-1].digest_id, rows[-1].id)
 
 
+_MARK_SENT = text(
+    "UPDATE deliveries SET state = 'sent', attempts = :attempts, last_error = '', "
+    "updated_at = :now, sent_at = :now WHERE id = :id")
+_MOVE_WATERMARK = text(
+    "UPDATE subscribers SET last_digest_at = :watermark, failures = 0 WHERE id = :id")
+
+
 def mark_sent(conn: Connection, delivery: DeliveryRow, now: datetime) -> None:
-    """Sent: the ledger row, the subscriber's watermark and failure count, in one transaction."""
-    conn.execute(update(deliveries).where(deliveries.c.id == delivery.id).values(
-        state="sent", attempts=delivery.attempts + 1, last_error="", updated_at=utc_text(now),
-        sent_at=utc_text(now)))
-    conn.execute(update(subscribers).where(subscribers.c.id == delivery.subscriber_id).values(
-        last_digest_at=utc_text(delivery.watermark), failures=0))
+    """Sent: the ledger row, the subscriber's watermark and failure count, in one transaction.
+
+    Plain SQL (portable) because this runs once per message on the hot path."""
+    stamp = utc_text(now)
+    conn.execute(_MARK_SENT, {"attempts": delivery.attempts + 1, "now": stamp, "id": delivery.id})
+    conn.execute(_MOVE_WATERMARK, {"watermark": utc_text(delivery.watermark),
+                                   "id": delivery.subscriber_id})
 
 
 def mark_attempt(conn: Connection, delivery_id: int, attempts: int, error: str, now: datetime,
