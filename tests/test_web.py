@@ -11,6 +11,7 @@ import gzip
 import http.client
 import logging
 import re
+import time
 from dataclasses import dataclass
 from email import policy
 from pathlib import Path
@@ -552,8 +553,15 @@ def test_access_log_one_line_per_request_without_tokens(site: WebSite, caplog) -
     with caplog.at_level(logging.INFO, logger="publisher.web.access"):
         call(site, "GET", "/feeds/atom.xml", {"User-Agent": "test-agent"})
         call(site, "GET", f"/unsubscribe/{secret}")
-        site.server.stop  # noqa: B018 - keep the server running; lines are written on close
-    lines = [r.getMessage() for r in caplog.records if r.name == "publisher.web.access"]
+        # A line is written when waitress closes the response, just after the client has it.
+        deadline = time.monotonic() + 5
+        while len(access_lines(caplog)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    lines = access_lines(caplog)
     assert len(lines) == 2
     assert '"GET /feeds/atom.xml HTTP/1.1" 200' in lines[0] and '"test-agent"' in lines[0]
     assert "/unsubscribe/<token>" in lines[1] and secret not in lines[1]
+
+
+def access_lines(caplog) -> list[str]:  # type: ignore[no-untyped-def]
+    return [r.getMessage() for r in caplog.records if r.name == "publisher.web.access"]
