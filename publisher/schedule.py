@@ -117,8 +117,8 @@ class Daemon:
         if self.stop.is_set():
             log.info("%s again: already stopping", name)
             return
+        self.stop.set()  # first: a second signal may interrupt the logging below
         log.info("%s: stopping (finishing the message in flight)", name)
-        self.stop.set()
         # Not from inside the handler: the main thread may be inside the scheduler's loop.
         threading.Thread(target=self._shutdown, name="shutdown", daemon=True).start()
 
