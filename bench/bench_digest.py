@@ -122,6 +122,20 @@ def run_phase(label: str, settings, sender, renderer_cls=DigestRenderer):  # typ
     return rate
 
 
+def file_floor(folder: Path, count: int, size: int) -> float:
+    """Files per second this disk takes right now (write + rename), for the same sizes: the
+    floor under any outbox rate. The machine is shared, so this moves between runs."""
+    folder.mkdir(parents=True)
+    data = b"x" * size
+    started = time.perf_counter()
+    for n in range(count):
+        tmp = folder / f".{n}.tmp"
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, folder / f"{n}.eml")
+    return count / (time.perf_counter() - started)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -149,7 +163,9 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--skip-smtp", action="store_true")
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="bench-digest-"))
+    out = Path(__file__).resolve().parent / "out"  # on the project's disk (gitignored)
+    out.mkdir(exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix="bench-digest-", dir=out))
     try:
         print(f"{args.subscribers} subscribers, 10 articles per digest, in {base}", flush=True)
         template_db = build_database(base / "template", args.subscribers)
@@ -158,6 +174,10 @@ def main() -> None:
         full = run_phase("outbox", fresh_settings(base, template_db, "outbox"),
                          OutboxSender(base / "outbox" / "outbox"))
         print(f"  ratio to Jinja2 alone: {full / plain:.2f}", flush=True)
+        sample = next((base / "outbox" / "outbox").iterdir())
+        floor = file_floor(base / "floor", min(args.subscribers, 5000), sample.stat().st_size)
+        print(f"  disk floor now: {floor:.0f} files/s of {sample.stat().st_size} bytes "
+              f"(write + rename, nothing else)", flush=True)
         if not args.skip_smtp:
             port = free_port()
             server = start_smtp_server(port)

@@ -251,7 +251,8 @@ class Session(Protocol):
 
 
 class Sender(Protocol):
-    connections: int
+    connections: int  # sessions that may run in parallel
+    # Optional `idempotent = True`: sending a Message-ID again replaces the earlier copy.
 
     def open(self) -> Session: ...
 
@@ -262,6 +263,10 @@ class OutboxSender:
     The file name comes from the Message-ID, so a message sent again after a crash replaces its
     earlier copy. `fsync=True` makes each file durable before it counts as sent (slower).
     """
+
+    # Sending the same Message-ID again replaces the file: a resend is never a duplicate, so the
+    # ledger may record outbox deliveries in batches.
+    idempotent = True
 
     def __init__(self, folder: Path, fsync: bool = False, connections: int = 1) -> None:
         self.folder = folder

@@ -44,7 +44,8 @@ DUE_AFTER = {"immediate": timedelta(0), "daily": timedelta(hours=20),
              "weekly": timedelta(days=6, hours=12)}
 RENDER_CACHE = 8  # rendered digests kept while sending (queued rows come grouped by digest)
 CANDIDATE_CACHE = 16
-PLAN_BATCH = 500  # deliveries queued per INSERT  # article lists kept while planning, by watermark
+PLAN_BATCH = 500  # deliveries queued per INSERT
+SENT_BATCH = 500  # outbox deliveries recorded per transaction  # article lists kept while planning, by watermark
 
 
 @dataclass
@@ -317,6 +318,10 @@ class _Delivery:
         self.rate = settings.mail.rate_limit
         self.next_slot = 0.0
         self.envelope_from = settings.mail.from_address
+        # An idempotent sender (the outbox) lets us record sent rows in batches: a crash before
+        # the batch is recorded only rewrites the same files. SMTP rows are recorded one by one.
+        self.batch_sent = bool(getattr(sender, "idempotent", False))
+        self.pending_sent: list[ledger.DeliveryRow] = []
 
     # -- per message
     def template(self, digest_id: int) -> MessageTemplate | None:
@@ -360,6 +365,12 @@ class _Delivery:
         """Record an outcome; return the delay before the next attempt, or None when done."""
         d = job.item.delivery
         now = self.now
+        if error is None and self.batch_sent:
+            self.pending_sent.append(_with_attempts(d, job.attempts))
+            self.report.sent += 1
+            if len(self.pending_sent) >= SENT_BATCH:
+                self.flush_sent()
+            return None
         with self.conn.begin():
             conn = self.conn
             if error is None:
@@ -388,6 +399,12 @@ class _Delivery:
                     self.report.bouncing.append(job.item.email)
             return None
 
+    def flush_sent(self) -> None:
+        if self.pending_sent:
+            with self.conn.begin():
+                ledger.mark_sent_many(self.conn, self.pending_sent, self.now)
+            self.pending_sent = []
+
     def fail_unbuildable(self, item: ledger.QueuedDelivery, reason: str) -> None:
         with self.conn.begin():
             ledger.mark_attempt(self.conn, item.delivery.id, item.delivery.attempts, reason, self.now,
@@ -415,6 +432,7 @@ class _Delivery:
         self.conn = self.engine.connect()  # one connection records every outcome
         try:
             self._loop(pool)
+            self.flush_sent()
         finally:
             pool.close(max(5.0, self.settings.mail.smtp_timeout + 5))
             self.conn.close()

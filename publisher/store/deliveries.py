@@ -207,6 +207,16 @@ def mark_sent(conn: Connection, delivery: DeliveryRow, now: datetime) -> None:
                                    "id": delivery.subscriber_id})
 
 
+def mark_sent_many(conn: Connection, sent: Sequence[DeliveryRow], now: datetime) -> None:
+    """`mark_sent` for many deliveries at once (for idempotent senders such as the outbox)."""
+    if not sent:
+        return
+    stamp = utc_text(now)
+    conn.execute(_MARK_SENT, [{"attempts": d.attempts + 1, "now": stamp, "id": d.id} for d in sent])
+    conn.execute(_MOVE_WATERMARK, [{"watermark": utc_text(d.watermark), "id": d.subscriber_id}
+                                   for d in sent])
+
+
 def mark_attempt(conn: Connection, delivery_id: int, attempts: int, error: str, now: datetime,
                  *, failed: bool) -> None:
     """A failed attempt: still `queued` (to retry) or `failed` for good."""
