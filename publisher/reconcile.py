@@ -113,6 +113,9 @@ class StoppableSender:
         self.stop = stop
         self.connections = getattr(inner, "connections", 1)
 
+    def __getattr__(self, name: str) -> Any:  # e.g. `idempotent`: what the loop asks of senders
+        return getattr(self.inner, name)
+
     def open(self) -> _StoppableSession:
         return _StoppableSession(self.inner.open(), self.stop)
 
