@@ -19,12 +19,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from sqlalchemy import Engine
@@ -33,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import pipeline, slots
 from .config import Settings
 from .errors import PublisherError
-from .readers import is_seed_candidate
+from .seedfiles import scan_seed_files
 from .store import articles as article_store
 from .store import runs as run_store
 
@@ -166,23 +164,6 @@ class ScanResult:
                 f"{len(self.deleted)} deleted, {len(self.settling)} settling")
 
 
-def list_seed_files(seeds_dir: Path) -> dict[str, tuple[int, int]]:
-    """source -> (size, mtime_ns) of every seed candidate, as pipeline.ingest sees them."""
-    found: dict[str, tuple[int, int]] = {}
-    for folder, dirs, names in os.walk(seeds_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in names:
-            path = Path(folder) / name
-            if not is_seed_candidate(path):
-                continue
-            try:
-                st = path.stat()
-            except OSError:
-                continue  # vanished, or unreadable: ingest reports it when it is taken
-            found[path.relative_to(seeds_dir).as_posix()] = (st.st_size, st.st_mtime_ns)
-    return found
-
-
 def scan_seeds(engine: Engine, settings: Settings, now: datetime) -> ScanResult:
     """Compare the seeds folder with the store; remember files still settling."""
     result = ScanResult()
@@ -190,7 +171,7 @@ def scan_seeds(engine: Engine, settings: Settings, now: datetime) -> ScanResult:
     if not seeds_dir.is_dir():
         result.missing = True
         return result
-    files = list_seed_files(seeds_dir)
+    files = {f.source: (f.size, f.mtime_ns) for f in scan_seed_files(seeds_dir)[0]}
     result.files = len(files)
     settle = timedelta(seconds=settings.schedule.settle_seconds)
     with engine.begin() as conn:
