@@ -136,6 +136,28 @@ def file_floor(folder: Path, count: int, size: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+def smtp_ceiling(port: int, data: bytes, connections: int, count: int = 400) -> float:
+    """Messages/s of bare smtplib to the same server with a message of the same size: what
+    aiosmtpd (one Python process) can take, with no ledger, rendering or personalising."""
+    import smtplib
+    import threading
+
+    def run(n: int) -> None:
+        smtp = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        for _ in range(n):
+            smtp.sendmail("digest@leftvoice.org", ["reader@example.com"], data)
+        smtp.quit()
+
+    threads = [threading.Thread(target=run, args=(count // connections,))
+               for _ in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return count / (time.perf_counter() - started)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -187,6 +209,9 @@ def main() -> None:
                     rate = run_phase(f"smtp x{n}", fresh_settings(base, template_db, f"smtp{n}"),
                                      smtp)
                     print(f"  ratio to Jinja2 alone (outbox): {rate / plain:.2f}", flush=True)
+                    ceiling = smtp_ceiling(port, sample.read_bytes(), n)
+                    print(f"  bare smtplib to this aiosmtpd, {n} connection(s): {ceiling:.0f} msgs/s "
+                          f"(the server's ceiling for this size)", flush=True)
             finally:
                 assert server.stdin is not None
                 server.stdin.close()
