@@ -99,7 +99,7 @@ def render_ratio(root: Path) -> tuple[float, float, int]:
     engine = open_database(settings.database_path)
     site = settings.site_record
     with engine.begin() as conn:
-        index = article_store.feed_index(conn, site.timezone)
+        index = article_store.feed_index(conn)
         specs = pipeline.select_feeds(index, site, settings.feeds.max_entries)
         records = article_store.get_articles(conn, sorted({i for _, ids in specs for i in ids}),
                                              site.timezone)

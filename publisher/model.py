@@ -7,6 +7,7 @@ import html
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from datetime import date, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -116,6 +117,7 @@ class FeedSpec:
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 
+@lru_cache(maxsize=8192)
 def slugify(text: str) -> str:
     """WordPress-style slug: lower case, accents folded, every other run of characters one `-`."""
     folded = unicodedata.normalize("NFKD", text.replace("’", "").replace("'", ""))

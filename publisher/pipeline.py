@@ -127,10 +127,10 @@ def build_feeds(
     feeds_dir = settings.feeds_dir
     report = FeedReport()
     with engine.begin() as conn:
-        index = article_store.feed_index(conn, site.timezone)
+        index = article_store.feed_index(conn)
         previous = article_store.feed_fingerprints(conn)
     specs = select_feeds(index, site, settings.feeds.max_entries)
-    versions = {row.id: (row.content_hash, row.updated.isoformat()) for row in index}
+    versions = {row.id: (row.content_hash, row.updated) for row in index}
     prints = {
         spec.path: _fingerprint(spec, [(i, *versions[i]) for i in ids], site, settings.feeds_url)
         for spec, ids in specs
@@ -214,7 +214,7 @@ def _parse_all(
     todo: Sequence[SeedFile], seeds_dir: Path, site: Site, settings: Settings,
     progress: Progress | None,
 ) -> list[Article | SeedError]:
-    jobs = [(f.path, seeds_dir, site, settings.feeds.max_seed_bytes) for f in todo]
+    jobs = [(Path(f.path), seeds_dir, site, settings.feeds.max_seed_bytes) for f in todo]
     return _map(_parse_one, jobs, settings, progress)
 
 

@@ -15,14 +15,14 @@ _TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".swp", ".swo", ".swx", ".crdownl
 @dataclass(frozen=True)
 class SeedFile:
     source: str  # path relative to the seeds folder, posix style: the seed's stable key
-    path: Path
+    path: str
     size: int
     mtime_ns: int
 
 
 def is_seed_candidate(path: PurePath | str) -> bool:
     """A seed worth reading: a known suffix, not hidden, not an editor/download temp file."""
-    name = PurePath(path).name
+    name = path.name if isinstance(path, PurePath) else os.path.basename(path)
     lower = name.lower()
     return (
         lower.endswith(SEED_SUFFIXES)
@@ -38,18 +38,24 @@ def scan_seed_files(seeds_dir: Path) -> tuple[list[SeedFile], list[SeedError]]:
     errors: list[SeedError] = []
     if not seeds_dir.is_dir():
         return files, [SeedError(str(seeds_dir), "seeds folder not found")]
-    for folder, dirs, names in os.walk(seeds_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        prefix = Path(folder).relative_to(seeds_dir).as_posix()
-        for name in sorted(names):
-            if not is_seed_candidate(name):
-                continue
-            path = Path(folder) / name
+    pending = [("", str(seeds_dir))]
+    while pending:
+        prefix, folder = pending.pop()
+        with os.scandir(folder) as entries:
+            found = sorted(entries, key=lambda e: e.name)
+        subfolders = []
+        for entry in found:
             try:
-                stat = path.stat()
+                if entry.is_dir() and not entry.is_symlink():
+                    if not entry.name.startswith("."):
+                        subfolders.append((f"{prefix}{entry.name}/", entry.path))
+                    continue
+                if not is_seed_candidate(entry.name):
+                    continue
+                stat = entry.stat()
             except OSError as exc:
-                errors.append(SeedError(str(path), f"cannot read: {exc.strerror}"))
+                errors.append(SeedError(entry.path, f"cannot read: {exc.strerror}"))
                 continue
-            source = name if prefix == "." else f"{prefix}/{name}"
-            files.append(SeedFile(source, path, stat.st_size, stat.st_mtime_ns))
+            files.append(SeedFile(prefix + entry.name, entry.path, stat.st_size, stat.st_mtime_ns))
+        pending.extend(reversed(subfolders))
     return files, errors

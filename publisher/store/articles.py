@@ -26,19 +26,19 @@ class SeedFileState:
 
 @dataclass(frozen=True)
 class FeedIndexRow:
-    """What feed selection needs of an article, without its body."""
+    """What feed selection needs of an article, without its body (cheap to load by the 10,000)."""
 
     id: str
-    published: datetime
-    updated: datetime
     category: str
     authors: tuple[str, ...]
     content_hash: str
+    updated: str  # as stored: ISO 8601 in UTC
 
 
 def seed_states(conn: Connection) -> dict[str, SeedFileState]:
-    rows = conn.execute(select(seed_files))
-    return {r.source: SeedFileState(r.source, r.size, r.mtime_ns, r.status, r.message) for r in rows}
+    query = select(seed_files.c.source, seed_files.c.size, seed_files.c.mtime_ns,
+                   seed_files.c.status, seed_files.c.message)
+    return {row[0]: SeedFileState(*row) for row in conn.execute(query).tuples().all()}
 
 
 def record_seed_states(conn: Connection, states: Sequence[SeedFileState], now: datetime) -> None:
@@ -80,14 +80,13 @@ def identities_by_source(conn: Connection) -> dict[str, StoredIdentity]:
         select(articles.c.source, articles.c.id, articles.c.slug, articles.c.guid,
                articles.c.content_hash, articles.c.first_seen, articles.c.deleted_at)
     )
-    return {r.source: StoredIdentity(r.id, r.slug, r.guid, r.content_hash,
-                                     parse_utc(r.first_seen), r.deleted_at is not None)
-            for r in rows}
+    return {source: StoredIdentity(id_, slug, guid, hash_, parse_utc(first_seen), deleted is not None)
+            for source, id_, slug, guid, hash_, first_seen, deleted in rows.tuples().all()}
 
 
 def taken_slugs(conn: Connection) -> dict[str, str]:
     """slug -> source, for every article ever stored (deleted ones keep their slug)."""
-    return {r.slug: r.source for r in conn.execute(select(articles.c.slug, articles.c.source))}
+    return dict(conn.execute(select(articles.c.slug, articles.c.source)).tuples().all())
 
 
 def insert_articles(conn: Connection, new: Sequence[Article]) -> None:
@@ -117,19 +116,22 @@ def mark_deleted(conn: Connection, sources: Iterable[str], now: datetime) -> int
     return count
 
 
-def feed_index(conn: Connection, tz: ZoneInfo) -> list[FeedIndexRow]:
+def feed_index(conn: Connection) -> list[FeedIndexRow]:
     """Every live article's selection fields, newest first (published, then updated, then id)."""
     query = (
-        select(articles.c.id, articles.c.published, articles.c.updated, articles.c.category,
-               articles.c.authors, articles.c.content_hash)
+        select(articles.c.id, articles.c.category, articles.c.authors, articles.c.content_hash,
+               articles.c.updated)
         .where(articles.c.deleted_at.is_(None))
         .order_by(articles.c.published.desc(), articles.c.updated.desc(), articles.c.id)
     )
-    return [
-        FeedIndexRow(r.id, parse_utc(r.published).astimezone(tz), parse_utc(r.updated).astimezone(tz),
-                     r.category, tuple(json.loads(r.authors)), r.content_hash)
-        for r in conn.execute(query)
-    ]
+    authors: dict[str, tuple[str, ...]] = {}  # most articles share a few author lists
+    rows = []
+    for id_, category, author_json, hash_, updated in conn.execute(query).tuples().all():
+        names = authors.get(author_json)
+        if names is None:
+            names = authors[author_json] = tuple(json.loads(author_json))
+        rows.append(FeedIndexRow(id_, category, names, hash_, updated))
+    return rows
 
 
 def get_articles(conn: Connection, ids: Sequence[str], tz: ZoneInfo) -> dict[str, Article]:

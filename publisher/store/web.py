@@ -65,7 +65,7 @@ def section_page(
     """
     name = ""
     ids: list[str] = []
-    for row in feed_index(conn, tz):
+    for row in feed_index(conn):
         names = [row.category] if kind == "category" else list(row.authors)
         for candidate in names:
             if candidate and slugify(candidate) == slug:
