@@ -38,7 +38,7 @@ class FeedIndexRow:
 def seed_states(conn: Connection) -> dict[str, SeedFileState]:
     query = select(seed_files.c.source, seed_files.c.size, seed_files.c.mtime_ns,
                    seed_files.c.status, seed_files.c.message)
-    return {row[0]: SeedFileState(*row) for row in conn.execute(query).tuples().all()}
+    return {row[0]: SeedFileState(*row) for row in conn.execute(query).all()}
 
 
 def record_seed_states(conn: Connection, states: Sequence[SeedFileState], now: datetime) -> None:
@@ -81,12 +81,12 @@ def identities_by_source(conn: Connection) -> dict[str, StoredIdentity]:
                articles.c.content_hash, articles.c.first_seen, articles.c.deleted_at)
     )
     return {source: StoredIdentity(id_, slug, guid, hash_, parse_utc(first_seen), deleted is not None)
-            for source, id_, slug, guid, hash_, first_seen, deleted in rows.tuples().all()}
+            for source, id_, slug, guid, hash_, first_seen, deleted in rows.all()}
 
 
 def taken_slugs(conn: Connection) -> dict[str, str]:
     """slug -> source, for every article ever stored (deleted ones keep their slug)."""
-    return dict(conn.execute(select(articles.c.slug, articles.c.source)).tuples().all())
+    return dict(conn.execute(select(articles.c.slug, articles.c.source)).all())
 
 
 def insert_articles(conn: Connection, new: Sequence[Article]) -> None:
@@ -126,7 +126,7 @@ def feed_index(conn: Connection) -> list[FeedIndexRow]:
     )
     authors: dict[str, tuple[str, ...]] = {}  # most articles share a few author lists
     rows = []
-    for id_, category, author_json, hash_, updated in conn.execute(query).tuples().all():
+    for id_, category, author_json, hash_, updated in conn.execute(query).all():
         names = authors.get(author_json)
         if names is None:
             names = authors[author_json] = tuple(json.loads(author_json))
