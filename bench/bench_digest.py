@@ -24,8 +24,6 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import insert
-
 from publisher import sending
 from publisher.config import load_settings
 from publisher.digest import DigestRenderer
@@ -33,7 +31,7 @@ from publisher.mail import OutboxSender, SmtpConfig, SmtpSender
 from publisher.model import Article, content_hash
 from publisher.store import articles as article_store
 from publisher.store import open_database
-from publisher.store.tables import subscribers as subscribers_table
+from publisher.store import subscribers as subscriber_store
 
 SECRET = "bench-secret-key-0123456789abcdef"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -82,12 +80,11 @@ def build_database(root: Path, count: int) -> Path:
                          "status": "active", "created_at": created, "confirmed_at": created,
                          "last_digest_at": None, "failures": 0})
             if len(rows) == 5000:
-                conn.execute(insert(subscribers_table), rows)
+                subscriber_store.add_subscribers(conn, rows)
                 rows = []
         if rows:
-            conn.execute(insert(subscribers_table), rows)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            subscriber_store.add_subscribers(conn, rows)
+    engine.checkpoint()
     engine.dispose()
     return settings.database_path
 

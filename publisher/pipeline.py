@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator, Sequence, TypeVar
 
-from sqlalchemy import Engine
+from .store import Database
 
 from . import __version__
 from .config import Settings
@@ -53,7 +53,7 @@ class FeedReport:
 
 
 def ingest(
-    engine: Engine, settings: Settings, now: datetime, progress: Progress | None = None,
+    engine: Database, settings: Settings, now: datetime, progress: Progress | None = None,
     on_plan: Callable[[int], None] | None = None, *,
     settled: Callable[[str, int, int], bool] | None = None,
 ) -> IngestReport:
@@ -120,7 +120,7 @@ def ingest(
 
 
 def build_feeds(
-    engine: Engine, settings: Settings, now: datetime, progress: Progress | None = None
+    engine: Database, settings: Settings, now: datetime, progress: Progress | None = None
 ) -> FeedReport:
     """Write every feed whose entries changed since the last build; remove feeds left empty."""
     site = settings.site_record

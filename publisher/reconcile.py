@@ -19,14 +19,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from . import pipeline, slots
 from .config import Settings
@@ -67,7 +66,7 @@ class DigestSender(Protocol):
         """Send the `cadence` digests due at `now` (for daily/weekly: the slot time)."""
 
 
-def library_sender(engine: Engine, settings: Settings) -> DigestSender:
+def library_sender(engine: Database, settings: Settings) -> DigestSender:
     """`sending.send_digests`, adapted; `available=False` while that module does not exist.
 
     Stopping: if `send_digests` takes a `stop` event it gets it; otherwise its sender is wrapped
@@ -164,7 +163,7 @@ class ScanResult:
                 f"{len(self.deleted)} deleted, {len(self.settling)} settling")
 
 
-def scan_seeds(engine: Engine, settings: Settings, now: datetime) -> ScanResult:
+def scan_seeds(engine: Database, settings: Settings, now: datetime) -> ScanResult:
     """Compare the seeds folder with the store; remember files still settling."""
     result = ScanResult()
     seeds_dir = settings.seeds_dir
@@ -280,7 +279,7 @@ class Reconciler:
     """
 
     def __init__(
-        self, engine: Engine, settings: Settings, *, send: DigestSender | None = None,
+        self, engine: Database, settings: Settings, *, send: DigestSender | None = None,
         stop: threading.Event | None = None, clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.engine = engine
@@ -330,7 +329,7 @@ class Reconciler:
         except PublisherError as exc:
             report.errors.append(str(exc))
             log.error("%s", exc)
-        except SQLAlchemyError as exc:
+        except sqlite3.Error as exc:
             report.errors.append(f"state database: {_one_line(exc)}")
             log.error("state database: %s", _one_line(exc))
         except Exception as exc:  # a bug: keep the daemon alive, show where
@@ -342,7 +341,7 @@ class Reconciler:
                 with self.engine.begin() as conn:
                     run_store.finish_run(conn, run_id, self._elapsed(), report.outcome,
                                          report.summary(), report.details())
-            except SQLAlchemyError as exc:
+            except sqlite3.Error as exc:
                 log.error("cannot record the pass: %s", _one_line(exc))
         return report
 

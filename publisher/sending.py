@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Sequence
 
-from sqlalchemy import Connection, Engine
+from .store import Connection, Database
 
 from . import tokens
 from .config import Settings
@@ -209,7 +209,7 @@ def _subscribers(conn: Connection, cadence: str | None):  # type: ignore[no-unty
 # --- send_digests ------------------------------------------------------------------------------
 
 def send_digests(
-    engine: Engine, settings: Settings, now: datetime, cadence: str | None = None,
+    engine: Database, settings: Settings, now: datetime, cadence: str | None = None,
     dry_run: bool = False, sender: Sender | None = None,
     sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
     renderer: DigestRenderer | None = None,
@@ -236,7 +236,7 @@ def send_digests(
     return report
 
 
-def _plan(engine: Engine, settings: Settings, now: datetime, cadence: str | None,
+def _plan(engine: Database, settings: Settings, now: datetime, cadence: str | None,
           report: SendReport) -> None:
     with engine.begin() as conn:
         busy = ledger.subscribers_with_queued(conn)
@@ -268,7 +268,7 @@ def _plan(engine: Engine, settings: Settings, now: datetime, cadence: str | None
         report.planned += ledger.plan_deliveries(conn, batch, now, now)
 
 
-def _dry_run(engine: Engine, settings: Settings, now: datetime, cadence: str | None,
+def _dry_run(engine: Database, settings: Settings, now: datetime, cadence: str | None,
              report: SendReport) -> SendReport:
     contents: set[tuple[str, ...]] = set()
     with engine.begin() as conn:
@@ -301,7 +301,7 @@ class _Delivery:
     """The delivery loop: this thread reads the ledger, builds messages and records results;
     `connections` worker threads each hold one session (connection) and only send."""
 
-    def __init__(self, engine: Engine, settings: Settings, now: datetime, sender: Sender,
+    def __init__(self, engine: Database, settings: Settings, now: datetime, sender: Sender,
                  renderer: DigestRenderer, signer: DkimSigner | None, report: SendReport,
                  sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
         self.engine = engine
@@ -566,7 +566,7 @@ class _ThreadPool:
 
 # --- preview and archive -----------------------------------------------------------------------
 
-def preview_digest(engine: Engine, settings: Settings, now: datetime,
+def preview_digest(engine: Database, settings: Settings, now: datetime,
                    subscriber_email: str | None = None) -> Preview:
     """The digest a subscriber would get now (or a sample of the newest articles), as HTML, text
     and a complete .eml; nothing is sent or recorded."""
@@ -590,9 +590,8 @@ def preview_digest(engine: Engine, settings: Settings, now: datetime,
         if not chosen:
             raise PublisherError("no articles to preview", "run `publisher ingest` first")
         ids = tuple(a.id for a in chosen)
-        existing = conn.execute(  # the archived digest with this content, if any
-            ledger.select_digest_by_key(ledger.content_key(ids))).first()
-    digest_id: int | str = existing.id if existing else "preview"
+        existing = ledger.digest_id_for(conn, ids)  # the archived digest with this content
+    digest_id: int | str = existing if existing is not None else "preview"
     rendered = renderer.render(digest_id, chosen, now)
     secret = settings.secrets.secret_key
     if len(secret) >= 16:
@@ -609,7 +608,7 @@ def preview_digest(engine: Engine, settings: Settings, now: datetime,
                    article_ids=ids, note=note)
 
 
-def render_archived_digest(engine: Engine, settings: Settings, digest_id: int,
+def render_archived_digest(engine: Database, settings: Settings, digest_id: int,
                            now: datetime | None = None) -> str | None:
     """The HTML of a sent digest for `/digests/{id}/` (no personal links), or None."""
     with engine.begin() as conn:

@@ -141,11 +141,9 @@ class Daemonised:
 
     def ledger(self) -> Counter[str]:
         engine = open_database(self.root / "state" / "publisher.db")
-        from sqlalchemy import text  # noqa: PLC0415
-
         with engine.begin() as conn:
             found = Counter({state: n for state, n in conn.execute(
-                text("SELECT state, count(*) FROM deliveries GROUP BY state"))})
+                "SELECT state, count(*) FROM deliveries GROUP BY state")})
         engine.dispose()
         return found
 

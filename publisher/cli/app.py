@@ -13,22 +13,22 @@ import click
 from ..config import Settings, find_config, load_settings
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from ..store import Database
 
 
 class App:
     def __init__(self, config_path: str | None) -> None:
         self._config_path = config_path
-        self._engine: Engine | None = None
+        self._engine: Database | None = None
 
     @cached_property
     def settings(self) -> Settings:
         return load_settings(find_config(self._config_path, os.environ))
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> Database:
         if self._engine is None:
-            from ..store import open_database  # SQLAlchemy is slow to import: only when needed
+            from ..store import open_database  # only commands that need it open it
 
             self._engine = open_database(self.settings.database_path)
         return self._engine

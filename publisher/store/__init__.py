@@ -1,10 +1,9 @@
-"""Every SQL statement of the publisher: SQLAlchemy Core, portable between SQLite and PostgreSQL.
+"""Every SQL statement of the publisher: plain, portable SQL through the standard `sqlite3`.
 
-`open_database()` gives an engine with the schema migrated; the table modules take a
-`Connection`, so the caller decides what one transaction covers.
+`open_database()` gives a `Database` with the schema migrated; the table modules take a
+`Connection`, so the caller decides what one transaction covers (`with db.begin() as conn:`).
 """
 
-from .db import open_database, transaction
-from .tables import metadata
+from .db import Connection, Database, open_database, transaction
 
-__all__ = ["open_database", "transaction", "metadata"]
+__all__ = ["Connection", "Database", "open_database", "transaction"]

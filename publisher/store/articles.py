@@ -8,11 +8,24 @@ from datetime import date, datetime
 from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, delete, func, insert, select, update
-
 from ..model import Article, Teaser
-from .db import parse_utc, utc_text
-from .tables import articles, feed_outputs, seed_files
+from .db import Connection, parse_utc, utc_text
+
+# Every column of `articles`, in the order `_article()` unpacks them.
+ARTICLE_COLUMNS = ("id, source, slug, url, guid, title, summary, authors, published, updated, "
+                   "category, credit, translation_note, body_html, related, language, "
+                   "content_hash, first_seen, deleted_at")
+_SELECT_ARTICLES = f"SELECT {ARTICLE_COLUMNS} FROM articles"
+_NEWEST_FIRST = "ORDER BY published DESC, updated DESC, id"
+_INSERT_ARTICLE = (
+    f"INSERT INTO articles ({ARTICLE_COLUMNS}) VALUES (:id, :source, :slug, :url, :guid, :title, "
+    ":summary, :authors, :published, :updated, :category, :credit, :translation_note, "
+    ":body_html, :related, :language, :content_hash, :first_seen, :deleted_at)")
+_UPDATE_ARTICLE = (
+    "UPDATE articles SET title = :title, summary = :summary, authors = :authors, "
+    "published = :published, updated = :updated, category = :category, credit = :credit, "
+    "translation_note = :translation_note, body_html = :body_html, related = :related, "
+    "language = :language, content_hash = :content_hash, deleted_at = NULL WHERE id = :id")
 
 
 @dataclass(frozen=True)
@@ -36,30 +49,25 @@ class FeedIndexRow:
 
 
 def seed_states(conn: Connection) -> dict[str, SeedFileState]:
-    query = select(seed_files.c.source, seed_files.c.size, seed_files.c.mtime_ns,
-                   seed_files.c.status, seed_files.c.message)
-    return {row[0]: SeedFileState(*row) for row in conn.execute(query).all()}
+    rows = conn.execute("SELECT source, size, mtime_ns, status, message FROM seed_files").all()
+    return {row[0]: SeedFileState(*row) for row in rows}
 
 
 def record_seed_states(conn: Connection, states: Sequence[SeedFileState], now: datetime) -> None:
     if not states:
         return
-    sources = [s.source for s in states]
-    for chunk in _chunks(sources, 500):
-        conn.execute(delete(seed_files).where(seed_files.c.source.in_(chunk)))
-    conn.execute(
-        insert(seed_files),
-        [
-            {"source": s.source, "size": s.size, "mtime_ns": s.mtime_ns, "status": s.status,
-             "message": s.message, "checked_at": utc_text(now)}
-            for s in states
-        ],
+    forget_seed_files(conn, [s.source for s in states])
+    stamp = utc_text(now)
+    conn.executemany(
+        "INSERT INTO seed_files (source, size, mtime_ns, status, message, checked_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(s.source, s.size, s.mtime_ns, s.status, s.message, stamp) for s in states],
     )
 
 
 def forget_seed_files(conn: Connection, sources: Iterable[str]) -> None:
     for chunk in _chunks(list(sources), 500):
-        conn.execute(delete(seed_files).where(seed_files.c.source.in_(chunk)))
+        conn.execute(f"DELETE FROM seed_files WHERE source IN ({_marks(chunk)})", chunk)
 
 
 @dataclass(frozen=True)
@@ -77,118 +85,103 @@ class StoredIdentity:
 def identities_by_source(conn: Connection) -> dict[str, StoredIdentity]:
     """source -> identity, for every article ever stored (deleted ones too)."""
     rows = conn.execute(
-        select(articles.c.source, articles.c.id, articles.c.slug, articles.c.guid,
-               articles.c.content_hash, articles.c.first_seen, articles.c.deleted_at)
-    )
+        "SELECT source, id, slug, guid, content_hash, first_seen, deleted_at FROM articles").all()
     return {source: StoredIdentity(id_, slug, guid, hash_, parse_utc(first_seen), deleted is not None)
-            for source, id_, slug, guid, hash_, first_seen, deleted in rows.all()}
+            for source, id_, slug, guid, hash_, first_seen, deleted in rows}
 
 
 def taken_slugs(conn: Connection) -> dict[str, str]:
     """slug -> source, for every article ever stored (deleted ones keep their slug)."""
-    return dict(conn.execute(select(articles.c.slug, articles.c.source)).all())
+    return dict(conn.execute("SELECT slug, source FROM articles").all())
 
 
 def insert_articles(conn: Connection, new: Sequence[Article]) -> None:
     if new:
-        conn.execute(insert(articles), [_row(a) for a in new])
+        conn.executemany(_INSERT_ARTICLE, [_row(a) for a in new])
 
 
 def update_articles(conn: Connection, changed: Sequence[Article]) -> None:
     """Overwrite content, keeping identity columns (id, slug, url, guid, first_seen)."""
-    for article in changed:
-        row = _row(article)
-        for key in ("id", "slug", "url", "guid", "first_seen", "source"):
-            row.pop(key)
-        row["deleted_at"] = None
-        conn.execute(update(articles).where(articles.c.id == article.id).values(**row))
+    if changed:
+        conn.executemany(_UPDATE_ARTICLE, [_row(a) for a in changed])
 
 
 def mark_deleted(conn: Connection, sources: Iterable[str], now: datetime) -> int:
     count = 0
+    stamp = utc_text(now)
     for chunk in _chunks(list(sources), 500):
         result = conn.execute(
-            update(articles)
-            .where(articles.c.source.in_(chunk), articles.c.deleted_at.is_(None))
-            .values(deleted_at=utc_text(now))
-        )
+            f"UPDATE articles SET deleted_at = ? WHERE source IN ({_marks(chunk)}) "
+            "AND deleted_at IS NULL", [stamp, *chunk])
         count += result.rowcount
     return count
 
 
 def feed_index(conn: Connection) -> list[FeedIndexRow]:
     """Every live article's selection fields, newest first (published, then updated, then id)."""
-    query = (
-        select(articles.c.id, articles.c.category, articles.c.authors, articles.c.content_hash,
-               articles.c.updated)
-        .where(articles.c.deleted_at.is_(None))
-        .order_by(articles.c.published.desc(), articles.c.updated.desc(), articles.c.id)
-    )
+    rows = conn.execute(
+        "SELECT id, category, authors, content_hash, updated FROM articles "
+        f"WHERE deleted_at IS NULL {_NEWEST_FIRST}").all()
     authors: dict[str, tuple[str, ...]] = {}  # most articles share a few author lists
-    rows = []
-    for id_, category, author_json, hash_, updated in conn.execute(query).all():
+    found = []
+    append = found.append
+    for id_, category, author_json, hash_, updated in rows:
         names = authors.get(author_json)
         if names is None:
             names = authors[author_json] = tuple(json.loads(author_json))
-        rows.append(FeedIndexRow(id_, category, names, hash_, updated))
-    return rows
+        append(FeedIndexRow(id_, category, names, hash_, updated))
+    return found
 
 
 def get_articles(conn: Connection, ids: Sequence[str], tz: ZoneInfo) -> dict[str, Article]:
     found: dict[str, Article] = {}
     for chunk in _chunks(list(ids), 500):
-        for r in conn.execute(select(articles).where(articles.c.id.in_(chunk))):
-            found[r.id] = _article(r, tz)
+        for r in conn.execute(f"{_SELECT_ARTICLES} WHERE id IN ({_marks(chunk)})", chunk):
+            found[r[0]] = _article(r, tz)
     return found
 
 
 def find_article(conn: Connection, key: str, tz: ZoneInfo) -> Article | None:
     """By id, slug or source file name."""
-    row = conn.execute(
-        select(articles).where(
-            (articles.c.id == key) | (articles.c.slug == key) | (articles.c.source == key)
-        )
-    ).first()
+    row = conn.execute(f"{_SELECT_ARTICLES} WHERE id = :key OR slug = :key OR source = :key",
+                       {"key": key}).first()
     return _article(row, tz) if row else None
 
 
 def list_articles(conn: Connection, tz: ZoneInfo, limit: int | None = None) -> list[Article]:
-    query = (
-        select(articles)
-        .where(articles.c.deleted_at.is_(None))
-        .order_by(articles.c.published.desc(), articles.c.updated.desc(), articles.c.id)
-        .limit(limit)
-    )
-    return [_article(r, tz) for r in conn.execute(query)]
+    sql = f"{_SELECT_ARTICLES} WHERE deleted_at IS NULL {_NEWEST_FIRST}"
+    if limit is not None:
+        return [_article(r, tz) for r in conn.execute(f"{sql} LIMIT ?", (limit,))]
+    return [_article(r, tz) for r in conn.execute(sql)]
 
 
 def articles_first_seen_after(
     conn: Connection, after: datetime | None, until: datetime, tz: ZoneInfo
 ) -> list[Article]:
     """Live articles taken in during (after, until], newest first: what a digest may hold."""
-    query = select(articles).where(
-        articles.c.deleted_at.is_(None), articles.c.first_seen <= utc_text(until)
-    )
+    sql = f"{_SELECT_ARTICLES} WHERE deleted_at IS NULL AND first_seen <= :until"
     if after is not None:
-        query = query.where(articles.c.first_seen > utc_text(after))
-    query = query.order_by(articles.c.published.desc(), articles.c.first_seen.desc(), articles.c.id)
-    return [_article(r, tz) for r in conn.execute(query)]
+        sql += " AND first_seen > :after"
+    sql += " ORDER BY published DESC, first_seen DESC, id"
+    params = {"until": utc_text(until), "after": utc_text(after) if after is not None else None}
+    return [_article(r, tz) for r in conn.execute(sql, params)]
 
 
 def count_articles(conn: Connection) -> int:
-    return conn.scalar(select(func.count()).select_from(articles).where(articles.c.deleted_at.is_(None))) or 0
+    return conn.scalar("SELECT count(*) FROM articles WHERE deleted_at IS NULL") or 0
 
 
 def feed_fingerprints(conn: Connection) -> dict[str, str]:
-    return {r.path: r.fingerprint for r in conn.execute(select(feed_outputs))}
+    return dict(conn.execute("SELECT path, fingerprint FROM feed_outputs").all())
 
 
 def record_feed_fingerprints(conn: Connection, prints: dict[str, str], now: datetime) -> None:
-    conn.execute(delete(feed_outputs))
+    conn.execute("DELETE FROM feed_outputs")
     if prints:
-        conn.execute(
-            insert(feed_outputs),
-            [{"path": p, "fingerprint": f, "written_at": utc_text(now)} for p, f in prints.items()],
+        stamp = utc_text(now)
+        conn.executemany(
+            "INSERT INTO feed_outputs (path, fingerprint, written_at) VALUES (?, ?, ?)",
+            [(p, f, stamp) for p, f in prints.items()],
         )
 
 
@@ -211,21 +204,29 @@ def _teaser_json(t: Teaser) -> dict[str, object]:
             "image_description": t.image_description}
 
 
-def _article(r, tz: ZoneInfo) -> Article:  # type: ignore[no-untyped-def]
+def _article(r: tuple, tz: ZoneInfo) -> Article:  # type: ignore[type-arg]
+    """An `articles` row (columns as `ARTICLE_COLUMNS`) as an Article."""
+    (id_, source, slug, url, guid, title, summary, authors, published, updated, category, credit,
+     translation_note, body_html, related_json, language, content_hash, first_seen, _) = r
     related = tuple(
         Teaser(t["title"], t["summary"], tuple(t["authors"]),
                date.fromisoformat(t["published"]) if t["published"] else None,
                t["image_description"])
-        for t in json.loads(r.related)
+        for t in json.loads(related_json)
     )
     return Article(
-        id=r.id, slug=r.slug, url=r.url, guid=r.guid, title=r.title, summary=r.summary,
-        authors=tuple(json.loads(r.authors)),
-        published=parse_utc(r.published).astimezone(tz), updated=parse_utc(r.updated).astimezone(tz),
-        category=r.category, credit=r.credit, translation_note=r.translation_note,
-        body_html=r.body_html, related=related, source=r.source, content_hash=r.content_hash,
-        language=r.language, first_seen=parse_utc(r.first_seen),
+        id=id_, slug=slug, url=url, guid=guid, title=title, summary=summary,
+        authors=tuple(json.loads(authors)),
+        published=parse_utc(published).astimezone(tz), updated=parse_utc(updated).astimezone(tz),
+        category=category, credit=credit, translation_note=translation_note,
+        body_html=body_html, related=related, source=source, content_hash=content_hash,
+        language=language, first_seen=parse_utc(first_seen),
     )
+
+
+def _marks(items: Sequence[object]) -> str:
+    """`?, ?, ?` for an IN list of these items."""
+    return ", ".join("?" * len(items))
 
 
 def _chunks(items: list, size: int):  # type: ignore[no-untyped-def]

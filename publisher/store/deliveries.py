@@ -14,13 +14,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator, Sequence
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
-
-from .db import parse_utc, utc_text
-from .tables import deliveries, digests, subscribers
+from .db import Connection, parse_utc, utc_text
 
 STATES = ("queued", "sent", "failed")
+
+_DIGEST_COLUMNS = "id, cadence, article_ids, created_at"  # as `_digest()` unpacks them
+# Every column of `deliveries`, in the order `_delivery()` unpacks them.
+_DELIVERY_COLUMNS = ("id, subscriber_id, digest_id, state, attempts, message_id, last_error, "
+                     "watermark, created_at, updated_at, sent_at")
+_INSERT_DELIVERY = (
+    "INSERT INTO deliveries (subscriber_id, digest_id, state, attempts, message_id, last_error, "
+    "watermark, created_at, updated_at, sent_at) "
+    "VALUES (?, ?, 'queued', 0, ?, '', ?, ?, ?, NULL) "
+    "ON CONFLICT (subscriber_id, digest_id) DO NOTHING")
+_REQUEUE = ("UPDATE deliveries SET state = 'queued', attempts = 0, watermark = ?, updated_at = ? "
+            "WHERE id = ?")
 
 
 @dataclass(frozen=True)
@@ -55,22 +63,24 @@ def get_or_create_digest(
 ) -> DigestRow:
     """The digest row for exactly these articles (in this order), created if new."""
     key = content_key(article_ids)
-    row = conn.execute(select(digests).where(digests.c.content_key == key)).first()
+    sql = f"SELECT {_DIGEST_COLUMNS} FROM digests WHERE content_key = ?"
+    row = conn.execute(sql, (key,)).first()
     if row is None:
-        conn.execute(insert(digests).values(
-            content_key=key, cadence=cadence, article_ids=json.dumps(list(article_ids)),
-            created_at=utc_text(now),
-        ))
-        row = conn.execute(select(digests).where(digests.c.content_key == key)).one()
+        conn.execute(
+            "INSERT INTO digests (content_key, cadence, article_ids, created_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (content_key) DO NOTHING",
+            (key, cadence, json.dumps(list(article_ids)), utc_text(now)))
+        row = conn.execute(sql, (key,)).one()
     return _digest(row)
 
 
-def select_digest_by_key(key: str):  # type: ignore[no-untyped-def]
-    return select(digests).where(digests.c.content_key == key)
+def digest_id_for(conn: Connection, article_ids: Sequence[str]) -> int | None:
+    """The id of the digest of exactly these articles (in this order), if one was planned."""
+    return conn.scalar("SELECT id FROM digests WHERE content_key = ?", (content_key(article_ids),))
 
 
 def get_digest(conn: Connection, digest_id: int) -> DigestRow | None:
-    row = conn.execute(select(digests).where(digests.c.id == digest_id)).first()
+    row = conn.execute(f"SELECT {_DIGEST_COLUMNS} FROM digests WHERE id = ?", (digest_id,)).first()
     return _digest(row) if row else None
 
 
@@ -83,24 +93,15 @@ def plan_delivery(
     Returns True when a row is (now) queued, False when it was already sent.
     """
     existing = conn.execute(
-        select(deliveries.c.id, deliveries.c.state).where(
-            deliveries.c.subscriber_id == subscriber_id, deliveries.c.digest_id == digest_id)
-    ).first()
-    if existing is None:
-        try:
-            with conn.begin_nested():
-                conn.execute(insert(deliveries).values(
-                    subscriber_id=subscriber_id, digest_id=digest_id, state="queued", attempts=0,
-                    message_id=message_id, last_error="", watermark=utc_text(watermark),
-                    created_at=utc_text(now), updated_at=utc_text(now), sent_at=None,
-                ))
-        except IntegrityError:  # planned concurrently by another run: theirs stands
-            return True
+        "SELECT id, state FROM deliveries WHERE subscriber_id = ? AND digest_id = ?",
+        (subscriber_id, digest_id)).first()
+    if existing is None:  # planned concurrently by another run: theirs stands
+        conn.execute(_INSERT_DELIVERY, (subscriber_id, digest_id, message_id, utc_text(watermark),
+                                        utc_text(now), utc_text(now)))
         return True
-    if existing.state == "sent":
+    if existing[1] == "sent":
         return False
-    conn.execute(update(deliveries).where(deliveries.c.id == existing.id).values(
-        state="queued", attempts=0, watermark=utc_text(watermark), updated_at=utc_text(now)))
+    conn.execute(_REQUEUE, (utc_text(watermark), utc_text(now), existing[0]))
     return True
 
 
@@ -118,40 +119,37 @@ def plan_deliveries(conn: Connection, planned: Sequence[Planned], watermark: dat
         return 0
     sub_ids = sorted({p.subscriber_id for p in planned})
     digest_ids = sorted({p.digest_id for p in planned})
-    existing = {
-        (r.subscriber_id, r.digest_id): (r.id, r.state)
-        for r in conn.execute(
-            select(deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.digest_id,
-                   deliveries.c.state)
-            .where(deliveries.c.subscriber_id.in_(sub_ids), deliveries.c.digest_id.in_(digest_ids)))
-    }
+    existing: dict[tuple[int, int], tuple[int, str]] = {}
+    for digest_chunk in _chunks(digest_ids, 100):
+        for sub_chunk in _chunks(sub_ids, 500 - len(digest_chunk)):
+            rows = conn.execute(
+                "SELECT id, subscriber_id, digest_id, state FROM deliveries "
+                f"WHERE subscriber_id IN ({_marks(sub_chunk)}) "
+                f"AND digest_id IN ({_marks(digest_chunk)})", [*sub_chunk, *digest_chunk])
+            for id_, subscriber_id, digest_id, state in rows:
+                existing[subscriber_id, digest_id] = (id_, state)
     stamp, mark = utc_text(now), utc_text(watermark)
-    rows, queued = [], 0
+    rows_new, requeue = [], []
     for p in planned:
         found = existing.get((p.subscriber_id, p.digest_id))
         if found is None:
-            rows.append({"subscriber_id": p.subscriber_id, "digest_id": p.digest_id,
-                         "state": "queued", "attempts": 0, "message_id": p.message_id,
-                         "last_error": "", "watermark": mark, "created_at": stamp,
-                         "updated_at": stamp, "sent_at": None})
-            queued += 1
+            rows_new.append((p.subscriber_id, p.digest_id, p.message_id, mark, stamp, stamp))
         elif found[1] != "sent":
-            conn.execute(update(deliveries).where(deliveries.c.id == found[0]).values(
-                state="queued", attempts=0, watermark=mark, updated_at=stamp))
-            queued += 1
-    if rows:
-        conn.execute(insert(deliveries), rows)
-    return queued
+            requeue.append((mark, stamp, found[0]))
+    if requeue:
+        conn.executemany(_REQUEUE, requeue)
+    if rows_new:
+        conn.executemany(_INSERT_DELIVERY, rows_new)
+    return len(rows_new) + len(requeue)
 
 
 def subscribers_with_queued(conn: Connection) -> set[int]:
     return set(conn.scalars(
-        select(deliveries.c.subscriber_id).where(deliveries.c.state == "queued").distinct()))
+        "SELECT DISTINCT subscriber_id FROM deliveries WHERE state = 'queued'"))
 
 
 def count_queued(conn: Connection) -> int:
-    return conn.scalar(
-        select(func.count()).select_from(deliveries).where(deliveries.c.state == "queued")) or 0
+    return conn.scalar("SELECT count(*) FROM deliveries WHERE state = 'queued'") or 0
 
 
 @dataclass(frozen=True)
@@ -169,31 +167,26 @@ def iter_queued(conn_factory, batch: int = 500) -> Iterator[QueuedDelivery]:  # 
     stays flat, and rows marked meanwhile are not fetched again.
     """
     after: tuple[int, int] = (0, 0)
-    columns = [*deliveries.c, subscribers.c.email, subscribers.c.name.label("subscriber_name"),
-               subscribers.c.cadence, subscribers.c.status]
+    columns = ", ".join(f"d.{c}" for c in _DELIVERY_COLUMNS.split(", "))
+    sql = (f"SELECT {columns}, s.email, s.name, s.cadence, s.status FROM deliveries d "
+           "JOIN subscribers s ON s.id = d.subscriber_id "
+           "WHERE d.state = 'queued' AND (d.digest_id > ? OR (d.digest_id = ? AND d.id > ?)) "
+           "ORDER BY d.digest_id, d.id LIMIT ?")
     while True:
         with conn_factory() as conn:
-            rows = conn.execute(
-                select(*columns)
-                .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-                .where(deliveries.c.state == "queued",
-                       or_(deliveries.c.digest_id > after[0],
-                           and_(deliveries.c.digest_id == after[0], deliveries.c.id > after[1])))
-                .order_by(deliveries.c.digest_id, deliveries.c.id)
-                .limit(batch)
-            ).all()
+            rows = conn.execute(sql, (after[0], after[0], after[1], batch)).all()
         if not rows:
             return
         for row in rows:
-            yield QueuedDelivery(_delivery(row), row.email, row.subscriber_name, row.cadence,
-                                 row.status)
-        after = (rows[-1].digest_id, rows[-1].id)
+            yield QueuedDelivery(_delivery(row[:11]), *row[11:])
+        last = rows[-1]
+        after = (last[2], last[0])
 
 
-_MARK_SENT = text(
+_MARK_SENT = (
     "UPDATE deliveries SET state = 'sent', attempts = :attempts, last_error = '', "
     "updated_at = :now, sent_at = :now WHERE id = :id")
-_MOVE_WATERMARK = text(
+_MOVE_WATERMARK = (
     "UPDATE subscribers SET last_digest_at = :watermark, failures = 0 WHERE id = :id")
 
 
@@ -212,43 +205,57 @@ def mark_sent_many(conn: Connection, sent: Sequence[DeliveryRow], now: datetime)
     if not sent:
         return
     stamp = utc_text(now)
-    conn.execute(_MARK_SENT, [{"attempts": d.attempts + 1, "now": stamp, "id": d.id} for d in sent])
-    conn.execute(_MOVE_WATERMARK, [{"watermark": utc_text(d.watermark), "id": d.subscriber_id}
-                                   for d in sent])
+    conn.executemany(_MARK_SENT,
+                     [{"attempts": d.attempts + 1, "now": stamp, "id": d.id} for d in sent])
+    conn.executemany(_MOVE_WATERMARK, [{"watermark": utc_text(d.watermark), "id": d.subscriber_id}
+                                       for d in sent])
 
 
 def mark_attempt(conn: Connection, delivery_id: int, attempts: int, error: str, now: datetime,
                  *, failed: bool) -> None:
     """A failed attempt: still `queued` (to retry) or `failed` for good."""
-    conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(
-        state="failed" if failed else "queued", attempts=attempts, last_error=error[:1000],
-        updated_at=utc_text(now)))
+    conn.execute(
+        "UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, updated_at = ? "
+        "WHERE id = ?",
+        ("failed" if failed else "queued", attempts, error[:1000], utc_text(now), delivery_id))
 
 
 def deliveries_for(conn: Connection, subscriber_id: int) -> list[DeliveryRow]:
-    rows = conn.execute(select(deliveries).where(deliveries.c.subscriber_id == subscriber_id)
-                        .order_by(deliveries.c.id))
+    rows = conn.execute(
+        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE subscriber_id = ? ORDER BY id",
+        (subscriber_id,))
     return [_delivery(r) for r in rows]
 
 
 def count_by_state(conn: Connection) -> dict[str, int]:
-    query = select(deliveries.c.state, func.count()).group_by(deliveries.c.state)
-    return {state: n for state, n in conn.execute(query)}
+    return dict(conn.execute("SELECT state, count(*) FROM deliveries GROUP BY state").all())
 
 
 def forget_subscriber(conn: Connection, subscriber_id: int) -> None:
     """Erase a subscriber's ledger rows (before deleting the subscriber)."""
-    conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == subscriber_id))
+    conn.execute("DELETE FROM deliveries WHERE subscriber_id = ?", (subscriber_id,))
 
 
-def _digest(r) -> DigestRow:  # type: ignore[no-untyped-def]
-    return DigestRow(r.id, r.cadence, tuple(json.loads(r.article_ids)), parse_utc(r.created_at))
+def _digest(r: tuple) -> DigestRow:  # type: ignore[type-arg]
+    id_, cadence, article_ids, created_at = r
+    return DigestRow(id_, cadence, tuple(json.loads(article_ids)), parse_utc(created_at))
 
 
-def _delivery(r) -> DeliveryRow:  # type: ignore[no-untyped-def]
+def _delivery(r: tuple) -> DeliveryRow:  # type: ignore[type-arg]
+    (id_, subscriber_id, digest_id, state, attempts, message_id, last_error, watermark,
+     created_at, updated_at, sent_at) = r
     return DeliveryRow(
-        id=r.id, subscriber_id=r.subscriber_id, digest_id=r.digest_id, state=r.state,
-        attempts=r.attempts, message_id=r.message_id, last_error=r.last_error,
-        watermark=parse_utc(r.watermark), created_at=parse_utc(r.created_at),
-        updated_at=parse_utc(r.updated_at), sent_at=parse_utc(r.sent_at) if r.sent_at else None,
+        id=id_, subscriber_id=subscriber_id, digest_id=digest_id, state=state,
+        attempts=attempts, message_id=message_id, last_error=last_error,
+        watermark=parse_utc(watermark), created_at=parse_utc(created_at),
+        updated_at=parse_utc(updated_at), sent_at=parse_utc(sent_at) if sent_at else None,
     )
+
+
+def _marks(items: Sequence[object]) -> str:
+    return ", ".join("?" * len(items))
+
+
+def _chunks(items: list, size: int):  # type: ignore[no-untyped-def]
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -11,10 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import Connection, delete, func, insert, select, update
-
-from .db import parse_utc, utc_text
-from .tables import schedule_slots, scheduler_runs, seed_watch
+from .db import Connection, parse_utc, utc_text
 
 KEEP_RUNS = 500  # older pass records are pruned
 
@@ -30,19 +27,19 @@ class Observation:
 
 def watched_seeds(conn: Connection) -> dict[str, Observation]:
     return {
-        r.source: Observation(r.size, r.mtime_ns, parse_utc(r.seen_at))
-        for r in conn.execute(select(seed_watch))
+        source: Observation(size, mtime_ns, parse_utc(seen_at))
+        for source, size, mtime_ns, seen_at in conn.execute(
+            "SELECT source, size, mtime_ns, seen_at FROM seed_watch")
     }
 
 
 def replace_watched_seeds(conn: Connection, observations: dict[str, Observation]) -> None:
     """The unsettled seeds of the latest scan replace the previous list."""
-    conn.execute(delete(seed_watch))
+    conn.execute("DELETE FROM seed_watch")
     if observations:
-        conn.execute(
-            insert(seed_watch),
-            [{"source": s, "size": o.size, "mtime_ns": o.mtime_ns, "seen_at": utc_text(o.seen_at)}
-             for s, o in observations.items()],
+        conn.executemany(
+            "INSERT INTO seed_watch (source, size, mtime_ns, seen_at) VALUES (?, ?, ?, ?)",
+            [(s, o.size, o.mtime_ns, utc_text(o.seen_at)) for s, o in observations.items()],
         )
 
 
@@ -59,14 +56,14 @@ class RunRecord:
     details: dict[str, Any]
 
 
+_RUN_COLUMNS = 'id, "trigger", started_at, finished_at, outcome, summary, details'
+
+
 def start_run(conn: Connection, trigger: str, now: datetime) -> int:
     result = conn.execute(
-        insert(scheduler_runs).values(
-            trigger=trigger, started_at=utc_text(now), finished_at=None, outcome="running",
-            summary="", details="{}",
-        )
-    )
-    return int(result.inserted_primary_key[0])
+        'INSERT INTO scheduler_runs ("trigger", started_at, finished_at, outcome, summary, details) '
+        "VALUES (?, ?, NULL, 'running', '', '{}')", (trigger, utc_text(now)))
+    return int(result.lastrowid)  # type: ignore[arg-type]
 
 
 def finish_run(
@@ -74,36 +71,34 @@ def finish_run(
     details: dict[str, Any],
 ) -> None:
     conn.execute(
-        update(scheduler_runs).where(scheduler_runs.c.id == run_id).values(
-            finished_at=utc_text(now), outcome=outcome, summary=summary,
-            details=json.dumps(details, sort_keys=True, default=str),
-        )
-    )
+        "UPDATE scheduler_runs SET finished_at = ?, outcome = ?, summary = ?, details = ? "
+        "WHERE id = ?",
+        (utc_text(now), outcome, summary, json.dumps(details, sort_keys=True, default=str), run_id))
     oldest_kept = conn.scalar(
-        select(scheduler_runs.c.id).order_by(scheduler_runs.c.id.desc()).offset(KEEP_RUNS).limit(1)
-    )
+        "SELECT id FROM scheduler_runs ORDER BY id DESC LIMIT 1 OFFSET ?", (KEEP_RUNS,))
     if oldest_kept is not None:
-        conn.execute(delete(scheduler_runs).where(scheduler_runs.c.id <= oldest_kept))
+        conn.execute("DELETE FROM scheduler_runs WHERE id <= ?", (oldest_kept,))
 
 
 def last_runs(conn: Connection, limit: int = 1) -> list[RunRecord]:
-    rows = conn.execute(select(scheduler_runs).order_by(scheduler_runs.c.id.desc()).limit(limit))
+    rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM scheduler_runs ORDER BY id DESC LIMIT ?",
+                        (limit,))
     return [_run(r) for r in rows]
 
 
 def last_finished_run(conn: Connection) -> RunRecord | None:
     row = conn.execute(
-        select(scheduler_runs).where(scheduler_runs.c.finished_at.is_not(None))
-        .order_by(scheduler_runs.c.id.desc()).limit(1)
-    ).first()
+        f"SELECT {_RUN_COLUMNS} FROM scheduler_runs WHERE finished_at IS NOT NULL "
+        "ORDER BY id DESC LIMIT 1").first()
     return _run(row) if row else None
 
 
-def _run(r) -> RunRecord:  # type: ignore[no-untyped-def]
+def _run(r: tuple) -> RunRecord:  # type: ignore[type-arg]
+    id_, trigger, started_at, finished_at, outcome, summary, details = r
     return RunRecord(
-        id=r.id, trigger=r.trigger, started_at=parse_utc(r.started_at),
-        finished_at=parse_utc(r.finished_at) if r.finished_at else None,
-        outcome=r.outcome, summary=r.summary, details=json.loads(r.details or "{}"),
+        id=id_, trigger=trigger, started_at=parse_utc(started_at),
+        finished_at=parse_utc(finished_at) if finished_at else None,
+        outcome=outcome, summary=summary, details=json.loads(details or "{}"),
     )
 
 
@@ -120,34 +115,27 @@ class SlotRecord:
 
 def slot_done(conn: Connection, cadence: str, slot_at: datetime) -> bool:
     return conn.scalar(
-        select(func.count()).select_from(schedule_slots).where(
-            schedule_slots.c.cadence == cadence, schedule_slots.c.slot_at == utc_text(slot_at)
-        )
-    ) > 0
+        "SELECT count(*) FROM schedule_slots WHERE cadence = ? AND slot_at = ?",
+        (cadence, utc_text(slot_at))) > 0
 
 
 def record_slot(
     conn: Connection, cadence: str, slot_at: datetime, status: str, now: datetime, detail: str
 ) -> None:
     """Mark a slot handled; recording it twice keeps the first record."""
-    if slot_done(conn, cadence, slot_at):
-        return
     conn.execute(
-        insert(schedule_slots).values(
-            cadence=cadence, slot_at=utc_text(slot_at), status=status, recorded_at=utc_text(now),
-            detail=detail,
-        )
-    )
+        "INSERT INTO schedule_slots (cadence, slot_at, status, recorded_at, detail) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (cadence, slot_at) DO NOTHING",
+        (cadence, utc_text(slot_at), status, utc_text(now), detail))
 
 
 def last_slots(conn: Connection, cadences: Iterable[str]) -> dict[str, SlotRecord]:
     found: dict[str, SlotRecord] = {}
     for cadence in cadences:
         row = conn.execute(
-            select(schedule_slots).where(schedule_slots.c.cadence == cadence)
-            .order_by(schedule_slots.c.slot_at.desc()).limit(1)
-        ).first()
+            "SELECT cadence, slot_at, status, recorded_at, detail FROM schedule_slots "
+            "WHERE cadence = ? ORDER BY slot_at DESC LIMIT 1", (cadence,)).first()
         if row:
-            found[cadence] = SlotRecord(row.cadence, parse_utc(row.slot_at), row.status,
-                                        parse_utc(row.recorded_at), row.detail)
+            found[cadence] = SlotRecord(row[0], parse_utc(row[1]), row[2], parse_utc(row[3]),
+                                        row[4])
     return found

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Iterator
-
-from sqlalchemy import Connection, delete, func, insert, select, update
+from typing import Any, Iterator, Sequence
 
 from ..model import Subscriber
-from .db import parse_utc, utc_text
-from .tables import subscribers
+from .db import Connection, parse_utc, utc_text
+
+# Every column of `subscribers`, in the order `_subscriber()` unpacks them.
+_COLUMNS = ("id, email, email_key, name, cadence, categories, status, created_at, confirmed_at, "
+            "last_digest_at, failures")
+_SELECT = f"SELECT {_COLUMNS} FROM subscribers"
 
 
 def add_subscriber(
@@ -19,27 +21,33 @@ def add_subscriber(
 ) -> Subscriber:
     """Insert a new subscriber; the caller checks first that the address is not known."""
     result = conn.execute(
-        insert(subscribers).values(
-            email=email, email_key=email.casefold(), name=name, cadence=cadence,
-            categories=json.dumps(list(categories)), status=status, created_at=utc_text(now),
-            confirmed_at=utc_text(now) if status == "active" else None,
-            last_digest_at=None, failures=0,
-        )
+        "INSERT INTO subscribers (email, email_key, name, cadence, categories, status, created_at, "
+        "confirmed_at, last_digest_at, failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)",
+        (email, email.casefold(), name, cadence, json.dumps(list(categories)), status,
+         utc_text(now), utc_text(now) if status == "active" else None),
     )
-    found = get_subscriber(conn, result.inserted_primary_key[0])
+    found = get_subscriber(conn, result.lastrowid)  # type: ignore[arg-type]
     assert found is not None
     return found
 
 
+def add_subscribers(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk insert (imports, benchmarks): each row a dict of `subscribers` columns, without id."""
+    if rows:
+        conn.executemany(
+            "INSERT INTO subscribers (email, email_key, name, cadence, categories, status, "
+            "created_at, confirmed_at, last_digest_at, failures) VALUES (:email, :email_key, "
+            ":name, :cadence, :categories, :status, :created_at, :confirmed_at, :last_digest_at, "
+            ":failures)", rows)
+
+
 def get_subscriber(conn: Connection, subscriber_id: int) -> Subscriber | None:
-    row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+    row = conn.execute(f"{_SELECT} WHERE id = ?", (subscriber_id,)).first()
     return _subscriber(row) if row else None
 
 
 def find_subscriber(conn: Connection, email: str) -> Subscriber | None:
-    row = conn.execute(
-        select(subscribers).where(subscribers.c.email_key == email.casefold())
-    ).first()
+    row = conn.execute(f"{_SELECT} WHERE email_key = ?", (email.casefold(),)).first()
     return _subscriber(row) if row else None
 
 
@@ -48,26 +56,29 @@ def iter_subscribers(
     after_id: int = 0, batch: int = 1000,
 ) -> Iterator[Subscriber]:
     """Every matching subscriber by id, fetched in batches so memory stays flat."""
+    sql = f"{_SELECT} WHERE id > :after"
+    if status:
+        sql += " AND status = :status"
+    if cadence:
+        sql += " AND cadence = :cadence"
+    sql += " ORDER BY id LIMIT :batch"
+    params: dict[str, object] = {"status": status, "cadence": cadence, "batch": batch}
     while True:
-        query = select(subscribers).where(subscribers.c.id > after_id)
-        if status:
-            query = query.where(subscribers.c.status == status)
-        if cadence:
-            query = query.where(subscribers.c.cadence == cadence)
-        rows = conn.execute(query.order_by(subscribers.c.id).limit(batch)).all()
+        params["after"] = after_id
+        rows = conn.execute(sql, params).all()
         if not rows:
             return
         for row in rows:
             yield _subscriber(row)
-        after_id = rows[-1].id
+        after_id = rows[-1][0]
 
 
 def set_status(conn: Connection, subscriber_id: int, status: str, now: datetime) -> None:
-    values: dict[str, object] = {"status": status}
     if status == "active":
-        values["confirmed_at"] = utc_text(now)
-        values["failures"] = 0
-    conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(**values))
+        conn.execute("UPDATE subscribers SET status = ?, confirmed_at = ?, failures = 0 "
+                     "WHERE id = ?", (status, utc_text(now), subscriber_id))
+    else:
+        conn.execute("UPDATE subscribers SET status = ? WHERE id = ?", (status, subscriber_id))
 
 
 def set_preferences(
@@ -82,54 +93,50 @@ def set_preferences(
     if name is not None:
         values["name"] = name
     if values:
-        conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(**values))
+        assignments = ", ".join(f"{column} = :{column}" for column in values)  # fixed names
+        conn.execute(f"UPDATE subscribers SET {assignments} WHERE id = :id",
+                     {**values, "id": subscriber_id})
 
 
 def set_last_digest(conn: Connection, subscriber_id: int, moment: datetime) -> None:
-    conn.execute(
-        update(subscribers).where(subscribers.c.id == subscriber_id)
-        .values(last_digest_at=utc_text(moment))
-    )
+    conn.execute("UPDATE subscribers SET last_digest_at = ? WHERE id = ?",
+                 (utc_text(moment), subscriber_id))
 
 
 def record_failure(conn: Connection, subscriber_id: int, bounce_after: int) -> bool:
     """Count a permanent failure; return True when the subscriber is now `bouncing`."""
-    conn.execute(
-        update(subscribers).where(subscribers.c.id == subscriber_id)
-        .values(failures=subscribers.c.failures + 1)
-    )
-    failures = conn.scalar(select(subscribers.c.failures).where(subscribers.c.id == subscriber_id))
+    conn.execute("UPDATE subscribers SET failures = failures + 1 WHERE id = ?", (subscriber_id,))
+    failures = conn.scalar("SELECT failures FROM subscribers WHERE id = ?", (subscriber_id,))
     if failures is not None and failures >= bounce_after:
-        conn.execute(
-            update(subscribers).where(subscribers.c.id == subscriber_id).values(status="bouncing")
-        )
+        conn.execute("UPDATE subscribers SET status = 'bouncing' WHERE id = ?", (subscriber_id,))
         return True
     return False
 
 
 def reset_failures(conn: Connection, subscriber_id: int) -> None:
-    conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(failures=0))
+    conn.execute("UPDATE subscribers SET failures = 0 WHERE id = ?", (subscriber_id,))
 
 
 def count_by(conn: Connection) -> dict[tuple[str, str], int]:
     """(status, cadence) -> count."""
-    query = select(subscribers.c.status, subscribers.c.cadence, func.count()).group_by(
-        subscribers.c.status, subscribers.c.cadence
-    )
-    return {(status, cadence): n for status, cadence, n in conn.execute(query)}
+    rows = conn.execute(
+        "SELECT status, cadence, count(*) FROM subscribers GROUP BY status, cadence")
+    return {(status, cadence): n for status, cadence, n in rows}
 
 
 def delete_subscriber(conn: Connection, subscriber_id: int) -> None:
     """Erase a subscriber (their ledger rows first: see store.deliveries.forget_subscriber)."""
-    conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id))
+    conn.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
 
 
-def _subscriber(r) -> Subscriber:  # type: ignore[no-untyped-def]
+def _subscriber(r: tuple) -> Subscriber:  # type: ignore[type-arg]
+    (id_, email, _key, name, cadence, categories, status, created_at, confirmed_at,
+     last_digest_at, failures) = r
     return Subscriber(
-        id=r.id, email=r.email, name=r.name, cadence=r.cadence,
-        categories=tuple(json.loads(r.categories)), status=r.status,
-        created_at=parse_utc(r.created_at),
-        confirmed_at=parse_utc(r.confirmed_at) if r.confirmed_at else None,
-        last_digest_at=parse_utc(r.last_digest_at) if r.last_digest_at else None,
-        failures=r.failures,
+        id=id_, email=email, name=name, cadence=cadence,
+        categories=tuple(json.loads(categories)), status=status,
+        created_at=parse_utc(created_at),
+        confirmed_at=parse_utc(confirmed_at) if confirmed_at else None,
+        last_digest_at=parse_utc(last_digest_at) if last_digest_at else None,
+        failures=failures,
     )

@@ -7,13 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-
 from ..model import Article, slugify
-from .articles import _article, feed_index, get_articles
-from .db import parse_utc, utc_text
-from .tables import articles, confirmation_mails, deliveries, digests
+from .articles import _SELECT_ARTICLES, _article, _chunks, _marks, feed_index, get_articles
+from .db import Connection, parse_utc, utc_text
 
 
 @dataclass(frozen=True)
@@ -27,32 +23,28 @@ class Page:
 
 def article_page(conn: Connection, tz: ZoneInfo, number: int, size: int) -> Page:
     """The `number`th page of live articles, newest first (published, updated, id)."""
-    query = (
-        select(articles)
-        .where(articles.c.deleted_at.is_(None))
-        .order_by(articles.c.published.desc(), articles.c.updated.desc(), articles.c.id)
-        .offset((number - 1) * size)
-        .limit(size + 1)
-    )
-    rows = [_article(r, tz) for r in conn.execute(query)]
-    return Page(tuple(rows[:size]), number, len(rows) > size)
+    rows = conn.execute(
+        f"{_SELECT_ARTICLES} WHERE deleted_at IS NULL "
+        "ORDER BY published DESC, updated DESC, id LIMIT ? OFFSET ?",
+        (size + 1, (number - 1) * size))
+    found = [_article(r, tz) for r in rows]
+    return Page(tuple(found[:size]), number, len(found) > size)
 
 
 def live_article_by_slug(conn: Connection, slug: str, tz: ZoneInfo) -> Article | None:
-    row = conn.execute(
-        select(articles).where(articles.c.slug == slug, articles.c.deleted_at.is_(None))
-    ).first()
+    row = conn.execute(f"{_SELECT_ARTICLES} WHERE slug = ? AND deleted_at IS NULL",
+                       (slug,)).first()
     return _article(row, tz) if row else None
 
 
 def live_slugs(conn: Connection, slugs: list[str]) -> set[str]:
     """Which of these slugs belong to a live article (to link related teasers)."""
-    if not slugs:
-        return set()
-    query = select(articles.c.slug).where(
-        articles.c.slug.in_(slugs), articles.c.deleted_at.is_(None)
-    )
-    return set(conn.scalars(query))
+    found: set[str] = set()
+    for chunk in _chunks(list(slugs), 500):
+        found.update(conn.scalars(
+            f"SELECT slug FROM articles WHERE slug IN ({_marks(chunk)}) AND deleted_at IS NULL",
+            chunk))
+    return found
 
 
 def section_page(
@@ -82,13 +74,9 @@ def section_page(
 
 def categories(conn: Connection) -> list[str]:
     """Every category with a live article, by name."""
-    query = (
-        select(articles.c.category)
-        .where(articles.c.deleted_at.is_(None), articles.c.category != "")
-        .group_by(articles.c.category)
-        .order_by(func.lower(articles.c.category))
-    )
-    return list(conn.scalars(query))
+    return conn.scalars(
+        "SELECT category FROM articles WHERE deleted_at IS NULL AND category <> '' "
+        "GROUP BY category ORDER BY lower(category)")
 
 
 def claim_confirmation_mail(
@@ -100,29 +88,23 @@ def claim_confirmation_mail(
     the first statement writes, so of two concurrent requests only one gets the claim.
     """
     cutoff = utc_text(now - timedelta(seconds=cooldown_seconds))
+    stamp = utc_text(now)
     result = conn.execute(
-        update(confirmation_mails)
-        .where(confirmation_mails.c.email_key == email_key,
-               confirmation_mails.c.last_sent_at <= cutoff)
-        .values(last_sent_at=utc_text(now), sends=confirmation_mails.c.sends + 1)
-    )
+        "UPDATE confirmation_mails SET last_sent_at = ?, sends = sends + 1 "
+        "WHERE email_key = ? AND last_sent_at <= ?", (stamp, email_key, cutoff))
     if result.rowcount == 1:
         return True
-    try:
-        with conn.begin_nested():
-            conn.execute(insert(confirmation_mails).values(
-                email_key=email_key, last_sent_at=utc_text(now), sends=1))
-    except IntegrityError:  # a recent row exists
-        return False
-    return True
+    result = conn.execute(  # no row yet; if one exists it is recent
+        "INSERT INTO confirmation_mails (email_key, last_sent_at, sends) VALUES (?, ?, 1) "
+        "ON CONFLICT (email_key) DO NOTHING", (email_key, stamp))
+    return result.rowcount == 1
 
 
 def release_confirmation_mail(conn: Connection, email_key: str) -> None:
     """Undo a claim whose mail could not be sent, so the visitor may try again at once."""
     conn.execute(
-        update(confirmation_mails).where(confirmation_mails.c.email_key == email_key)
-        .values(last_sent_at=utc_text(_EPOCH), sends=confirmation_mails.c.sends - 1)
-    )
+        "UPDATE confirmation_mails SET last_sent_at = ?, sends = sends - 1 WHERE email_key = ?",
+        (utc_text(_EPOCH), email_key))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -141,30 +123,25 @@ class SentDigest:
 def sent_digests(conn: Connection, tz: ZoneInfo, number: int, size: int
                  ) -> tuple[list[SentDigest], bool]:
     """A page of sent digests, newest first, and whether there are more."""
-    first_sent = func.min(deliveries.c.sent_at).label("first_sent")
-    query = (
-        select(digests.c.id, digests.c.article_ids, first_sent)
-        .join(deliveries, deliveries.c.digest_id == digests.c.id)
-        .where(deliveries.c.state == "sent")
-        .group_by(digests.c.id, digests.c.article_ids)
-        .order_by(first_sent.desc(), digests.c.id.desc())
-        .offset((number - 1) * size)
-        .limit(size + 1)
-    )
-    rows = conn.execute(query).all()
-    firsts = [json.loads(r.article_ids)[:1] for r in rows[:size]]
+    rows = conn.execute(
+        "SELECT g.id, g.article_ids, min(d.sent_at) AS first_sent "
+        "FROM digests g JOIN deliveries d ON d.digest_id = g.id "
+        "WHERE d.state = 'sent' GROUP BY g.id, g.article_ids "
+        "ORDER BY first_sent DESC, g.id DESC LIMIT ? OFFSET ?",
+        (size + 1, (number - 1) * size)).all()
+    firsts = [json.loads(article_ids)[:1] for _, article_ids, _ in rows[:size]]
     wanted = [ids[0] for ids in firsts if ids]
-    titles = dict(conn.execute(select(articles.c.id, articles.c.title)
-                               .where(articles.c.id.in_(wanted))).all()) if wanted else {}
+    titles = dict(conn.execute(f"SELECT id, title FROM articles WHERE id IN ({_marks(wanted)})",
+                               wanted).all()) if wanted else {}
     found = [
-        SentDigest(r.id, parse_utc(r.first_sent).astimezone(tz),
-                   tuple(json.loads(r.article_ids)), titles.get(ids[0], "") if ids else "")
-        for r, ids in zip(rows[:size], firsts)
+        SentDigest(id_, parse_utc(first_sent).astimezone(tz),
+                   tuple(json.loads(article_ids)), titles.get(ids[0], "") if ids else "")
+        for (id_, article_ids, first_sent), ids in zip(rows[:size], firsts)
     ]
     return found, len(rows) > size
 
 
 def digest_was_sent(conn: Connection, digest_id: int) -> bool:
-    query = select(deliveries.c.id).where(
-        deliveries.c.digest_id == digest_id, deliveries.c.state == "sent").limit(1)
-    return conn.execute(query).first() is not None
+    row = conn.execute("SELECT id FROM deliveries WHERE digest_id = ? AND state = 'sent' LIMIT 1",
+                       (digest_id,)).first()
+    return row is not None

@@ -15,12 +15,12 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, render_template, request
 from jinja2 import ChoiceLoader, FileSystemLoader
-from sqlalchemy import Engine, text
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings
 from ..errors import ConfigError
+from ..store import Database
 from .feeds import FileServer
 from .mailer import ConfirmationSender, default_sender
 from .security import Csrf, RateLimiter, add_security_headers
@@ -36,7 +36,7 @@ class Web:
     """The app's collaborators: settings, store, clock, mail sender and the security helpers."""
 
     settings: Settings
-    engine: Engine
+    engine: Database
     now: Clock
     sender: ConfirmationSender
     csrf: Csrf
@@ -60,7 +60,7 @@ class Web:
 
 
 def create_app(
-    settings: Settings, engine: Engine, now: Clock | None = None,
+    settings: Settings, engine: Database, now: Clock | None = None,
     sender: ConfirmationSender | None = None,
 ) -> Flask:
     """The web app; raises ConfigError for a missing secret or a bad [web] section."""
@@ -122,7 +122,7 @@ def create_app(
     def healthz() -> Response:
         try:
             with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+                conn.execute("SELECT 1")
         except Exception as exc:  # the check itself must never raise
             log.error("health check failed: %s", exc)
             return Response("database unavailable\n", status=503, content_type="text/plain")
