@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterator, Sequence
 
 from .store import Database
 
@@ -23,11 +23,11 @@ from .model import Article, FeedSpec, Site, slugify, tag_uri
 from .readers import read_seed
 from .seedfiles import SeedFile, scan_seed_files
 from .store import articles as article_store
+from .store import open_database
 
 Progress = Callable[[int], None]
-T = TypeVar("T")
-R = TypeVar("R")
-PARALLEL_THRESHOLD = 400  # below this many jobs, a process pool costs more than it saves
+PARALLEL_THRESHOLD = 400  # below this many seeds to parse, a process pool costs more than it saves
+FEED_PARALLEL_THRESHOLD = 40  # the same for feed families to render
 
 
 @dataclass
@@ -139,14 +139,23 @@ def build_feeds(
         (spec, ids) for spec, ids in specs
         if previous.get(spec.path) != prints[spec.path] or not _outputs_exist(feeds_dir, spec.path)
     ]
-    needed = sorted({i for _, ids in stale for i in ids})
-    with engine.begin() as conn:
-        records = article_store.get_articles(conn, needed, site.timezone)
-    jobs = [(replace(spec, articles=tuple(records[i] for i in ids)), site, settings.feeds_url,
-             feeds_dir) for spec, ids in stale]
-    for written, unchanged in _map(_write_spec_feeds, jobs, settings, progress, threshold=40):
+    workers = settings.feeds.workers or os.cpu_count() or 1
+    if len(stale) < FEED_PARALLEL_THRESHOLD or workers == 1:
+        with engine.begin() as conn:
+            records = article_store.get_articles(
+                conn, sorted({i for _, ids in stale for i in ids}), site.timezone)
+        results = [_render_feeds(stale, records, site, settings.feeds_url, feeds_dir)]
+    else:
+        # Each worker reads its own articles from the store: cheaper than pickling them over.
+        batches = [(stale[k::workers], settings.database_path, site, settings.feeds_url, feeds_dir)
+                   for k in range(workers)]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_write_feed_batch, batches))
+    for written, unchanged in results:
         report.written += written
         report.unchanged += unchanged
+    if progress:
+        progress(len(stale))
     report.unchanged += 3 * (len(specs) - len(stale))
     opml = render_opml([spec for spec, _ in specs], site, settings.feeds_url)
     if write_atomic(feeds_dir / "index.opml", opml, durable=False):
@@ -214,21 +223,16 @@ def _parse_all(
     todo: Sequence[SeedFile], seeds_dir: Path, site: Site, settings: Settings,
     progress: Progress | None,
 ) -> list[Article | SeedError]:
+    """Every seed read, in order, over a process pool when there are enough to pay for one."""
     jobs = [(Path(f.path), seeds_dir, site, settings.feeds.max_seed_bytes) for f in todo]
-    return _map(_parse_one, jobs, settings, progress)
-
-
-def _map(function: Callable[[T], R], jobs: Sequence[T], settings: Settings,
-         progress: Progress | None, threshold: int = PARALLEL_THRESHOLD) -> list[R]:
-    """`map` in order, over a process pool when there is enough work to pay for one."""
     workers = settings.feeds.workers or os.cpu_count() or 1
-    results: list[R] = []
-    if len(jobs) < threshold or workers == 1:
-        iterator: Iterator[R] = map(function, jobs)
+    results: list[Article | SeedError] = []
+    if len(jobs) < PARALLEL_THRESHOLD or workers == 1:
+        iterator: Iterator[Article | SeedError] = map(_parse_one, jobs)
         pool = None
     else:
         pool = ProcessPoolExecutor(max_workers=workers)
-        iterator = pool.map(function, jobs, chunksize=max(1, min(64, len(jobs) // (4 * workers))))
+        iterator = pool.map(_parse_one, jobs, chunksize=max(1, min(64, len(jobs) // (4 * workers))))
     try:
         for result in iterator:
             results.append(result)
@@ -240,16 +244,35 @@ def _map(function: Callable[[T], R], jobs: Sequence[T], settings: Settings,
     return results
 
 
-def _write_spec_feeds(job: tuple[FeedSpec, Site, str, Path]) -> tuple[list[str], int]:
-    """Render and write one spec's three feeds; (files written, files unchanged)."""
-    spec, site, feeds_url, feeds_dir = job
+def _write_feed_batch(
+    batch: tuple[list[tuple[FeedSpec, list[str]]], Path, Site, str, Path],
+) -> tuple[list[str], int]:
+    """In a worker process: load the batch's articles, then render and write its feeds."""
+    specs, database, site, feeds_url, feeds_dir = batch
+    engine = open_database(database)
+    try:
+        with engine.begin() as conn:
+            records = article_store.get_articles(
+                conn, sorted({i for _, ids in specs for i in ids}), site.timezone)
+    finally:
+        engine.dispose()
+    return _render_feeds(specs, records, site, feeds_url, feeds_dir)
+
+
+def _render_feeds(
+    specs: Sequence[tuple[FeedSpec, list[str]]], records: dict[str, Article], site: Site,
+    feeds_url: str, feeds_dir: Path,
+) -> tuple[list[str], int]:
+    """Render and write each spec's three feeds; (files written, files unchanged)."""
     written, unchanged = [], 0
-    for name, (_media_type, render) in FORMATS.items():
-        relative = f"{spec.path}/{name}".lstrip("/")
-        if write_atomic(feeds_dir / relative, render(spec, site, feeds_url), durable=False):
-            written.append(relative)
-        else:
-            unchanged += 1
+    for spec, ids in specs:
+        full = replace(spec, articles=tuple(records[i] for i in ids))
+        for name, (_media_type, render) in FORMATS.items():
+            relative = f"{spec.path}/{name}".lstrip("/")
+            if write_atomic(feeds_dir / relative, render(full, site, feeds_url), durable=False):
+                written.append(relative)
+            else:
+                unchanged += 1
     return written, unchanged
 
 

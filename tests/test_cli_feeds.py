@@ -154,3 +154,16 @@ def test_failed_seed_is_reported_again_on_every_build(project: Project) -> None:
     assert first.stderr == second.stderr
     assert "binary.txt" in second.stderr
     assert "1 failed" in second.stdout
+
+
+def test_ingest_json_prints_the_new_records_then_nothing(project: Project) -> None:
+    (project.seeds / "empty.txt").write_bytes(b"")
+    first = project.run("ingest", "--json")
+    assert first.returncode == 1
+    report = json.loads(first.stdout)
+    assert [a["title"] for a in report["new"]] == [CARAVAN_TITLE, ESPIONAGE_TITLE]
+    assert report["new"][1]["credit"] == "John Moore / Getty Images"
+    assert report["failed"] == [{"file": str(project.seeds / "empty.txt"), "reason": "empty file"}]
+    (project.seeds / "empty.txt").unlink()
+    second = json.loads(project.run("ingest", "--json", check=True).stdout)
+    assert (second["new"], second["updated"], second["unchanged"]) == ([], [], 2)

@@ -66,14 +66,30 @@ def ingest_summary(report: pipeline.IngestReport) -> str:
 
 
 @click.command("ingest")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the new and updated article records and the counts as JSON.")
 @pass_app
-def ingest(app: App) -> None:
+def ingest(app: App, as_json: bool) -> None:
     """Read new and changed seeds into the store (no feeds written).
 
     Exits 1 when any seed failed; the others are still stored.
     """
     report = run_ingest(app)
-    click.echo(ingest_summary(report))
+    if as_json:
+        from ..store import articles as article_store
+
+        tz = app.settings.site_record.timezone
+        with app.engine.begin() as conn:
+            records = article_store.get_articles(conn, report.new + report.updated, tz)
+        click.echo(json.dumps({
+            "new": [article_dict(records[i]) for i in report.new],
+            "updated": [article_dict(records[i]) for i in report.updated],
+            "unchanged": report.unchanged, "removed": report.deleted,
+            "skipped": [{"file": e.path, "reason": e.reason} for e in report.skipped],
+            "failed": [{"file": e.path, "reason": e.reason} for e in report.failed],
+        }, ensure_ascii=False, indent=2))
+    else:
+        click.echo(ingest_summary(report))
     sys.exit(1 if report.failed else 0)
 
 
