@@ -56,16 +56,18 @@ def ingest(
     engine: Database, settings: Settings, now: datetime, progress: Progress | None = None,
     on_plan: Callable[[int], None] | None = None, *,
     settled: Callable[[str, int, int], bool] | None = None,
+    scanned: tuple[list[SeedFile], list[SeedError]] | None = None,
 ) -> IngestReport:
     """Read new and changed seeds into the store; forget deleted ones. One bad seed stops nothing.
 
     `settled(source, size, mtime_ns)`: when given, a new or changed seed is read only if it
     returns True; the others are left as they are (not read, not deleted) for a later pass.
+    `scanned`: the result of `scan_seed_files` if the caller has just made it.
     """
     site = settings.site_record
     seeds_dir = settings.seeds_dir
     report = IngestReport()
-    files, unreadable = scan_seed_files(seeds_dir)
+    files, unreadable = scanned or scan_seed_files(seeds_dir)
     report.failed += unreadable
     with engine.begin() as conn:
         known = article_store.seed_states(conn)

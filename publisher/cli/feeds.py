@@ -50,11 +50,12 @@ def _progress(label: str) -> Iterator[tuple]:
             state["bar"].__exit__(None, None, None)
 
 
-def run_ingest(app: App) -> pipeline.IngestReport:
+def run_ingest(app: App, scanned: tuple | None = None) -> pipeline.IngestReport:
     from .. import pipeline
 
     with _progress("Reading seeds") as (on_plan, step):
-        report = pipeline.ingest(app.engine, app.settings, app.now(), progress=step, on_plan=on_plan)
+        report = pipeline.ingest(app.engine, app.settings, app.now(), progress=step,
+                                 on_plan=on_plan, scanned=scanned)
     _report_seed_problems(report)
     return report
 
@@ -102,7 +103,8 @@ def build_feeds(app: App) -> None:
     not rewritten. Exits 1 when any seed failed (every other seed is still published).
     """
     settings = app.settings
-    files, unreadable = scan_seed_files(settings.seeds_dir)
+    scanned = scan_seed_files(settings.seeds_dir)
+    files, unreadable = scanned
     key = buildstamp.input_key(settings, files)
     stamp = None if unreadable else buildstamp.load_if_fresh(settings, key)
     if stamp is not None:
@@ -119,7 +121,7 @@ def build_feeds(app: App) -> None:
     from .. import pipeline
 
     buildstamp.forget(settings)
-    report = run_ingest(app)
+    report = run_ingest(app, scanned)
     feeds = pipeline.build_feeds(app.engine, settings, app.now())
     click.echo(ingest_summary(report))
     click.echo(f"feeds: {len(feeds.written)} written, {feeds.unchanged} unchanged, "
