@@ -171,6 +171,15 @@ SCHEDULE_SLOTS = [
 )""",  # cadence: "daily" or "weekly"; slot_at: the scheduled moment, UTC; status: "sent"/"skipped"
 ]
 
+# Covering indexes: the two reads every build makes of all 10,000+ articles touch only these
+# columns, so they scan a small index instead of every body on disk.
+ARTICLE_LOOKUP_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS articles_identity ON articles "
+    "(source, id, slug, guid, content_hash, first_seen, deleted_at)",
+    "CREATE INDEX IF NOT EXISTS articles_feed_order ON articles "
+    "(published DESC, updated DESC, id, deleted_at, category, authors, content_hash)",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "articles, seed files and feed outputs", [*ARTICLES, *SEED_FILES, *FEED_OUTPUTS]),
     (2, "subscribers", SUBSCRIBERS),
@@ -178,4 +187,5 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (4, "web confirmation mails", CONFIRMATION_MAILS),
     (5, "scheduler: seed watch, runs, schedule slots",
      [*SEED_WATCH, *SCHEDULER_RUNS, *SCHEDULE_SLOTS]),
+    (6, "covering indexes for article identity and feed order", ARTICLE_LOOKUP_INDEXES),
 ]
