@@ -2,6 +2,9 @@
 
 Raw HTML in the Markdown is shown as text, never passed through, links keep only safe
 schemes, and entities are resolved so the output is well-formed in any feed.
+
+`markdown` and `yaml` cost ~40 ms to import and only Markdown seeds need them: they are
+imported on first use, so builds of scraped pages never pay for them.
 """
 
 from __future__ import annotations
@@ -12,18 +15,25 @@ import threading
 import tomllib
 import xml.etree.ElementTree as ET
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import markdown as md_lib
-import yaml
-from markdown.extensions import Extension
-from markdown.treeprocessors import Treeprocessor
 
 from ..errors import SeedError
 from ..model import Article, Site
 from .record import make_article
-from .text import detect_language, escape, normalize_text, parse_date, split_authors, truncate
+from .text import (
+    detect_language,
+    escape,
+    normalize_text,
+    normalized_utf8,
+    parse_date,
+    split_authors,
+    truncate,
+)
+
+if TYPE_CHECKING:
+    import markdown as md_lib
+    from markdown.extensions import Extension
 
 _FRONT_MATTER = re.compile(r"(\+\+\+|---)[ \t]*\n(.*?)(?:^|\n)\1[ \t]*(?:\n|\Z)", re.DOTALL)
 _FIELDS = (
@@ -38,9 +48,12 @@ _SAFE_SCHEMES = ("http:", "https:", "mailto:", "ftp:")
 _SCHEME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]*:)")
 
 
-def parse_markdown(text: str, source: str, site: Site) -> Article:
-    """Parse one Markdown seed; SeedError when the front matter is missing or wrong."""
-    text = normalize_text(text)
+def parse_markdown(text: str, source: str, site: Site, *, utf8: bytes | None = None) -> Article:
+    """Parse one Markdown seed; SeedError when the front matter is missing or wrong.
+
+    `utf8`, if given, must be the UTF-8 encoding of `text` (saves encoding it again).
+    """
+    text, utf8 = normalized_utf8(text, utf8)
     meta, body = split_front_matter(text, source)
     unknown = sorted(set(meta) - set(_FIELDS))
     if unknown:
@@ -58,6 +71,7 @@ def parse_markdown(text: str, source: str, site: Site) -> Article:
     body_html = render_markdown(body)
     return make_article(
         text=text,
+        text_utf8=utf8,
         source=source,
         site=site,
         title=title,
@@ -80,6 +94,8 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str]:
     if m is None:
         raise SeedError(source, "no front matter: start the file with +++ (TOML) or --- (YAML)")
     fence, raw = m.group(1), m.group(2)
+    import yaml  # lazily: see the module docstring
+
     try:
         meta = tomllib.loads(raw) if fence == "+++" else yaml.safe_load(raw)
     except tomllib.TOMLDecodeError as exc:
@@ -138,26 +154,32 @@ def _summary_from(body_html: str) -> str:
     return truncate(html.unescape(_TAG.sub("", m.group(1)))) if m else ""
 
 
-class _SafeLinks(Treeprocessor):
-    """Drop href/src values whose scheme is not http(s)/mailto/ftp (e.g. `javascript:`)."""
+def _no_raw_html() -> Extension:
+    """An extension that shows raw HTML as text and drops links with unsafe schemes."""
+    from markdown.extensions import Extension
+    from markdown.treeprocessors import Treeprocessor
 
-    def run(self, root: ET.Element) -> None:
-        for el in root.iter():
-            for attr in ("href", "src"):
-                value = el.get(attr)
-                if value is not None:
-                    m = _SCHEME.match(value)
-                    if m and m.group(1).lower() not in _SAFE_SCHEMES:
-                        del el.attrib[attr]
+    class SafeLinks(Treeprocessor):
+        """Drop href/src values whose scheme is not http(s)/mailto/ftp (e.g. `javascript:`)."""
 
+        def run(self, root: ET.Element) -> None:
+            for el in root.iter():
+                for attr in ("href", "src"):
+                    value = el.get(attr)
+                    if value is not None:
+                        m = _SCHEME.match(value)
+                        if m and m.group(1).lower() not in _SAFE_SCHEMES:
+                            del el.attrib[attr]
 
-class _NoRawHtml(Extension):
-    """Treat raw HTML blocks and inline tags as text, so Markdown escapes them."""
+    class NoRawHtml(Extension):
+        """Treat raw HTML blocks and inline tags as text, so Markdown escapes them."""
 
-    def extendMarkdown(self, md: md_lib.Markdown) -> None:  # noqa: N802 (Markdown's API)
-        md.preprocessors.deregister("html_block")
-        md.inlinePatterns.deregister("html")
-        md.treeprocessors.register(_SafeLinks(md), "safe_links", 5)
+        def extendMarkdown(self, md: md_lib.Markdown) -> None:  # noqa: N802 (Markdown's API)
+            md.preprocessors.deregister("html_block")
+            md.inlinePatterns.deregister("html")
+            md.treeprocessors.register(SafeLinks(md), "safe_links", 5)
+
+    return NoRawHtml()
 
 
 # Building a Markdown converter costs ~1.5 ms, converting a seed ~0.1 ms: keep one per thread.
@@ -168,8 +190,10 @@ _local = threading.local()
 def _converter() -> md_lib.Markdown:
     converter = getattr(_local, "converter", None)
     if converter is None:
+        import markdown as md_lib  # lazily: see the module docstring
+
         converter = md_lib.Markdown(
-            extensions=["fenced_code", "tables", "sane_lists", _NoRawHtml()],
+            extensions=["fenced_code", "tables", "sane_lists", _no_raw_html()],
             output_format="xhtml",  # `<br />`: well-formed XML too
         )
         _local.converter = converter

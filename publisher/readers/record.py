@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from hashlib import sha256 as _sha256
 
 from ..model import Article, Site, Teaser, content_hash, short_id, slugify, tag_uri
 
@@ -10,6 +11,7 @@ from ..model import Article, Site, Teaser, content_hash, short_id, slugify, tag_
 def make_article(
     *,
     text: str,
+    text_utf8: bytes | None = None,
     source: str,
     site: Site,
     title: str,
@@ -25,7 +27,10 @@ def make_article(
     slug: str = "",
     updated: datetime | None = None,
 ) -> Article:
-    """An article with id, slug, url, guid and content hash derived from source, title, date."""
+    """An article with id, slug, url, guid and content hash derived from source, title, date.
+
+    `text_utf8`, if given, is `text` encoded as UTF-8: hashed as is instead of encoding again.
+    """
     slug = slugify(slug or title)
     return Article(
         id=short_id(source),
@@ -43,6 +48,6 @@ def make_article(
         body_html=body_html,
         related=related,
         source=source,
-        content_hash=content_hash(text),
+        content_hash=content_hash(text) if text_utf8 is None else _sha256(text_utf8).hexdigest(),
         language=language,
     )

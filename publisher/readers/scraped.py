@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import lru_cache
+from itertools import compress, repeat
+from operator import itemgetter
 
 from ..errors import NotAnArticle, SeedError
 from ..model import Article, Site, Teaser
@@ -29,7 +32,7 @@ from .text import (
     detect_language,
     ends_sentence,
     escape,
-    normalize_text,
+    normalized_utf8,
     parse_date,
     split_authors,
     truncate,
@@ -57,17 +60,22 @@ _TRANSLATION = re.compile(
     re.IGNORECASE,
 )
 _PROMO = "get your copy of"
+_MAX_HEADING = 100  # characters: a longer line is a paragraph
 _PARTICLES = frozenset("and & de da das do dos del della di du la le van von der den y e".split())
 
 
-def parse_scraped(text: str, source: str, site: Site) -> Article:
-    """Parse one scraped article page; NotAnArticle for listings, SeedError if unparseable."""
-    text = normalize_text(text)
+def parse_scraped(text: str, source: str, site: Site, *, utf8: bytes | None = None) -> Article:
+    """Parse one scraped article page; NotAnArticle for listings, SeedError if unparseable.
+
+    `utf8`, if given, must be the UTF-8 encoding of `text` (`read_seed` passes the bytes it
+    decoded): it saves encoding the text again to check and hash it.
+    """
+    text, utf8 = normalized_utf8(text, utf8)
     lines, attached = _lines(text)
     if not lines:
         raise SeedError(source, "empty file")
-    dates = [parse_date(line) if line[-1:].isdigit() else None for line in lines]
-    shares = [i for i, line in enumerate(lines) if _is_share(line)]
+    dates = _dates(lines)
+    shares = _shares(lines)
     if not shares:
         if sum(1 for day in dates if day is not None) >= 2:
             raise NotAnArticle(source, "section listing page, not an article: skipped")
@@ -88,6 +96,7 @@ def parse_scraped(text: str, source: str, site: Site) -> Article:
 
     return make_article(
         text=text,
+        text_utf8=utf8,
         source=source,
         site=site,
         title=title,
@@ -115,20 +124,45 @@ def _body(
         if not _is_box_start(lines, start, known):
             raise SeedError(source, "only one share bar: cannot tell the body from the author box")
         return credit, [], start
-    body = [
-        line
-        for line in lines[start:last]
-        if line[: len(_PROMO)].lower() != _PROMO and not _is_share(line)
-    ]
+    body = lines[start:last]
+    # Drop promo lines and any share bar in between. Only lines starting with g/G can be
+    # promos (no other character lower-cases to "g"): a C-level scan finds the few to check.
+    drop = {i - start for i in shares if start <= i < last}
+    drop.update(
+        k
+        for k in compress(range(len(body)), map(str.startswith, body, repeat(("g", "G"))))
+        if body[k][: len(_PROMO)].lower() == _PROMO
+    )
+    if drop:
+        body = [line for k, line in enumerate(body) if k not in drop]
     return credit, body, last + 1
 
 
 def _lines(text: str) -> tuple[list[str], list[bool]]:
     """Non-blank stripped lines, and for each whether it directly follows the previous one."""
-    stripped = [raw.strip() for raw in text.split("\n")]
-    lines = [line for line in stripped if line]
-    attached = [i > 0 and stripped[i - 1] != "" for i, line in enumerate(stripped) if line]
+    stripped = list(map(str.strip, text.split("\n")))
+    lines = list(filter(None, stripped))
+    # attached[k]: the raw line before the k-th non-blank one exists and is not blank.
+    attached = list(compress((False, *map(bool, stripped)), stripped))
     return lines, attached
+
+
+def _dates(lines: list[str]) -> list[date | None]:
+    """For each line its date if it is a date line (`parse_date`), else None."""
+    dates: list[date | None] = [None] * len(lines)
+    # parse_date wants a final digit: look only at those lines (a C-level scan).
+    for i in compress(range(len(lines)), map(str.isdigit, map(itemgetter(-1), lines))):
+        dates[i] = parse_date(lines[i])
+    return dates
+
+
+def _shares(lines: list[str]) -> list[int]:
+    """Indexes of the share bars (`_is_share`), found with a C-level scan for "Share" first."""
+    return [
+        i
+        for i in compress(range(len(lines)), map(str.endswith, lines, repeat("Share")))
+        if _is_share(lines[i])
+    ]
 
 
 def _header_date(
@@ -191,7 +225,7 @@ def _split_translation_note(body: list[str]) -> tuple[list[str], str]:
 def _is_heading(line: str) -> bool:
     """A short line without final punctuation that does not start lower case: a sub-heading."""
     return (
-        len(line) <= 100
+        len(line) <= _MAX_HEADING
         and line.count(" ") < 14
         and not ends_sentence(line)
         and not line[0].islower()
@@ -201,11 +235,29 @@ def _is_heading(line: str) -> bool:
 
 def render_body(body: list[str]) -> str:
     """`<p>`/`<h2>` elements, escaped, one per line; the last line is never a heading."""
-    last = len(body) - 1
-    return "\n".join(
-        f"<h2>{escape(line)}</h2>" if i < last and _is_heading(line) else f"<p>{escape(line)}</p>"
-        for i, line in enumerate(body)
-    )
+    if not body:
+        return ""
+    # One escape pass over all lines (escaping adds no newline); headings are checked only
+    # among lines short enough to be one; runs of paragraphs are joined in one C call each.
+    joined = "\n".join(body)
+    escaped = escape(joined)
+    lines = body if escaped is joined else escaped.split("\n")
+    n = len(body)
+    heads = [
+        i
+        for i in compress(range(n - 1), map(_MAX_HEADING.__ge__, map(len, body)))
+        if _is_heading(body[i])
+    ]
+    if not heads:
+        return "<p>" + "</p>\n<p>".join(lines) + "</p>"
+    html, start = [], 0
+    for i in heads:
+        if i > start:
+            html.append("<p>" + "</p>\n<p>".join(lines[start:i]) + "</p>")
+        html.append(f"<h2>{lines[i]}</h2>")
+        start = i + 1
+    html.append("<p>" + "</p>\n<p>".join(lines[start:]) + "</p>")  # the last line: a <p>
+    return "\n".join(html)
 
 
 def _first_paragraph(body: list[str]) -> str:
@@ -245,6 +297,7 @@ def _is_category(line: str) -> bool:
     return line.count(" ") < 6 and not ends_sentence(line)
 
 
+@lru_cache(maxsize=4096)  # names repeat across a site's seeds (bylines, teasers)
 def _is_name(line: str) -> bool:
     """`Madeleine Freeman`, `Ana de la Cruz, Bo Li and Cy Wu`: capitalised words and particles."""
     words = line.replace(",", " ").split()
