@@ -5,6 +5,10 @@ the per-subscriber parts (greeting, address, cadence, unsubscribe and manage lin
 placeholders (`PLACEHOLDERS`) that `Personal.fill_html` / `Personal.fill_text` replace later, so
 the costly CSS inlining never runs per subscriber.
 
+The HTML comes out in few long lines (`long_lines`: at most `HTML_LINE` octets, broken only at
+whitespace or before a tag), so mail can carry it as `8bit` rather than quoted-printable: fewer,
+longer lines are what SMTP servers handle fastest.
+
 Article titles and summaries are data: markup in them is reduced to text (the content of
 `<script>`/`<style>` elements is dropped) and everything is autoescaped by Jinja2.
 """
@@ -35,6 +39,8 @@ TEXT_TEMPLATE = "digest.txt.j2"
 STYLESHEET = "digest.css"
 WIDTH = 72
 SUMMARY_MAX = 600
+HTML_LINE = 990  # octets per HTML line at most (mail allows 998: RFC 5322 section 2.1.1)
+PLACEHOLDER_ROOM = 256  # octets a line keeps free for each placeholder's value
 
 PLACEHOLDERS = {
     "greeting": "@@PUB_GREETING@@",
@@ -134,7 +140,11 @@ def select_articles(
 ) -> list[Article]:
     """New articles matching the categories (plus up to `backfill_count` older ones), newest
     first, at most `limit`."""
-    chosen = [a for a in new if matches(a, categories)]
+    if categories:
+        wanted = {c.casefold() for c in categories}
+        chosen = [a for a in new if a.category.casefold() in wanted]
+    else:
+        chosen = list(new)
     if backfill_count > 0:
         seen = {a.id for a in chosen}
         older = [a for a in backfill if a.id not in seen and matches(a, categories)]
@@ -300,7 +310,7 @@ class DigestRenderer:
         subject, preheader, document, text = self.render_uninlined(digest_id, articles, now)
         return RenderedDigest(
             digest_id=digest_id, subject=subject, preheader=preheader,
-            html=self.inline(document), text=_normalise_text(text),
+            html=long_lines(self.inline(document)), text=_normalise_text(text),
             article_ids=tuple(a.id for a in articles),
         )
 
@@ -316,6 +326,66 @@ class DigestRenderer:
         if not out.lstrip().lower().startswith("<!doctype"):
             out = "<!DOCTYPE html>\n" + out
         return out
+
+
+_PLACEHOLDER_MARK = "@@PUB_"
+
+
+def _octets(piece: str) -> int:
+    """UTF-8 length, with `PLACEHOLDER_ROOM` for each placeholder (filled in later)."""
+    size = len(piece.encode("utf-8"))
+    if _PLACEHOLDER_MARK in piece:
+        for placeholder in PLACEHOLDERS.values():
+            size += piece.count(placeholder) * (PLACEHOLDER_ROOM - len(placeholder))
+    return size
+
+
+def _split_long(line: str, limit: int) -> list[str]:
+    """A line of more than `limit` octets cut at spaces (the space becomes the line break) or,
+    with no space to cut at, before a tag. A piece with neither stays long (mail then sends
+    the part quoted-printable)."""
+    pieces: list[str] = []
+    data = line.encode("utf-8")
+    room = limit - (_octets(line) - len(data))  # what the placeholders leave
+    while len(data) > room:
+        cut = data.rfind(b" ", 1, room + 1)
+        skip = 1
+        if cut <= 0:
+            cut = data.rfind(b"<", 1, room + 1)
+            skip = 0
+        if cut <= 0:  # nothing to cut at within the limit: the first chance after it
+            spaces = [i for i in (data.find(b" ", room), data.find(b"<", room)) if i > 0]
+            if not spaces:
+                break
+            cut = min(spaces)
+            skip = 1 if data[cut:cut + 1] == b" " else 0
+        pieces.append(data[:cut].decode("utf-8"))
+        data = data[cut + skip:]
+    pieces.append(data.decode("utf-8"))
+    return pieces
+
+
+def long_lines(document: str, limit: int = HTML_LINE) -> str:
+    """HTML in few long lines: line breaks become single spaces (the same whitespace to HTML:
+    there is no <pre> in a digest) unless the line would pass `limit` octets."""
+    lines: list[str] = []
+    current: list[str] = []
+    size = -1
+    for source in document.split("\n"):
+        source = source.strip()
+        if not source:
+            continue
+        octets = _octets(source)
+        for piece in _split_long(source, limit) if octets > limit else (source,):
+            octets = _octets(piece)
+            if current and size + 1 + octets > limit:
+                lines.append(" ".join(current))
+                current, size = [], -1
+            current.append(piece)
+            size += 1 + octets
+    if current:
+        lines.append(" ".join(current))
+    return "\n".join(lines) + "\n"
 
 
 def _normalise_text(text: str) -> str:

@@ -1,22 +1,26 @@
 """Mail messages and the senders that deliver them. The only user of smtplib.
 
 `build_message(letter, recipient)` is pure: bytes of a `multipart/alternative` message (text
-first, then HTML, both UTF-8 quoted-printable, CRLF line ends). To build thousands of messages
-fast, `MessageTemplate(letter)` does the per-digest work once (headers, folding, boundary) and
-`MessageTemplate.render(recipient)` only fills in the per-subscriber parts and encodes the two
-bodies (C-speed `binascii.b2a_qp`).
+first, then HTML), both parts UTF-8 `8bit` with CRLF line ends and lines of at most 998 octets
+(a part that cannot keep that, e.g. a 3,000-character word, goes quoted-printable). To build
+thousands of messages fast, `MessageTemplate(letter)` does the per-digest work once (headers,
+folding, boundary, the bodies split around their placeholders) and
+`MessageTemplate.render(recipient)` only fills in the per-subscriber parts: a bytes substitution.
 
 Senders hide behind one small interface, `Sender.open() -> Session`, `Session.send(...)`,
-`Session.close()`: `OutboxSender` writes `.eml` files, `SmtpSender` talks SMTP. A session is used
-by one thread; `Sender.connections` says how many sessions may run in parallel. Failures are
-classified as `TemporaryFailure` (4xx, dropped connection, timeout: retry later),
-`Unavailable` (cannot reach or talk to the server at all), `PermanentFailure` (5xx for this
-recipient) or `FatalSendError` (configuration: authentication, TLS; stop the run).
+`Session.close()`: `OutboxSender` writes `.eml` files, `SmtpSender` talks SMTP (with
+`BODY=8BITMIME` when the server offers 8BITMIME, RFC 6152; otherwise the message is converted to
+quoted-printable for that connection, `to_seven_bit`). A session is used by one thread;
+`Sender.connections` says how many sessions may run in parallel. Failures are classified as
+`TemporaryFailure` (4xx, dropped connection, timeout: retry later), `Unavailable` (cannot reach
+or talk to the server at all), `PermanentFailure` (5xx for this recipient) or `FatalSendError`
+(configuration: authentication, TLS; stop the run).
 """
 
 from __future__ import annotations
 
 import binascii
+import contextlib
 import hashlib
 import os
 import re
@@ -28,7 +32,7 @@ from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
 from pathlib import Path
-from typing import Mapping, Protocol
+from typing import Callable, Mapping, Protocol
 
 from .errors import ConfigError, SendError
 
@@ -87,7 +91,9 @@ class Recipient:
 def _encode_header(name: str, value: str) -> bytes:
     value = header_value(value)
     # "=?" would let a recipient decode a literal encoded-word (and a CR LF in it): encode it.
-    charset = "us-ascii" if value.isascii() and "=?" not in value else "utf-8"
+    # A word too long to fold within 998 octets is encoded too (encoded-words fold anywhere).
+    plain = value.isascii() and "=?" not in value and max(map(len, value.split()), default=0) < 900
+    charset = "us-ascii" if plain else "utf-8"
     folded = Header(value, charset, header_name=name, maxlinelen=78).encode(linesep="\r\n")
     return f"{name}: {folded}\r\n".encode("ascii")
 
@@ -99,8 +105,9 @@ def _address(name: str, address: str) -> str:
     name = header_value(name)
     if not name:
         return address
-    if "=?" in name:  # never let a literal encoded-word through: encode the whole name
-        return f"{Header(name, 'utf-8').encode()} <{address}>"
+    # Never let a literal encoded-word through; and fold a long name (formataddr does not).
+    if "=?" in name or len(name) > 200:  # encode the whole name
+        return f"{Header(name, 'utf-8').encode()}\n <{address}>"
     return formataddr((name, address), charset="utf-8")
 
 
@@ -109,51 +116,84 @@ def _address_header(name: str, display: str, address: str) -> bytes:
     return f"{name}: {value}\r\n".encode("ascii")
 
 
-_SOFT_BREAK = b"=\r\n"
+MAX_LINE = 998  # octets per line, CRLF excluded (RFC 5322 section 2.1.1)
+_VALUE_JUNK = {0: " ", 10: " ", 13: " "}  # NUL, LF, CR: never inside a filled-in value
+_CTE = b"Content-Transfer-Encoding: "
 
 
-def _qp_piece(text: str) -> bytes:
-    """Quoted-printable for a piece of a body that may end in the middle of a line: then it
-    ends with a soft line break, so any other encoded piece can follow (soft breaks decode to
-    nothing, and every line stays within 76 characters)."""
-    if not text:
-        return b""
-    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
-    if encoded.endswith(b"\r\n"):
-        return encoded
-    head, sep, last = encoded.rpartition(b"\r\n")
-    if len(last) >= 76:  # make room for the "=": split before, never inside, an =XX escape
-        cut = 73
-        while b"=" in last[cut - 2:cut]:
-            cut -= 1
-        last = last[:cut] + _SOFT_BREAK + last[cut:]
-    return head + sep + last + _SOFT_BREAK
+def quoted_printable(body: bytes) -> bytes:
+    """A CRLF body as quoted-printable: 7-bit, lines of at most 76 characters."""
+    return binascii.b2a_qp(body, istext=True)
 
 
 class _Body:
-    """A body part encoded once; only the placeholders are encoded per recipient."""
+    """A body part, UTF-8 with CRLF line ends, split once around its placeholders.
 
-    def __init__(self, text: str, placeholders: tuple[str, ...]) -> None:
-        text = text.replace("\r\n", "\n").rstrip("\n") + "\n"
-        self.pieces: list[bytes | str] = []
+    `render(values)` substitutes the placeholders (plain bytes) and returns `(data, False)`, to
+    be sent as `8bit`. When a line would pass `MAX_LINE` octets, or the content holds the MIME
+    boundary, it returns the quoted-printable form instead, `(data, True)`: a slow path for odd
+    content (a 3,000-character word, a huge name), never for ordinary digests.
+    """
+
+    def __init__(self, text: str, placeholders: tuple[str, ...], boundary: bytes) -> None:
+        text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+        data = (text.rstrip("\n") + "\n").encode("utf-8").replace(b"\n", b"\r\n")
+        self.boundary = boundary
+        self.slots: list[str] = []  # the placeholder filling each %b of `fmt`, in order
+        pieces = [data]
         if placeholders:
-            pattern = re.compile("|".join(re.escape(p) for p in placeholders))
-            pos = 0
-            for match in pattern.finditer(text):
-                self.pieces.append(_qp_piece(text[pos:match.start()]))
-                self.pieces.append(match.group())
-                pos = match.end()
-            text = text[pos:]
-        self.pieces.append(_qp_piece(text))
+            pattern = re.compile(b"(" + b"|".join(re.escape(p.encode("utf-8"))
+                                                  for p in placeholders) + b")")
+            pieces = pattern.split(data)
+            self.slots = [p.decode("utf-8") for p in pieces[1::2]]
+        self.names = tuple(dict.fromkeys(self.slots))
+        self.fmt = b"%b".join(p.replace(b"%", b"%%") for p in pieces[0::2])
+        # The lines holding placeholders: (their other octets, the placeholders in them).
+        self.lines: list[tuple[int, tuple[str, ...]]] = []
+        self.always_qp = False
+        slot = 0
+        line_len = 0
+        line_slots: list[str] = []
+        for n, piece in enumerate(pieces):
+            if n % 2:  # a placeholder
+                line_slots.append(self.slots[slot])
+                slot += 1
+                continue
+            self.always_qp = self.always_qp or boundary in piece
+            lines = piece.split(b"\r\n")
+            for k, line in enumerate(lines):
+                if k:  # the line before ended
+                    self._line(line_len, line_slots)
+                    line_len, line_slots = 0, []
+                line_len += len(line)
+        self._line(line_len, line_slots)
 
-    def render(self, values: Mapping[str, str]) -> bytes:
-        out = []
-        for piece in self.pieces:
-            if isinstance(piece, bytes):
-                out.append(piece)
+    def _line(self, length: int, slots: list[str]) -> None:
+        if slots:
+            self.lines.append((length, tuple(slots)))
+        elif length > MAX_LINE:
+            self.always_qp = True
+
+    def render(self, values: Mapping[str, str]) -> tuple[bytes, bool]:
+        filled = {name: values.get(name, name).translate(_VALUE_JUNK).encode("utf-8")
+                  for name in self.names}
+        data = self.fmt % tuple(filled[name] for name in self.slots) if self.slots else self.fmt
+        qp = self.always_qp
+        if not qp and filled:
+            for length, slots in self.lines:
+                for name in slots:
+                    length += len(filled[name])
+                if length > MAX_LINE:
+                    qp = True
+                    break
             else:
-                out.append(_qp_piece(values.get(piece, piece).replace("\n", " ")))
-        return b"".join(out)
+                qp = any(self.boundary in value for value in filled.values())
+        return (quoted_printable(data), True) if qp else (data, False)
+
+
+def _part_head(content_type: bytes, boundary: bytes, first: bool, encoding: bytes) -> bytes:
+    return (b"" if first else b"\r\n") + b"--" + boundary + b"\r\nContent-Type: " + \
+        content_type + b'; charset="utf-8"\r\n' + _CTE + encoding + b"\r\n\r\n"
 
 
 class MessageTemplate:
@@ -162,7 +202,8 @@ class MessageTemplate:
     def __init__(self, letter: Letter) -> None:
         self.letter = letter
         digest = hashlib.sha256(f"{letter.subject}\0{letter.text}\0{letter.html}".encode()).hexdigest()
-        # '=' never appears unencoded in quoted-printable, so "=_" can never occur in a body.
+        # The content's own hash cannot occur in it; a part holding it anyway (or a filled-in
+        # value holding it) goes quoted-printable, where "=_" never occurs.
         self.boundary = f"=_digest_{digest[:32]}"
         head = [_address_header("From", letter.from_name, letter.from_address)]
         if letter.reply_to:
@@ -181,20 +222,20 @@ class MessageTemplate:
             f'Content-Type: multipart/alternative;\r\n boundary="{self.boundary}"\r\n\r\n'.encode(),
         ])
         b = self.boundary.encode("ascii")
-        self._text_open = (b"--" + b + b"\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n"
-                           b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")
-        self._html_open = (b"\r\n--" + b + b"\r\nContent-Type: text/html; charset=\"utf-8\"\r\n"
-                           b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+        self._text_open = (_part_head(b"text/plain", b, True, b"8bit"),
+                           _part_head(b"text/plain", b, True, b"quoted-printable"))
+        self._html_open = (_part_head(b"text/html", b, False, b"8bit"),
+                           _part_head(b"text/html", b, False, b"quoted-printable"))
         self._close = b"\r\n--" + b + b"--\r\n"
-        self._text = _Body(letter.text, letter.placeholders)
-        self._html = _Body(letter.html, letter.placeholders)
+        self._text = _Body(letter.text, letter.placeholders, b)
+        self._html = _Body(letter.html, letter.placeholders, b)
 
     def render(self, recipient: Recipient) -> bytes:
         message_id = header_value(recipient.message_id)
         unsubscribe = (f"List-Unsubscribe: <{header_value(recipient.unsubscribe_url)}>,\r\n"
                        f" <{header_value(recipient.unsubscribe_mailto)}>\r\n")
-        text = self._text.render(recipient.text_values)
-        body_html = self._html.render(recipient.html_values)
+        text, text_qp = self._text.render(recipient.text_values)
+        body_html, html_qp = self._html.render(recipient.html_values)
         return b"".join([
             self._head_before_to,
             _address_header("To", recipient.name, recipient.email),
@@ -203,8 +244,8 @@ class MessageTemplate:
             self._list_headers,
             unsubscribe.encode("ascii"),
             self._tail_head,
-            self._text_open, text,
-            self._html_open, body_html,
+            self._text_open[text_qp], text,
+            self._html_open[html_qp], body_html,
             self._close,
         ])
 
@@ -212,6 +253,51 @@ class MessageTemplate:
 def build_message(letter: Letter, recipient: Recipient) -> bytes:
     """One complete message (RFC 5322 bytes, CRLF line ends)."""
     return MessageTemplate(letter).render(recipient)
+
+
+_CTE_8BIT = re.compile(rb"(?im)^(Content-Transfer-Encoding:[ \t]*)8bit\b")
+_MULTIPART = re.compile(rb'(?ims)^Content-Type:[ \t]*multipart/.*?boundary="?([^";\r\n]+)"?')
+
+
+def to_seven_bit(message: bytes) -> bytes:
+    """The message with every `8bit` part re-encoded as quoted-printable (for a server that
+    does not offer 8BITMIME). A DKIM-Signature is dropped: the body it covers has changed."""
+    head, _, body = message.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    kept: list[bytes] = []
+    dropping = False
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            if not dropping:
+                kept.append(line)
+            continue
+        dropping = line.lower().startswith(b"dkim-signature:")
+        if not dropping:
+            kept.append(line)
+    return _seven_bit_entity(b"\r\n".join(kept), body)
+
+
+def _seven_bit_entity(head: bytes, body: bytes) -> bytes:
+    multipart = _MULTIPART.search(head)
+    if multipart:
+        delimiter = b"\r\n--" + multipart.group(1)
+        chunks = (b"\r\n" + body).split(delimiter)
+        for n in range(1, len(chunks)):
+            chunk = chunks[n]
+            if chunk.startswith(b"--"):  # the close delimiter and the epilogue
+                break
+            eol = chunk.find(b"\r\n")
+            if eol < 0:
+                continue
+            part_head, sep, part_body = chunk[eol + 2:].partition(b"\r\n\r\n")
+            if sep:
+                chunks[n] = chunk[:eol + 2] + _seven_bit_entity(part_head, part_body)
+        head = _CTE_8BIT.sub(rb"\g<1>7bit", head)
+        return head + b"\r\n\r\n" + delimiter.join(chunks)[2:]
+    if _CTE_8BIT.search(head):
+        head = _CTE_8BIT.sub(rb"\g<1>quoted-printable", head)
+        body = quoted_printable(body)
+    return head + b"\r\n\r\n" + body
 
 
 class DkimSigner:
@@ -257,6 +343,10 @@ class Sender(Protocol):
     def open(self) -> Session: ...
 
 
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._@+-]")
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+
+
 class OutboxSender:
     """Writes each message to `outbox/<message-id>.eml` atomically (temp file + rename).
 
@@ -278,22 +368,29 @@ class OutboxSender:
         return self
 
     def path_for(self, message_id: str) -> Path:
-        name = re.sub(r"[^A-Za-z0-9._@+-]", "_", message_id.strip("<>")) or "message"
+        name = _UNSAFE_NAME.sub("_", message_id.strip("<>")) or "message"
         return self.folder / f"{name}.eml"
 
     def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> None:
-        path = self.path_for(message_id)
-        tmp = path.with_name(f".{path.name}.tmp")  # one writer per Message-ID at a time
+        name = _UNSAFE_NAME.sub("_", message_id.strip("<>")) or "message"
+        folder = os.fspath(self.folder)
+        path = f"{folder}/{name}.eml"
+        tmp = f"{folder}/.{name}.eml.tmp"  # one writer per Message-ID at a time
         try:
             try:
-                with open(tmp, "wb") as handle:
-                    handle.write(message)
+                fd = os.open(tmp, _CREATE, 0o666)
+                try:
+                    view = memoryview(message)
+                    while view:
+                        view = view[os.write(fd, view):]
                     if self.fsync:
-                        handle.flush()
-                        os.fsync(handle.fileno())
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
                 os.replace(tmp, path)
             except BaseException:
-                tmp.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
                 raise
         except OSError as exc:
             raise FatalSendError(f"{self.folder}: cannot write to the outbox: {exc.strerror}",
@@ -316,20 +413,30 @@ class SmtpConfig:
 
 
 class SmtpSender:
-    """SMTP delivery; each session keeps one connection open for many messages."""
+    """SMTP delivery; each session keeps one connection open for many messages.
 
-    def __init__(self, config: SmtpConfig, connections: int = 1) -> None:
+    Messages are sent as they are (`8bit` parts) with `BODY=8BITMIME` to a server that offers
+    8BITMIME; to one that does not, each is first converted by `to_seven_bit` and, as that drops
+    a DKIM signature, signed again with `resign` when given.
+    """
+
+    def __init__(self, config: SmtpConfig, connections: int = 1,
+                 resign: Callable[[bytes], bytes] | None = None) -> None:
         self.config = config
         self.connections = connections
+        self.resign = resign
 
     def open(self) -> SmtpSession:
-        return SmtpSession(self.config)
+        return SmtpSession(self.config, self.resign)
 
 
 class SmtpSession:
-    def __init__(self, config: SmtpConfig) -> None:
+    def __init__(self, config: SmtpConfig, resign: Callable[[bytes], bytes] | None = None
+                 ) -> None:
         self.config = config
+        self.resign = resign
         self._smtp: smtplib.SMTP | None = None
+        self.eight_bit = False  # the server offers 8BITMIME (known once connected)
 
     def _connect(self) -> smtplib.SMTP:
         c = self.config
@@ -348,6 +455,8 @@ class SmtpSession:
                     smtp.starttls(context=context)
                 if c.username:
                     smtp.login(c.username, c.password)
+                smtp.ehlo_or_helo_if_needed()
+                self.eight_bit = smtp.has_extn("8bitmime")
             except BaseException:
                 _quietly_close(smtp)
                 raise
@@ -369,8 +478,14 @@ class SmtpSession:
         if self._smtp is None:
             self._smtp = self._connect()
         smtp = self._smtp
+        options: tuple[str, ...] = ("BODY=8BITMIME",)
+        if not self.eight_bit:
+            options = ()
+            message = to_seven_bit(message)
+            if self.resign is not None:
+                message = self.resign(message)
         try:
-            refused = smtp.sendmail(sender, [recipient], message)
+            refused = smtp.sendmail(sender, [recipient], message, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(recipient, (550, b"refused"))
             self._reset()
@@ -440,9 +555,10 @@ def _describe(exc: BaseException) -> str:
 
 
 def make_sender(kind: str, *, outbox: Path, smtp: SmtpConfig, connections: int,
-                outbox_fsync: bool = False) -> Sender:
+                outbox_fsync: bool = False, resign: Callable[[bytes], bytes] | None = None
+                ) -> Sender:
     if kind == "smtp":
-        return SmtpSender(smtp, connections)
+        return SmtpSender(smtp, connections, resign)
     return OutboxSender(outbox, fsync=outbox_fsync, connections=1)
 
 

@@ -17,7 +17,6 @@ business of `sending.send_digests`; this module only decides when.
 from __future__ import annotations
 
 import importlib
-import inspect
 import logging
 import sqlite3
 import threading
@@ -69,10 +68,9 @@ class DigestSender(Protocol):
 def library_sender(engine: Database, settings: Settings) -> DigestSender:
     """`sending.send_digests`, adapted; `available=False` while that module does not exist.
 
-    Stopping: if `send_digests` takes a `stop` event it gets it; otherwise its sender is wrapped
-    so that, once `stop` is set, the next message raises `FatalSendError` before it is sent:
-    the loop then records the messages in flight and returns, and the rest stays queued in the
-    ledger for the next pass (that is what a fatal send error means to it).
+    Stopping: `send_digests` gets the `stop` event; once set it takes no new delivery, records
+    the messages in flight and returns `interrupted`; the rest stays queued in the ledger for the
+    next pass.
     """
 
     def send(cadence: str, now: datetime, stop: threading.Event) -> DigestOutcome:
@@ -82,61 +80,18 @@ def library_sender(engine: Database, settings: Settings) -> DigestSender:
             if exc.name != f"{__package__}.sending":
                 raise
             return DigestOutcome(cadence, available=False, detail="publisher.sending not installed")
-        send_digests = sending.send_digests
-        kwargs: dict[str, Any] = {"cadence": cadence}
-        if "stop" in inspect.signature(send_digests).parameters:
-            kwargs["stop"] = stop
-        else:
-            kwargs["sender"] = StoppableSender(sending.sender_for(settings), stop)
-        report = send_digests(engine, settings, now, **kwargs)
-        fatal = str(getattr(report, "fatal", "") or "")
+        report = sending.send_digests(engine, settings, now, cadence=cadence, stop=stop)
+        fatal = str(report.fatal or "")
         return DigestOutcome(
             cadence,
-            sent=_count(report, "sent"),
-            failed=_count(report, "failed"),
-            resumed=_count(report, "resumed"),
-            interrupted=bool(getattr(report, "interrupted", False)) or stop.is_set() or bool(fatal),
+            sent=report.sent,
+            failed=report.failed,
+            resumed=report.resumed,
+            interrupted=report.interrupted or stop.is_set() or bool(fatal),
             detail="" if stop.is_set() else fatal,
         )
 
     return send
-
-
-class StoppableSender:
-    """Wraps a `mail.Sender`: once `stop` is set, no further message leaves."""
-
-    def __init__(self, inner: Any, stop: threading.Event) -> None:
-        self.inner = inner
-        self.stop = stop
-        self.connections = getattr(inner, "connections", 1)
-
-    def __getattr__(self, name: str) -> Any:  # e.g. `idempotent`: what the loop asks of senders
-        return getattr(self.inner, name)
-
-    def open(self) -> _StoppableSession:
-        return _StoppableSession(self.inner.open(), self.stop)
-
-
-class _StoppableSession:
-    def __init__(self, inner: Any, stop: threading.Event) -> None:
-        self.inner = inner
-        self.stop = stop
-
-    def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> None:
-        if self.stop.is_set():
-            from .mail import FatalSendError
-
-            raise FatalSendError("stopping: shutdown requested",
-                                 "the digests not yet sent stay queued for the next run")
-        self.inner.send(sender, recipient, message, message_id)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-def _count(report: object, name: str) -> int:
-    value = getattr(report, name, 0)
-    return len(value) if isinstance(value, (list, tuple, set, dict)) else int(value or 0)
 
 
 # --- scan -------------------------------------------------------------------------------------

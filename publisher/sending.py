@@ -6,11 +6,15 @@ Crash safety, Postfix style:
    the digest row for exactly those articles and queue one delivery row per (subscriber, digest),
    carrying the watermark (`now`) the subscriber moves to once it is sent. Subscribers that
    still have a queued row from an interrupted run are not planned again.
-2. Deliver: every queued row (the new ones and any left by a killed run) is sent; right after
-   the server accepted it, one transaction marks it sent and moves the subscriber's watermark.
+2. Deliver: every queued row (the new ones and any left by a killed run) is sent; once the
+   server accepted it, and before that connection is given another message, a transaction marks
+   it sent and moves the subscriber's watermark (results that arrive together, at most one per
+   connection, share that transaction; the idempotent outbox is recorded in larger batches).
 
-A kill between "accepted" and "marked sent" sends that one message again, with the same
-Message-ID (it is derived from the digest and subscriber ids); nobody is skipped.
+A kill between "accepted" and "marked sent" sends that message again (at most one per
+connection), with the same Message-ID (it is derived from the digest and subscriber ids); nobody
+is skipped. `stop` ends a run the same orderly way: messages in flight are finished and
+recorded, the rest stays queued.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class SendReport:
     bouncing: list[str] = field(default_factory=list)  # addresses now marked bouncing
     errors: list[str] = field(default_factory=list)  # one line per failed delivery
     fatal: str = ""  # why the run stopped early (queued rows wait for the next run)
+    interrupted: bool = False  # `stop` was set: what was not sent yet stays queued
     dry_run: bool = False
 
     @property
@@ -123,6 +128,39 @@ def _personal(links: tuple[str, str, str], name: str, email: str, cadence: str) 
                     unsubscribe_url=links[1], manage_url=links[2])
 
 
+class _MessageIds:
+    """`message_id` with the domain looked up once (it is parsed from the config)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.domain = settings.message_id_domain
+
+    def __call__(self, digest_id: int | str, subscriber_id: int) -> str:
+        return f"<digest-{digest_id}.{subscriber_id}@{self.domain}>"
+
+
+class _Recipients:
+    """`_recipient` for the send loop: what is the same for every subscriber looked up once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.secret = settings.secrets.secret_key
+        self.base = settings.web.public_url.rstrip("/")
+        self.mailto = f"mailto:{unsubscribe_mailto(settings)}?subject=unsubscribe-"
+        self.message_id = _MessageIds(settings)
+
+    def __call__(self, digest_id: int, subscriber_id: int, email: str, name: str,
+                 cadence: str) -> Recipient:
+        sid = str(subscriber_id)
+        unsub = tokens.sign(self.secret, "unsubscribe", sid)
+        unsub_url = f"{self.base}/unsubscribe/{unsub}"
+        personal = Personal(greeting=greeting_for(name), email=email, cadence=cadence,
+                            unsubscribe_url=unsub_url,
+                            manage_url=f"{self.base}/manage/{tokens.sign(self.secret, 'manage', sid)}")
+        return Recipient(email=email, name=name,
+                         message_id=self.message_id(digest_id, subscriber_id),
+                         unsubscribe_url=unsub_url, unsubscribe_mailto=self.mailto + unsub,
+                         text_values=personal.text_values(), html_values=personal.html_values())
+
+
 def _recipient(settings: Settings, digest_id: int | str, subscriber_id: int, email: str,
                name: str, cadence: str, links: tuple[str, str, str]) -> Recipient:
     token, unsub_url, _ = links
@@ -143,13 +181,16 @@ def _signer(settings: Settings) -> DkimSigner | None:
                       domain)
 
 
-def sender_for(settings: Settings) -> Sender:
+def sender_for(settings: Settings, signer: DkimSigner | None = None) -> Sender:
+    """The configured sender; `signer` signs again a message converted for a server without
+    8BITMIME (the conversion drops the signature)."""
     m = settings.mail
     smtp = SmtpConfig(host=m.smtp_host, port=m.smtp_port, security=m.smtp_security,
                       username=m.smtp_username, password=settings.secrets.smtp_password,
                       timeout=m.smtp_timeout)
     return make_sender(m.sender, outbox=settings.outbox_dir, smtp=smtp,
-                       connections=m.connections, outbox_fsync=m.outbox_fsync)
+                       connections=m.connections, outbox_fsync=m.outbox_fsync,
+                       resign=signer.sign if signer else None)
 
 
 def _check_settings(settings: Settings) -> None:
@@ -212,45 +253,61 @@ def send_digests(
     engine: Database, settings: Settings, now: datetime, cadence: str | None = None,
     dry_run: bool = False, sender: Sender | None = None,
     sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-    renderer: DigestRenderer | None = None,
+    renderer: DigestRenderer | None = None, stop: threading.Event | None = None,
+    until: datetime | None = None,
 ) -> SendReport:
     """Plan and send every digest that is due; return what happened.
 
     `cadence=None` takes every cadence, each subscriber only when due (daily: 20 h after their
     last digest, weekly: 6.5 days, immediate: always); with a cadence, every active subscriber of
     that cadence with something new (the scheduler decides when a cadence is due).
+
+    `until` (default `now`) is the end of the period planned: articles taken in up to then, and
+    the watermark subscribers move to; `now` is the send time (the Date header, the ledger's
+    times). The scheduler plans a slot's period with `until=slot_at`.
+
+    `stop`: once set, no new delivery is taken (checked while planning and before each queued
+    row); the messages in flight are finished and recorded, the rest stays queued for the next
+    run, and the report says `interrupted`.
     """
     if cadence is not None and cadence not in CADENCES:
         raise PublisherError(f"unknown cadence {cadence!r}", f"one of {', '.join(CADENCES)}")
     _check_settings(settings)
+    until = now if until is None else until
+    stop = stop or threading.Event()
     report = SendReport(dry_run=dry_run)
     if dry_run:
-        return _dry_run(engine, settings, now, cadence, report)
+        return _dry_run(engine, settings, until, cadence, report)
     renderer = renderer or DigestRenderer(settings)
     calls_before = renderer.inline_calls
     signer = _signer(settings)
-    _plan(engine, settings, now, cadence, report)
-    _Delivery(engine, settings, now, sender or sender_for(settings), renderer, signer, report,
-              sleep, clock).run()
+    _plan(engine, settings, now, until, cadence, report, stop)
+    if not stop.is_set():
+        _Delivery(engine, settings, now, sender or sender_for(settings, signer), renderer, signer,
+                  report, sleep, clock, stop).run()
+    report.interrupted = stop.is_set()
     report.digests = renderer.inline_calls - calls_before
     return report
 
 
-def _plan(engine: Database, settings: Settings, now: datetime, cadence: str | None,
-          report: SendReport) -> None:
+def _plan(engine: Database, settings: Settings, now: datetime, until: datetime,
+          cadence: str | None, report: SendReport, stop: threading.Event) -> None:
+    ids_for = _MessageIds(settings)
     with engine.begin() as conn:
         busy = ledger.subscribers_with_queued(conn)
         report.resumed = ledger.count_queued(conn)
-        candidates = _Candidates(conn, settings, now)
+        candidates = _Candidates(conn, settings, until)
         digest_ids: OrderedDict[tuple[str, ...], int] = OrderedDict()
         batch: list[ledger.Planned] = []
         for sub in _subscribers(conn, cadence):
+            if stop.is_set():  # what is planned so far is queued; the rest, next time
+                break
             if sub.id in busy:
                 continue
-            if cadence is None and not _due(sub, now):
+            if cadence is None and not _due(sub, until):
                 report.skipped += 1
                 continue
-            chosen = _articles_for(sub, settings, now, candidates)
+            chosen = _articles_for(sub, settings, until, candidates)
             if not chosen:
                 report.skipped += 1
                 continue
@@ -261,11 +318,11 @@ def _plan(engine: Database, settings: Settings, now: datetime, cadence: str | No
                 digest_ids[ids] = digest_id
                 if len(digest_ids) > 256:
                     digest_ids.popitem(last=False)
-            batch.append(ledger.Planned(sub.id, digest_id, message_id(settings, digest_id, sub.id)))
+            batch.append(ledger.Planned(sub.id, digest_id, ids_for(digest_id, sub.id)))
             if len(batch) >= PLAN_BATCH:
-                report.planned += ledger.plan_deliveries(conn, batch, now, now)
+                report.planned += ledger.plan_deliveries(conn, batch, until, now)
                 batch = []
-        report.planned += ledger.plan_deliveries(conn, batch, now, now)
+        report.planned += ledger.plan_deliveries(conn, batch, until, now)
 
 
 def _dry_run(engine: Database, settings: Settings, now: datetime, cadence: str | None,
@@ -303,8 +360,13 @@ class _Delivery:
 
     def __init__(self, engine: Database, settings: Settings, now: datetime, sender: Sender,
                  renderer: DigestRenderer, signer: DkimSigner | None, report: SendReport,
-                 sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+                 sleep: Callable[[float], None], clock: Callable[[], float],
+                 stop: threading.Event) -> None:
         self.engine = engine
+        self.stop = stop
+        # waiting (retry backoff, rate limit) ends early when `stop` is set
+        self.wait = stop.wait if sleep is time.sleep else sleep
+        self.recipient = _Recipients(settings)
         self.settings = settings
         self.now = now
         self.sender = sender
@@ -319,7 +381,9 @@ class _Delivery:
         self.next_slot = 0.0
         self.envelope_from = settings.mail.from_address
         # An idempotent sender (the outbox) lets us record sent rows in batches: a crash before
-        # the batch is recorded only rewrites the same files. SMTP rows are recorded one by one.
+        # the batch is recorded only rewrites the same files. SMTP rows are recorded before the
+        # connection that sent them gets another message (the results that came in together,
+        # at most one per connection, in one transaction).
         self.batch_sent = bool(getattr(sender, "idempotent", False))
         self.pending_sent: list[ledger.DeliveryRow] = []
 
@@ -351,9 +415,8 @@ class _Delivery:
         if template is None:
             return "every article of this digest was withdrawn"
         d = item.delivery
-        links = personal_links(self.settings, d.subscriber_id)
-        recipient = _recipient(self.settings, d.digest_id, d.subscriber_id, item.email,
-                               item.name, item.cadence, links)
+        recipient = self.recipient(d.digest_id, d.subscriber_id, item.email, item.name,
+                                   item.cadence)
         try:
             data = template.render(recipient)
         except SendError as exc:
@@ -365,7 +428,7 @@ class _Delivery:
         """Record an outcome; return the delay before the next attempt, or None when done."""
         d = job.item.delivery
         now = self.now
-        if error is None and self.batch_sent:
+        if error is None:  # recorded by flush_sent: now (SMTP) or in batches (the outbox)
             self.pending_sent.append(_with_attempts(d, job.attempts))
             self.report.sent += 1
             if len(self.pending_sent) >= SENT_BATCH:
@@ -373,10 +436,6 @@ class _Delivery:
             return None
         with self.conn.begin():
             conn = self.conn
-            if error is None:
-                ledger.mark_sent(conn, _with_attempts(d, job.attempts), now)
-                self.report.sent += 1
-                return None
             message = str(error)
             if isinstance(error, FatalSendError):  # not this recipient's fault: stays queued
                 ledger.mark_attempt(conn, d.id, job.attempts, message, now, failed=False)
@@ -419,7 +478,7 @@ class _Delivery:
         now = self.clock()
         self.next_slot = max(self.next_slot, now)
         if self.next_slot > now:
-            self.sleep(self.next_slot - now)
+            self.wait(self.next_slot - now)
         self.next_slot += 1.0 / self.rate
 
     # -- the loop
@@ -449,6 +508,9 @@ class _Delivery:
         exhausted = False
         while True:
             while not stopping and in_flight < window:
+                if self.stop.is_set():  # the rest stays queued, untouched, for the next run
+                    stopping = True
+                    break
                 job = None
                 if retries and retries[0][0] <= self.clock():
                     job = heapq.heappop(retries)[2]
@@ -465,24 +527,30 @@ class _Delivery:
                 if job is None:
                     break
                 self.throttle()
+                if self.stop.is_set():  # set while waiting for the rate limit: not sent
+                    stopping = True
+                    break
                 pool.put(job)
                 in_flight += 1
             if in_flight == 0:
                 if stopping or (exhausted and not retries):
                     break
                 if retries:
-                    self.sleep(max(0.0, retries[0][0] - self.clock()))
+                    self.wait(max(0.0, retries[0][0] - self.clock()))
                 continue
-            job, error = pool.get()
-            in_flight -= 1
-            try:
-                delay = self.record(job, error)
-            except FatalSendError as exc:
-                stopping = True
-                self.report.fatal = self.report.fatal or str(exc)
-                continue
-            if delay is not None:
-                heapq.heappush(retries, (self.clock() + delay, next(order), job))
+            results = pool.results()
+            in_flight -= len(results)
+            for job, error in results:
+                try:
+                    delay = self.record(job, error)
+                except FatalSendError as exc:
+                    stopping = True
+                    self.report.fatal = self.report.fatal or str(exc)
+                    continue
+                if delay is not None:
+                    heapq.heappush(retries, (self.clock() + delay, next(order), job))
+            if not self.batch_sent:
+                self.flush_sent()
 
 
 def _with_attempts(d: ledger.DeliveryRow, attempts: int) -> ledger.DeliveryRow:
@@ -525,8 +593,10 @@ class _InlinePool:
     def put(self, job: _Job) -> None:
         self.done.append(_send(self.session, self.sender, self.envelope_from, job))
 
-    def get(self):  # type: ignore[no-untyped-def]
-        return self.done.pop(0)
+    def results(self):  # type: ignore[no-untyped-def]
+        """The outcomes so far (at least one; put() sends at once)."""
+        done, self.done = self.done, []
+        return done
 
     def close(self, timeout: float) -> None:
         _close_session(self.session)
@@ -537,7 +607,7 @@ class _ThreadPool:
 
     def __init__(self, sender: Sender, envelope_from: str, n: int) -> None:
         self.jobs: queue.Queue = queue.Queue()
-        self.results: queue.Queue = queue.Queue()
+        self.done: queue.Queue = queue.Queue()
         self.threads = [threading.Thread(target=self._work, args=(sender, envelope_from),
                                          name=f"sender-{i}", daemon=True) for i in range(n)]
         for thread in self.threads:
@@ -547,15 +617,21 @@ class _ThreadPool:
         session: list = []  # type: ignore[type-arg]
         try:
             while (job := self.jobs.get()) is not None:
-                self.results.put(_send(session, sender, envelope_from, job))
+                self.done.put(_send(session, sender, envelope_from, job))
         finally:
             _close_session(session)
 
     def put(self, job: _Job) -> None:
         self.jobs.put(job)
 
-    def get(self):  # type: ignore[no-untyped-def]
-        return self.results.get()
+    def results(self):  # type: ignore[no-untyped-def]
+        """The next outcome (waiting for it) and any others already in."""
+        done = [self.done.get()]
+        while True:
+            try:
+                done.append(self.done.get_nowait())
+            except queue.Empty:
+                return done
 
     def close(self, timeout: float) -> None:
         for _ in self.threads:

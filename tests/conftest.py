@@ -163,7 +163,8 @@ class SmtpServer:
     `rcpt_replies[address] = ["451 4.7.1 Try again later"]` answers RCPT with each reply in turn
     (then accepts); `data_replies[address]` does the same at the end of DATA;
     `drop_after_data.add(address)` closes the connection once, after DATA, without answering;
-    `delay` seconds are spent on every accepted message.
+    `delay` seconds are spent on every accepted message; `eight_bit = False` stops offering
+    8BITMIME. `mail_options` lists the MAIL FROM parameters of each accepted message.
     """
 
     def __init__(self) -> None:
@@ -174,6 +175,8 @@ class SmtpServer:
         self.data_replies: dict[str, list[str]] = {}
         self.drop_after_data: set[str] = set()
         self.delay = 0.0
+        self.eight_bit = True
+        self.mail_options: list[list[str]] = []
         self.connections = 0
         self.lock = threading.Lock()
         self.host = "127.0.0.1"
@@ -185,6 +188,8 @@ class SmtpServer:
         with self.lock:
             self.connections += 1
         session.host_name = hostname
+        if not self.eight_bit:
+            return [r for r in responses if "8BITMIME" not in r]
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
@@ -218,6 +223,7 @@ class SmtpServer:
         with self.lock:
             self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
                                   envelope.original_content or envelope.content))
+            self.mail_options.append(list(envelope.mail_options))
         return "250 Message accepted for delivery"
 
     def start(self) -> "SmtpServer":

@@ -106,7 +106,7 @@ def test_single_article_subject_is_its_title(settings):  # type: ignore[no-untyp
 
 
 def _normalise_eml(data: bytes) -> str:
-    text = data.decode("ascii")
+    text = data.decode("utf-8")
     text = re.sub(r"=_digest_[0-9a-f]+", "=_digest_BOUNDARY", text)
     text = re.sub(r"(?m)^Date: .*$", "Date: DATE", text)
     return re.sub(r"(?m)^Message-ID: .*$", "Message-ID: <MESSAGE-ID>", text)
@@ -145,8 +145,71 @@ def test_golden_digest(settings):  # type: ignore[no-untyped-def]
     for name, value in outputs.items():
         expected = (GOLDEN / name).read_bytes().decode("utf-8")
         assert value == expected, f"{name} differs from the golden file (UPDATE_GOLDEN=1 to regenerate)"
-    message = message_from_bytes(MessageTemplate(letter).render(recipient), policy=policy.default)
+    data = MessageTemplate(letter).render(recipient)
+    assert data.count(b"Content-Transfer-Encoding: 8bit\r\n") == 2
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    message = message_from_bytes(data, policy=policy.default)
     plain = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert plain == outputs["digest.txt"]
     html_part = message.get_body(("html",)).get_content().replace("\r\n", "\n")
     assert html_part == outputs["digest.html"].rstrip("\n") + "\n"
+
+
+def _message(settings, articles, name: str = "Ana"):  # type: ignore[no-untyped-def]
+    rendered = DigestRenderer(settings).render(9, articles, T0)
+    personal = Personal(f"Hi {name},", "ana@example.com", "daily",
+                        "https://news.example.org/unsubscribe/TOKEN",
+                        "https://news.example.org/manage/TOKEN")
+    recipient = Recipient("ana@example.com", name, "<digest-9.1@www.leftvoice.org>",
+                          "https://news.example.org/unsubscribe/TOKEN",
+                          "mailto:unsubscribe@www.leftvoice.org?subject=unsubscribe-TOKEN",
+                          personal.text_values(), personal.html_values())
+    letter = Letter("digest@leftvoice.org", "Left Voice", rendered.subject, T0,
+                    "Left Voice digest <digest.www.leftvoice.org>", rendered.text, rendered.html,
+                    placeholders=tuple(PLACEHOLDERS.values()))
+    data = MessageTemplate(letter).render(recipient)
+    return data, personal.fill_text(rendered.text), personal.fill_html(rendered.html)
+
+
+def _parts(data: bytes):  # type: ignore[no-untyped-def]
+    message = message_from_bytes(data, policy=policy.default)
+    return [(part["Content-Transfer-Encoding"],
+             part.get_content().replace("\r\n", "\n")) for part in message.iter_parts()]
+
+
+def test_html_comes_in_long_lines_of_at_most_990_octets(settings):  # type: ignore[no-untyped-def]
+    arts = [make_article(i, T0, summary="Workers ünïted " * 30) for i in range(1, 11)]
+    rendered = DigestRenderer(settings).render(3, arts, T0)
+    lengths = [len(line.encode()) for line in rendered.html.splitlines()]
+    assert max(lengths) <= 990 and sum(lengths) / len(lengths) > 600, lengths
+    data, text, html = _message(settings, arts)
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    assert _parts(data) == [("8bit", text), ("8bit", html.rstrip("\n") + "\n")]
+
+
+@pytest.mark.parametrize("where", ["title", "summary", "url"])
+def test_a_3000_character_word_keeps_every_line_within_998_octets(settings, where):  # type: ignore[no-untyped-def]
+    word = "Ü" * 3000 if where != "url" else "https://www.leftvoice.org/" + "x" * 3000
+    article = make_article(1, T0, title=word if where == "title" else "",
+                           summary=word if where == "summary" else "")
+    if where == "url":
+        from dataclasses import replace
+
+        article = replace(article, url=word)
+    others = [make_article(n, T0) for n in (2, 3)]
+    data, text, html = _message(settings, [article, *others])
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    parts = _parts(data)
+    assert [content for _, content in parts] == [text, html.rstrip("\n") + "\n"]
+    assert word[:2000] in text or where == "summary"  # a summary is shortened to 600 characters
+    assert ("quoted-printable" in {cte for cte, _ in parts})
+
+
+def test_a_huge_name_sends_that_subscriber_quoted_printable(settings):  # type: ignore[no-untyped-def]
+    arts = [make_article(1, T0)]
+    data, text, html = _message(settings, arts, name="Zoë" * 400)
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    assert _parts(data) == [("quoted-printable", text),
+                            ("quoted-printable", html.rstrip("\n") + "\n")]
+    data, text, html = _message(settings, arts, name="Zoë")
+    assert _parts(data) == [("8bit", text), ("8bit", html.rstrip("\n") + "\n")]

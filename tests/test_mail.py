@@ -11,7 +11,7 @@ import pytest
 
 from publisher.errors import ConfigError
 from publisher.mail import (DkimSigner, Letter, MessageTemplate, OutboxSender, Recipient,
-                            build_message, header_value)
+                            build_message, header_value, to_seven_bit)
 from test_digest_support import T0
 
 
@@ -129,17 +129,82 @@ def test_outbox_writes_atomically_named_by_message_id(tmp_path):  # type: ignore
     assert (tmp_path / "outbox" / files[0]).read_bytes() == data
 
 
-def test_personalised_quoted_printable_round_trips_with_short_lines():
-    body = ("x" * 70 + "@@A@@" + "é" * 40 + "=" * 30 + "@@B@@\n") * 3 + "@@A@@" + " " * 3 + "@@B@@"
-    values = {"@@A@@": "Zoë " * 30 + "=?utf-8?q?x?= ", "@@B@@": "tail ="}
+def _filled(body: str, values: dict) -> str:  # type: ignore[type-arg]
+    for key, value in values.items():
+        body = body.replace(key, value)
+    return body
+
+
+def _personalised(body: str, values: dict) -> bytes:  # type: ignore[type-arg]
     lt = Letter("d@leftvoice.org", "", "s", T0, "l <l.example>", body, body,
                 placeholders=("@@A@@", "@@B@@"))
     rc = Recipient("a@example.com", "", "<m@x>", "https://x/u", "mailto:u@x", values, values)
-    data = build_message(lt, rc)
-    assert max(len(line) for line in data.split(b"\r\n")) <= 76
-    expected = body
-    for key, value in values.items():
-        expected = expected.replace(key, value)
+    return build_message(lt, rc)
+
+
+def _decoded(data: bytes) -> list[tuple[str, str]]:
+    return [(p["Content-Transfer-Encoding"], p.get_content().replace("\r\n", "\n"))
+            for p in parse(data).iter_parts()]
+
+
+def test_personalised_8bit_parts_round_trip_with_crlf_and_short_enough_lines():
+    body = ("x" * 70 + "@@A@@" + "é" * 40 + "=" * 30 + "@@B@@\n") * 3 + "@@A@@" + " " * 3 + \
+        "@@B@@ 100% %s %b"
+    values = {"@@A@@": "Zoë " * 30 + "=?utf-8?q?x?= ", "@@B@@": "tail =\r\nBcc: x\x00"}
+    data = _personalised(body, values)
+    assert b"\n" not in data.replace(b"\r\n", b"") and b"\r" not in data.replace(b"\r\n", b"")
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    assert b"=3D" not in data and "é".encode() in data  # plain bytes, no quoted-printable
+    expected = _filled(body, {**values, "@@B@@": "tail =  Bcc: x "}) + "\n"
+    assert _decoded(data) == [("8bit", expected), ("8bit", expected)]
+
+
+def test_a_line_over_998_octets_sends_the_part_quoted_printable():
+    word = "x" * 3000
+    data = _personalised(f"Hello @@A@@\n{word}\n", {"@@A@@": "Ana", "@@B@@": ""})
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    assert _decoded(data) == [("quoted-printable", f"Hello Ana\n{word}\n")] * 2
+
+
+def test_a_value_that_would_overflow_its_line_sends_that_message_quoted_printable():
+    body = "y" * 900 + " @@A@@\nshort\n"
+    for name, encoding in (("Ana", "8bit"), ("Zoë" * 40, "quoted-printable")):
+        data = _personalised(body, {"@@A@@": name})
+        assert max(len(line) for line in data.split(b"\r\n")) <= 998
+        assert _decoded(data) == [(encoding, body.replace("@@A@@", name))] * 2
+
+
+def test_a_value_holding_the_boundary_cannot_end_the_part():
+    body = "Hi @@A@@\n@@A@@\n"
+    boundary = MessageTemplate(Letter("d@leftvoice.org", "", "s", T0, "l <l.example>", body,
+                                      body, placeholders=("@@A@@", "@@B@@"))).boundary
+    evil = f"--{boundary}--"
+    data = _personalised(body, {"@@A@@": evil})
+    assert data.count(f"--{boundary}".encode()) == 3  # two parts and the close
+    assert _decoded(data) == [("quoted-printable", body.replace("@@A@@", evil))] * 2
+
+
+def test_a_3000_character_ascii_subject_and_name_are_folded():
+    word = "x" * 3000
+    data = build_message(letter(subject=word), recipient(name=word))
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
     msg = parse(data)
-    for part in msg.iter_parts():
-        assert part.get_content().replace("\r\n", "\n") == expected + "\n"
+    assert msg["Subject"] == word
+    # (the stdlib's address parser puts a space between adjacent encoded-words of a phrase,
+    # which RFC 2047 section 6.2 says to ignore)
+    assert "".join(msg["To"].addresses[0].display_name.split()) == word
+
+
+def test_to_seven_bit_converts_8bit_parts_and_drops_a_dkim_signature():
+    data = build_message(letter(), recipient(name="Zoë Müller"))
+    signed = b"DKIM-Signature: v=1; a=rsa-sha256;\r\n b=abc\r\n" + data
+    seven = to_seven_bit(signed)
+    assert seven.isascii() and b"DKIM-Signature" not in seven
+    assert max(len(line) for line in seven.split(b"\r\n")) <= 76
+    assert seven.count(b"Content-Transfer-Encoding: quoted-printable\r\n") == 2
+    before, after = parse(data), parse(seven)
+    assert after["To"] == before["To"] and after["Subject"] == before["Subject"]
+    assert [p.get_content() for p in after.iter_parts()] == \
+        [p.get_content() for p in before.iter_parts()]
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert seven.startswith(head + b"\r\n\r\n")  # headers byte for byte

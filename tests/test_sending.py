@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import timedelta
 
@@ -218,9 +219,10 @@ def test_unsubscribed_between_plan_and_send_gets_nothing(world):  # type: ignore
 
 
 def test_missing_secret_is_a_clear_error(tmp_path):  # type: ignore[no-untyped-def]
+    from test_digest_support import write_config
+
     from publisher.config import load_settings
     from publisher.errors import ConfigError
-    from test_digest_support import write_config
 
     settings = load_settings(write_config(tmp_path), {})
     with pytest.raises(ConfigError, match="PUBLISHER_SECRET_KEY"):
@@ -235,3 +237,138 @@ def test_daily_subscriber_not_due_without_cadence_but_sent_with_it(world):  # ty
     later = H2 + timedelta(hours=1)
     assert sending.send_digests(engine, settings, later).sent == 0  # not due for 20 h
     assert sending.send_digests(engine, settings, later, cadence="daily").sent == 1
+
+
+class _StopAfter:
+    """A sender that sets `stop` once `count` messages have been accepted."""
+
+    def __init__(self, inner, stop, count: int) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.stop, self.count = inner, stop, count
+        self.connections = inner.connections
+        self.lock = threading.Lock()
+        self.accepted = 0
+
+    def open(self):  # type: ignore[no-untyped-def]
+        session = self.inner.open()
+        outer = self
+
+        class Session:
+            def send(self, *args) -> None:  # type: ignore[no-untyped-def]
+                session.send(*args)
+                with outer.lock:
+                    outer.accepted += 1
+                    if outer.accepted >= outer.count:
+                        outer.stop.set()
+
+            def close(self) -> None:
+                session.close()
+
+        return Session()
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_stop_finishes_the_messages_in_flight_and_leaves_the_rest_queued(
+        tmp_path, smtp_server, connections):  # type: ignore[no-untyped-def]
+    settings = smtp_settings(tmp_path, smtp_server, connections=connections)
+    engine = open_engine(settings)
+    add_articles(engine, [make_article(1, H1)])
+    for n in range(30):
+        add_subscriber(engine, f"reader{n}@example.com")
+    stop = threading.Event()
+    sender = _StopAfter(sending.sender_for(settings), stop, 5)
+    report = sending.send_digests(engine, settings, H2, sender=sender, stop=stop)
+    assert report.interrupted and not report.fatal and report.failed == 0
+    assert 5 <= report.sent <= 5 + connections - 1  # those in flight when stop was set
+    assert report.sent == len(smtp_server.messages) == sender.accepted
+    with engine.begin() as conn:
+        rows = [r for n in range(1, 31) for r in ledger.deliveries_for(conn, n)]
+    assert sum(r.state == "sent" for r in rows) == report.sent
+    queued = [r for r in rows if r.state == "queued"]
+    assert len(queued) == 30 - report.sent
+    assert all(r.attempts == 0 and r.last_error == "" for r in queued)  # never attempted
+    rest = sending.send_digests(engine, settings, H2)
+    assert (rest.sent, rest.resumed, rest.interrupted) == (30 - report.sent, 30 - report.sent,
+                                                          False)
+    got = by_recipient(smtp_server)
+    assert len(got) == 30 and all(len(v) == 1 for v in got.values())
+
+
+def test_stop_set_before_the_run_plans_and_sends_nothing(world):  # type: ignore[no-untyped-def]
+    settings, engine, server = world
+    add_subscriber(engine, "ana@example.com")
+    stop = threading.Event()
+    stop.set()
+    report = sending.send_digests(engine, settings, H2, stop=stop)
+    assert report.interrupted and (report.sent, report.planned) == (0, 0)
+    assert server.messages == []
+    assert sending.send_digests(engine, settings, H2).sent == 1
+
+
+def test_until_plans_the_period_while_date_is_the_send_time(world):  # type: ignore[no-untyped-def]
+    settings, engine, server = world
+    ana = add_subscriber(engine, "ana@example.com")
+    add_articles(engine, [make_article(3, H2 + timedelta(minutes=30))])  # after the period
+    sent_at = H2 + timedelta(hours=1)
+    report = sending.send_digests(engine, settings, sent_at, cadence="daily", until=H2)
+    assert report.sent == 1
+    (msg,) = server.parsed()
+    assert msg["Date"].datetime == sent_at
+    text = msg.get_body(("plain",)).get_content()
+    assert "Article number 1" in text and "Article number 3" not in text
+    assert get_subscriber(engine, ana.id).last_digest_at == H2  # article 3 comes next time
+
+
+def test_8bitmime_is_used_when_offered(world):  # type: ignore[no-untyped-def]
+    settings, engine, server = world
+    add_subscriber(engine, "zoe@example.com", name="Zoë")
+    assert sending.send_digests(engine, settings, H2).sent == 1
+    (options,) = server.mail_options
+    assert "BODY=8BITMIME" in options
+    (data,) = [m for _, _, m in server.messages]
+    assert not data.isascii() and data.count(b"Content-Transfer-Encoding: 8bit\r\n") == 2
+
+
+def test_without_8bitmime_the_message_goes_quoted_printable(tmp_path, smtp_server):  # type: ignore[no-untyped-def]
+    smtp_server.eight_bit = False
+    settings = smtp_settings(tmp_path, smtp_server)
+    engine = open_engine(settings)
+    add_articles(engine, [make_article(1, H1, title="Grève générale · día 3")])
+    add_subscriber(engine, "zoe@example.com", name="Zoë")
+    assert sending.send_digests(engine, settings, H2).sent == 1
+    assert server_options_plain(smtp_server)
+    (data,) = [m for _, _, m in smtp_server.messages]
+    assert data.isascii() and b"8bit" not in data
+    body = data.split(b"\r\n\r\n", 1)[1]
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76
+    (msg,) = smtp_server.parsed()
+    assert msg["To"].addresses[0].display_name == "Zoë"
+    for part in msg.iter_parts():
+        assert part["Content-Transfer-Encoding"] == "quoted-printable"
+        assert "Grève générale · día 3" in part.get_content()
+        assert "Hi Zoë," in part.get_content()
+
+
+def server_options_plain(server) -> bool:  # type: ignore[no-untyped-def]
+    return all("BODY=8BITMIME" not in options for options in server.mail_options)
+
+
+def test_without_8bitmime_a_dkim_signature_is_made_for_the_converted_message(tmp_path, smtp_server):  # type: ignore[no-untyped-def]
+    import base64
+    import subprocess
+
+    import dkim
+
+    key = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = base64.b64encode(subprocess.run(
+        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True,
+        capture_output=True).stdout)
+    smtp_server.eight_bit = False
+    settings = smtp_settings(tmp_path, smtp_server, dkim_key_file=str(key), dkim_selector="mail")
+    engine = open_engine(settings)
+    add_articles(engine, [make_article(1, H1, title="Grève générale")])
+    add_subscriber(engine, "zoe@example.com", name="Zoë")
+    assert sending.send_digests(engine, settings, H2).sent == 1
+    (data,) = [m for _, _, m in smtp_server.messages]
+    assert data.isascii() and data.count(b"DKIM-Signature:") == 1
+    assert dkim.verify(data, dnsfunc=lambda name, timeout=5: b"v=DKIM1; k=rsa; p=" + public)
