@@ -227,3 +227,18 @@ def test_scraped_only_use_never_imports_markdown_or_yaml() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_only_the_listed_spellings_lower_case_to_a_stopword() -> None:
+    """detect_language looks words up without lower-casing: no other character may map in."""
+    from publisher.readers.text import _STOPWORD_OF
+
+    letters = set("".join(_STOPWORD_OF.values()))
+    spelled = set("".join(_STOPWORD_OF))
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        lowered = char.lower()
+        if char not in spelled and any(c in letters for c in lowered):
+            # only İ (-> "i̇", two characters) may: the dot above is in no stopword
+            assert len(lowered) > 1 and not set(lowered[1:]) & letters, hex(code)
+        assert char.isspace() == lowered.isspace() or len(lowered) > 1, hex(code)

@@ -7,8 +7,7 @@ import re
 from collections import Counter
 from datetime import date
 from functools import lru_cache
-from itertools import compress, islice, repeat
-from operator import eq
+from itertools import compress, product, repeat
 
 # Characters XML 1.0 forbids (feedgen/lxml refuse them): C0 controls except TAB/LF/CR, DEL,
 # the non-characters U+FFFE/U+FFFF and (lone) surrogates, which a str can only hold if it
@@ -171,18 +170,30 @@ _LANGUAGES_OF = {
 }
 
 
+def _spellings(word: str) -> set[str]:
+    """Every string whose `.lower()` is `word`: each letter in either case.
+
+    No other character lower-cases to a letter of a stopword (tests check all of Unicode),
+    so looking words up here equals lower-casing the whole sample first, at no cost.
+    """
+    return {"".join(p) for p in product(*(dict.fromkeys((c, c.upper())) for c in word))}
+
+
+_STOPWORD_OF = {spelling: word for word in _LANGUAGES_OF for spelling in _spellings(word)}
+
+
 def detect_language(text: str, site_language: str, sample: int = 1500) -> str:
     """A cheap stopword vote over the start of `text`: a language code, or "" for the site's.
 
-    A stopword's votes are the non-overlapping matches of " word " in the sample's words
-    joined by single spaces (`str.count`, as first written). Two matches overlap only where
-    the same word comes twice in a row, so unless a stopword directly follows itself, a vote
-    is the number of times the word occurs; otherwise a loop over the stopwords found skips
-    every second word of a run, as `str.count` does.
+    A stopword's votes are the non-overlapping matches of " word " in the sample's words,
+    lower-cased and joined by single spaces (`str.count`, as first written). Two matches
+    overlap only where the same word comes twice in a row, so unless a stopword directly
+    follows itself, a vote is the number of times the word occurs; otherwise a loop over
+    the stopwords found skips every second word of a run, as `str.count` does.
     """
-    words = text[:sample].lower().split()
-    at = list(compress(range(len(words)), map(_LANGUAGES_OF.__contains__, words)))  # one pass
-    found = list(map(words.__getitem__, at))
+    words = text[:sample].split()
+    at = list(compress(range(len(words)), map(_STOPWORD_OF.__contains__, words)))  # one pass
+    found = list(map(_STOPWORD_OF.__getitem__, map(words.__getitem__, at)))
     # (position + 1, word) of one found stopword == (position, word) of another: a run
     pairs = set(zip(at, found))
     if not any(map(pairs.__contains__, zip(map((1).__add__, at), found))):
@@ -190,13 +201,13 @@ def detect_language(text: str, site_language: str, sample: int = 1500) -> str:
         counts = {lang: sum(map(votes.get, ws, repeat(0))) for lang, ws in _STOPWORDS.items()}
     else:
         counts = dict.fromkeys(_STOPWORDS, 0)
-        previous, counted = -2, False
+        previous, previous_word, counted = -2, "", False
         for i, word in zip(at, found):
-            counted = not (counted and previous == i - 1 and words[previous] == word)
+            counted = not (counted and previous == i - 1 and previous_word == word)
             if counted:
                 for lang in _LANGUAGES_OF[word]:
                     counts[lang] += 1
-            previous = i
+            previous, previous_word = i, word
     best = max(counts, key=counts.__getitem__)
     if counts[best] < 5 or best == site_language.split("-")[0].lower():
         return ""
