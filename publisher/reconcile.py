@@ -30,6 +30,7 @@ from . import pipeline, slots
 from .config import Settings
 from .errors import PublisherError
 from .seedfiles import scan_seed_files
+from .store import Database
 from .store import articles as article_store
 from .store import runs as run_store
 
