@@ -24,6 +24,8 @@ from .readers import read_seed
 from .seedfiles import SeedFile, scan_seed_files
 from .store import articles as article_store
 from .store import open_database
+from .store.articles import ArticleRow
+from .store.db import parse_utc, utc_text
 
 Progress = Callable[[int], None]
 PARALLEL_THRESHOLD = 400  # below this many seeds to parse, a process pool costs more than it saves
@@ -87,8 +89,8 @@ def ingest(
     parsed = _parse_all(todo, seeds_dir, site, settings, progress)
 
     states: list[article_store.SeedFileState] = []
-    fresh: list[Article] = []
-    corrected: list[Article] = []
+    fresh: list[ArticleRow] = []
+    corrected: list[ArticleRow] = []
     for seed, result in zip(todo, parsed):
         if isinstance(result, NotAnArticle):
             report.skipped.append(result)
@@ -101,7 +103,7 @@ def ingest(
             identity = identities.get(seed.source)
             if identity is None:
                 fresh.append(result)
-            elif identity.content_hash != result.content_hash or identity.deleted:
+            elif identity.content_hash != result["content_hash"] or identity.deleted:
                 corrected.append(result)
             else:
                 report.unchanged += 1
@@ -109,15 +111,16 @@ def ingest(
     present = {f.source for f in files}
     gone = [source for source in identities if source not in present]
     with engine.begin() as conn:
-        new_records = _assign_identities(fresh, article_store.taken_slugs(conn), site, now)
-        article_store.insert_articles(conn, new_records)
-        kept = [_keep_identity(a, identities[a.source], site, now) for a in corrected]
-        article_store.update_articles(conn, kept)
+        taken = {identity.slug: source for source, identity in identities.items()}
+        new_rows = _assign_identities(fresh, taken, site, now)
+        article_store.insert_rows(conn, new_rows)
+        kept = [_keep_identity(row, identities[str(row["source"])], site, now) for row in corrected]
+        article_store.update_rows(conn, kept)
         report.deleted = article_store.mark_deleted(conn, gone, now)
         article_store.forget_seed_files(conn, [s for s in known if s not in present])
         article_store.record_seed_states(conn, states, now)
-    report.new = [a.id for a in new_records]
-    report.updated = [a.id for a in kept]
+    report.new = [str(row["id"]) for row in new_rows]
+    report.updated = [str(row["id"]) for row in kept]
     return report
 
 
@@ -145,7 +148,8 @@ def build_feeds(
     if len(stale) < FEED_PARALLEL_THRESHOLD or workers == 1:
         with engine.begin() as conn:
             records = article_store.get_articles(
-                conn, sorted({i for _, ids in stale for i in ids}), site.timezone)
+                conn, sorted({i for _, ids in stale for i in ids}), site.timezone,
+                with_related=False)
         results = [_render_feeds(stale, records, site, settings.feeds_url, feeds_dir)]
     else:
         # Each worker reads its own articles from the store: cheaper than pickling them over.
@@ -224,13 +228,13 @@ def _remove_stale_feeds(feeds_dir: Path, live: set[str]) -> list[str]:
 def _parse_all(
     todo: Sequence[SeedFile], seeds_dir: Path, site: Site, settings: Settings,
     progress: Progress | None,
-) -> list[Article | SeedError]:
+) -> list[ArticleRow | SeedError]:
     """Every seed read, in order, over a process pool when there are enough to pay for one."""
     jobs = [(Path(f.path), seeds_dir, site, settings.feeds.max_seed_bytes) for f in todo]
     workers = settings.feeds.workers or os.cpu_count() or 1
-    results: list[Article | SeedError] = []
+    results: list[ArticleRow | SeedError] = []
     if len(jobs) < PARALLEL_THRESHOLD or workers == 1:
-        iterator: Iterator[Article | SeedError] = map(_parse_one, jobs)
+        iterator: Iterator[ArticleRow | SeedError] = map(_parse_one, jobs)
         pool = None
     else:
         pool = ProcessPoolExecutor(max_workers=workers)
@@ -255,7 +259,8 @@ def _write_feed_batch(
     try:
         with engine.begin() as conn:
             records = article_store.get_articles(
-                conn, sorted({i for _, ids in specs for i in ids}), site.timezone)
+                conn, sorted({i for _, ids in specs for i in ids}), site.timezone,
+                with_related=False)
     finally:
         engine.dispose()
     return _render_feeds(specs, records, site, feeds_url, feeds_dir)
@@ -278,10 +283,11 @@ def _render_feeds(
     return written, unchanged
 
 
-def _parse_one(job: tuple[Path, Path, Site, int]) -> Article | SeedError:
+def _parse_one(job: tuple[Path, Path, Site, int]) -> ArticleRow | SeedError:
+    """Read one seed (in a worker process): the article as a store row, which pickles cheaply."""
     path, seeds_dir, site, max_bytes = job
     try:
-        return read_seed(path, seeds_dir, site, max_bytes)
+        return article_store.article_row(read_seed(path, seeds_dir, site, max_bytes))
     except SeedError as exc:
         return exc
     except Exception as exc:  # a reader bug must not stop the other seeds
@@ -289,29 +295,33 @@ def _parse_one(job: tuple[Path, Path, Site, int]) -> Article | SeedError:
 
 
 def _assign_identities(
-    fresh: Sequence[Article], taken: dict[str, str], site: Site, now: datetime
-) -> list[Article]:
+    fresh: Sequence[ArticleRow], taken: dict[str, str], site: Site, now: datetime
+) -> list[ArticleRow]:
     """Give new articles unique slugs (`-2`, `-3`, … on a clash) and their permanent urls/ids."""
     taken = dict(taken)
-    records = []
-    for article in sorted(fresh, key=lambda a: a.source):
-        slug, n = article.slug, 1
-        while taken.get(slug, article.source) != article.source:
+    first_seen = utc_text(now)
+    rows = []
+    for row in sorted(fresh, key=lambda r: str(r["source"])):
+        source, base = str(row["source"]), str(row["slug"])
+        slug, n = base, 1
+        while taken.get(slug, source) != source:
             n += 1
-            slug = f"{article.slug}-{n}"
-        taken[slug] = article.source
-        records.append(replace(
-            article, slug=slug, url=site.url(f"{slug}/"),
-            guid=tag_uri(site, article.published.date(), slug), first_seen=now,
-        ))
-    return records
+            slug = f"{base}-{n}"
+        taken[slug] = source
+        row = {**row, "first_seen": first_seen}
+        if slug != base:
+            day = parse_utc(str(row["published"])).astimezone(site.timezone).date()
+            row.update(slug=slug, url=site.url(f"{slug}/"), guid=tag_uri(site, day, slug))
+        rows.append(row)
+    return rows
 
 
 def _keep_identity(
-    article: Article, identity: article_store.StoredIdentity, site: Site, now: datetime
-) -> Article:
+    row: ArticleRow, identity: article_store.StoredIdentity, site: Site, now: datetime
+) -> ArticleRow:
     """A corrected article keeps its id, slug, url and guid; only `updated` moves."""
-    return replace(
-        article, id=identity.id, slug=identity.slug, url=site.url(f"{identity.slug}/"),
-        guid=identity.guid, updated=max(now, article.published), first_seen=identity.first_seen,
-    )
+    return {
+        **row, "id": identity.id, "slug": identity.slug, "url": site.url(f"{identity.slug}/"),
+        "guid": identity.guid, "first_seen": utc_text(identity.first_seen),
+        "updated": max(utc_text(now), str(row["published"])),
+    }

@@ -15,6 +15,7 @@ from .db import Connection, parse_utc, utc_text
 ARTICLE_COLUMNS = ("id, source, slug, url, guid, title, summary, authors, published, updated, "
                    "category, credit, translation_note, body_html, related, language, "
                    "content_hash, first_seen, deleted_at")
+ArticleRow = dict[str, object]  # column -> value, as `article_row` makes it
 _SELECT_ARTICLES = f"SELECT {ARTICLE_COLUMNS} FROM articles"
 _NEWEST_FIRST = "ORDER BY published DESC, updated DESC, id"
 _INSERT_ARTICLE = (
@@ -90,20 +91,24 @@ def identities_by_source(conn: Connection) -> dict[str, StoredIdentity]:
             for source, id_, slug, guid, hash_, first_seen, deleted in rows}
 
 
-def taken_slugs(conn: Connection) -> dict[str, str]:
-    """slug -> source, for every article ever stored (deleted ones keep their slug)."""
-    return dict(conn.execute("SELECT slug, source FROM articles").all())
-
-
 def insert_articles(conn: Connection, new: Sequence[Article]) -> None:
-    if new:
-        conn.executemany(_INSERT_ARTICLE, [_row(a) for a in new])
+    insert_rows(conn, [article_row(a) for a in new])
 
 
 def update_articles(conn: Connection, changed: Sequence[Article]) -> None:
     """Overwrite content, keeping identity columns (id, slug, url, guid, first_seen)."""
-    if changed:
-        conn.executemany(_UPDATE_ARTICLE, [_row(a) for a in changed])
+    update_rows(conn, [article_row(a) for a in changed])
+
+
+def insert_rows(conn: Connection, rows: Sequence[ArticleRow]) -> None:
+    if rows:
+        conn.executemany(_INSERT_ARTICLE, rows)
+
+
+def update_rows(conn: Connection, rows: Sequence[ArticleRow]) -> None:
+    """As `update_articles`, for rows made by `article_row`."""
+    if rows:
+        conn.executemany(_UPDATE_ARTICLE, rows)
 
 
 def mark_deleted(conn: Connection, sources: Iterable[str], now: datetime) -> int:
@@ -133,11 +138,14 @@ def feed_index(conn: Connection) -> list[FeedIndexRow]:
     return found
 
 
-def get_articles(conn: Connection, ids: Sequence[str], tz: ZoneInfo) -> dict[str, Article]:
+def get_articles(
+    conn: Connection, ids: Sequence[str], tz: ZoneInfo, *, with_related: bool = True
+) -> dict[str, Article]:
+    """Articles by id; `with_related=False` skips decoding the teasers (feeds never show them)."""
     found: dict[str, Article] = {}
     for chunk in _chunks(list(ids), 500):
         for r in conn.execute(f"{_SELECT_ARTICLES} WHERE id IN ({_marks(chunk)})", chunk):
-            found[r[0]] = _article(r, tz)
+            found[r[0]] = _article(r, tz, with_related)
     return found
 
 
@@ -185,7 +193,8 @@ def record_feed_fingerprints(conn: Connection, prints: dict[str, str], now: date
         )
 
 
-def _row(a: Article) -> dict[str, object]:
+def article_row(a: Article) -> ArticleRow:
+    """An article as the store writes it: plain values, cheap to send between processes."""
     return {
         "id": a.id, "source": a.source, "slug": a.slug, "url": a.url, "guid": a.guid,
         "title": a.title, "summary": a.summary, "authors": json.dumps(list(a.authors)),
@@ -204,7 +213,7 @@ def _teaser_json(t: Teaser) -> dict[str, object]:
             "image_description": t.image_description}
 
 
-def _article(r: tuple, tz: ZoneInfo) -> Article:  # type: ignore[type-arg]
+def _article(r: tuple, tz: ZoneInfo, with_related: bool = True) -> Article:  # type: ignore[type-arg]
     """An `articles` row (columns as `ARTICLE_COLUMNS`) as an Article."""
     (id_, source, slug, url, guid, title, summary, authors, published, updated, category, credit,
      translation_note, body_html, related_json, language, content_hash, first_seen, _) = r
@@ -213,7 +222,7 @@ def _article(r: tuple, tz: ZoneInfo) -> Article:  # type: ignore[type-arg]
                date.fromisoformat(t["published"]) if t["published"] else None,
                t["image_description"])
         for t in json.loads(related_json)
-    )
+    ) if with_related else ()
     return Article(
         id=id_, slug=slug, url=url, guid=guid, title=title, summary=summary,
         authors=tuple(json.loads(authors)),
