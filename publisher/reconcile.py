@@ -16,7 +16,6 @@ business of `sending.send_digests`; this module only decides when.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sqlite3
 import threading
@@ -26,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol
 
 
-from . import pipeline, slots
+from . import pipeline, sending, slots
 from .config import Settings
 from .errors import PublisherError
 from .seedfiles import scan_seed_files
@@ -49,7 +48,6 @@ class DigestOutcome:
     queued: int = 0  # deliveries left for a later retry
     resumed: int = 0  # deliveries left queued by an earlier run, finished by this one
     interrupted: bool = False  # stopped by `stop` before the end: the slot is not done
-    available: bool = True  # False: no sending module installed; nothing was attempted
     detail: str = ""
 
     def summary(self) -> str:
@@ -67,7 +65,7 @@ class DigestSender(Protocol):
 
 
 def library_sender(engine: Database, settings: Settings) -> DigestSender:
-    """`sending.send_digests`, adapted; `available=False` while that module does not exist.
+    """`sending.send_digests`, adapted to the scheduler.
 
     Stopping: `send_digests` gets the `stop` event; once set it takes no new delivery, records
     the messages in flight and returns `interrupted`; the rest stays queued in the ledger for the
@@ -75,12 +73,6 @@ def library_sender(engine: Database, settings: Settings) -> DigestSender:
     """
 
     def send(cadence: str, now: datetime, stop: threading.Event) -> DigestOutcome:
-        try:
-            sending = importlib.import_module(f"{__package__}.sending")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.sending":
-                raise
-            return DigestOutcome(cadence, available=False, detail="publisher.sending not installed")
         report = sending.send_digests(engine, settings, now, cadence=cadence, stop=stop)
         fatal = str(report.fatal or "")
         return DigestOutcome(
@@ -163,7 +155,7 @@ def scan_seeds(engine: Database, settings: Settings, now: datetime) -> ScanResul
 class SlotDecision:
     cadence: str
     slot_at: datetime
-    action: str  # "sent", "skipped", "interrupted", "unavailable"
+    action: str  # "sent", "skipped" or "interrupted"
     detail: str
 
 
@@ -253,7 +245,6 @@ class Reconciler:
         # short before this process started, and every ingest with new articles adds one.
         self._immediate_wanted = 1
         self._immediate_done = 0
-        self._warned_unavailable = False
         self._last_error = ""
         self._missing_warned = False
         self._local = threading.local()
@@ -367,10 +358,10 @@ class Reconciler:
         wanted = self._immediate_wanted
         if wanted > self._immediate_done:
             outcome = self._send("immediate", now, report)
-            if outcome.resumed and outcome.available and not outcome.interrupted:
+            if outcome.resumed and not outcome.interrupted:
                 # Subscribers busy with a resumed delivery were not planned: plan them now.
                 outcome = self._send("immediate", now, report)
-            if outcome.available and not outcome.interrupted and not outcome.queued:
+            if not outcome.interrupted and not outcome.queued:
                 self._immediate_done = wanted  # later ingests keep it pending
         for cadence in slots.SLOT_CADENCES:
             if self.stop.is_set():
@@ -397,9 +388,7 @@ class Reconciler:
         log.info("%s digest of %s is due (%.0f min late)", cadence, local,
                  late.total_seconds() / 60)
         outcome = self._send(cadence, slot_at, report)
-        if not outcome.available:
-            report.slots.append(SlotDecision(cadence, slot_at, "unavailable", outcome.detail))
-        elif outcome.interrupted:
+        if outcome.interrupted:
             report.slots.append(SlotDecision(cadence, slot_at, "interrupted", outcome.summary()))
         else:
             with self.engine.begin() as conn:
@@ -412,11 +401,6 @@ class Reconciler:
             outcome = self.send(cadence, now, self.stop)
         except PublisherError as exc:  # e.g. no secret key: the feeds still go out
             outcome = DigestOutcome(cadence, interrupted=True, detail=str(exc))
-        if not outcome.available:
-            if not self._warned_unavailable:
-                log.warning("digests: not sent, %s", outcome.detail)
-                self._warned_unavailable = True
-            return outcome
         report.digests.append(outcome)
         if outcome.detail:  # stopped early for a reason other than our stop: retried next pass
             report.errors.append(f"{cadence} digests: {outcome.detail}")
