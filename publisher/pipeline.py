@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from .store.articles import ArticleRow
 from .store.db import parse_utc, utc_text
 
 Progress = Callable[[int], None]
+STORE_BATCH = 1000  # parsed seeds written per transaction
 PARALLEL_THRESHOLD = 400  # below this many seeds to parse, a process pool costs more than it saves
 FEED_PARALLEL_THRESHOLD = 40  # the same for feed families to render
 
@@ -83,46 +85,70 @@ def ingest(
     ]
     if settled is not None:
         todo = [f for f in todo if settled(f.source, f.size, f.mtime_ns)]
+    todo.sort(key=lambda f: f.source)  # slug clashes resolve in source order, every time
     report.unchanged = len(files) - len(todo)
     report.to_parse = len(todo)
     if on_plan:
         on_plan(len(todo))
-    parsed = _parse_all(todo, seeds_dir, site, settings, progress)
-
-    states: list[article_store.SeedFileState] = []
-    fresh: list[ArticleRow] = []
-    corrected: list[ArticleRow] = []
-    for seed, result in zip(todo, parsed):
-        if isinstance(result, NotAnArticle):
-            report.skipped.append(result)
-            states.append(article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, "skipped", result.reason))
-        elif isinstance(result, SeedError):
-            report.failed.append(result)
-            states.append(article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, "failed", result.reason))
-        else:
-            states.append(article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, "ok", ""))
-            identity = identities.get(seed.source)
-            if identity is None:
-                fresh.append(result)
-            elif identity.content_hash != result["content_hash"] or identity.deleted:
-                corrected.append(result)
-            else:
-                report.unchanged += 1
+    taken = {identity.slug: source for source, identity in identities.items()}
+    batch = _StoreBatch()
+    # Results are stored in batches while the workers parse on, so the writes overlap the parsing.
+    with closing(_parse_iter(todo, seeds_dir, site, settings)) as results:
+        for seed, result in zip(todo, results):
+            batch.add(seed, result, identities.get(seed.source), taken, site, now, report)
+            if progress:
+                progress(1)
+            if len(batch.states) >= STORE_BATCH:
+                batch.flush(engine, now, report)
+                batch = _StoreBatch()
+    batch.flush(engine, now, report)
 
     present = {f.source for f in files}
     gone = [source for source in identities if source not in present]
     with engine.begin() as conn:
-        taken = {identity.slug: source for source, identity in identities.items()}
-        new_rows = _assign_identities(fresh, taken, site, now)
-        article_store.insert_rows(conn, new_rows)
-        kept = [_keep_identity(row, identities[str(row["source"])], site, now) for row in corrected]
-        article_store.update_rows(conn, kept)
         report.deleted = article_store.mark_deleted(conn, gone, now)
         article_store.forget_seed_files(conn, [s for s in known if s not in present])
-        article_store.record_seed_states(conn, states, now)
-    report.new = [str(row["id"]) for row in new_rows]
-    report.updated = [str(row["id"]) for row in kept]
     return report
+
+
+@dataclass
+class _StoreBatch:
+    """Parsed seeds waiting to be written to the store in one transaction."""
+
+    states: list[article_store.SeedFileState] = field(default_factory=list)
+    new: list[ArticleRow] = field(default_factory=list)
+    corrected: list[ArticleRow] = field(default_factory=list)
+
+    def add(
+        self, seed: SeedFile, result: ArticleRow | SeedError,
+        identity: article_store.StoredIdentity | None, taken: dict[str, str], site: Site,
+        now: datetime, report: IngestReport,
+    ) -> None:
+        status, message = "ok", ""
+        if isinstance(result, NotAnArticle):
+            report.skipped.append(result)
+            status, message = "skipped", result.reason
+        elif isinstance(result, SeedError):
+            report.failed.append(result)
+            status, message = "failed", result.reason
+        elif identity is None:
+            self.new.append(_assign_identity(result, taken, site, now))
+        elif identity.content_hash != result["content_hash"] or identity.deleted:
+            self.corrected.append(_keep_identity(result, identity, site, now))
+        else:
+            report.unchanged += 1
+        self.states.append(
+            article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, status, message))
+
+    def flush(self, engine: Database, now: datetime, report: IngestReport) -> None:
+        if not self.states:
+            return
+        with engine.begin() as conn:
+            article_store.insert_rows(conn, self.new)
+            article_store.update_rows(conn, self.corrected)
+            article_store.record_seed_states(conn, self.states, now)
+        report.new += [str(row["id"]) for row in self.new]
+        report.updated += [str(row["id"]) for row in self.corrected]
 
 
 def build_feeds(
@@ -226,29 +252,17 @@ def _remove_stale_feeds(feeds_dir: Path, live: set[str]) -> list[str]:
     return removed
 
 
-def _parse_all(
+def _parse_iter(
     todo: Sequence[SeedFile], seeds_dir: Path, site: Site, settings: Settings,
-    progress: Progress | None,
-) -> list[ArticleRow | SeedError]:
+) -> Iterator[ArticleRow | SeedError]:
     """Every seed read, in order, over a process pool when there are enough to pay for one."""
     jobs = [(Path(f.path), seeds_dir, site, settings.feeds.max_seed_bytes) for f in todo]
     workers = settings.feeds.workers or os.cpu_count() or 1
-    results: list[ArticleRow | SeedError] = []
     if len(jobs) < PARALLEL_THRESHOLD or workers == 1:
-        iterator: Iterator[ArticleRow | SeedError] = map(_parse_one, jobs)
-        pool = None
-    else:
-        pool = _worker_pool(workers)
-        iterator = pool.map(_parse_one, jobs, chunksize=max(1, min(64, len(jobs) // (4 * workers))))
-    try:
-        for result in iterator:
-            results.append(result)
-            if progress:
-                progress(1)
-    finally:
-        if pool:
-            pool.shutdown()
-    return results
+        yield from map(_parse_one, jobs)
+        return
+    with _worker_pool(workers) as pool:
+        yield from pool.map(_parse_one, jobs, chunksize=max(1, min(64, len(jobs) // (4 * workers))))
 
 
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
@@ -301,26 +315,22 @@ def _parse_one(job: tuple[Path, Path, Site, int]) -> ArticleRow | SeedError:
         return SeedError(str(path), f"cannot parse: {type(exc).__name__}: {exc}")
 
 
-def _assign_identities(
-    fresh: Sequence[ArticleRow], taken: dict[str, str], site: Site, now: datetime
-) -> list[ArticleRow]:
-    """Give new articles unique slugs (`-2`, `-3`, … on a clash) and their permanent urls/ids."""
-    taken = dict(taken)
-    first_seen = utc_text(now)
-    rows = []
-    for row in sorted(fresh, key=lambda r: str(r["source"])):
-        source, base = str(row["source"]), str(row["slug"])
-        slug, n = base, 1
-        while taken.get(slug, source) != source:
-            n += 1
-            slug = f"{base}-{n}"
-        taken[slug] = source
-        row = {**row, "first_seen": first_seen}
-        if slug != base:
-            day = parse_utc(str(row["published"])).astimezone(site.timezone).date()
-            row.update(slug=slug, url=site.url(f"{slug}/"), guid=tag_uri(site, day, slug))
-        rows.append(row)
-    return rows
+def _assign_identity(
+    row: ArticleRow, taken: dict[str, str], site: Site, now: datetime
+) -> ArticleRow:
+    """A new article's unique slug (`-2`, `-3`, … on a clash; `taken` is updated) and its
+    permanent url and id."""
+    source, base = str(row["source"]), str(row["slug"])
+    slug, n = base, 1
+    while taken.get(slug, source) != source:
+        n += 1
+        slug = f"{base}-{n}"
+    taken[slug] = source
+    row = {**row, "first_seen": utc_text(now)}
+    if slug != base:
+        day = parse_utc(str(row["published"])).astimezone(site.timezone).date()
+        row.update(slug=slug, url=site.url(f"{slug}/"), guid=tag_uri(site, day, slug))
+    return row
 
 
 def _keep_identity(
