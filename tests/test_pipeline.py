@@ -137,3 +137,25 @@ def test_max_entries_caps_every_feed(project: Project) -> None:
     pipeline.build_feeds(engine, settings, T0)
     assert [e.title for e in _entries(project)] == [
         "A Migrant Caravan Breaks Through Police Blockade in Mexico. Let Them All In"]
+
+
+def test_many_seeds_go_through_the_worker_pools(project: Project) -> None:
+    """Enough seeds and feeds to use the process pools: the same records as one process."""
+    original = (project.seeds / CARAVAN).read_text()
+    for n in range(pipeline.PARALLEL_THRESHOLD + 20):
+        text = original.replace("Let Them All In\n", f"Let Them All In, part {n}\n", 1)
+        text = text.replace("\nLeft Voice\n\nOctober 26, 2021", f"\nWriter {n}\n\nOctober 26, 2021", 1)
+        (project.seeds / f"part_{n:04d}.txt").write_text(text)
+    project.write_config("\n[feeds]\nworkers = 2\n")
+    settings, engine = _open(project)
+    report = pipeline.ingest(engine, settings, T0)
+    assert (len(report.new), report.failed) == (pipeline.PARALLEL_THRESHOLD + 22, [])
+    feeds = pipeline.build_feeds(engine, settings, T0)
+    assert len(feeds.written) == 3 * (1 + 1 + 1 + pipeline.PARALLEL_THRESHOLD + 20) + 1
+    with engine.begin() as conn:
+        stored = article_store.list_articles(conn, settings.site_record.timezone)
+    assert len({a.slug for a in stored}) == len(stored)
+    author = feedparser.parse((project.feeds / "authors/writer-7/atom.xml").read_bytes())
+    assert [e.title for e in author.entries] == [
+        "A Migrant Caravan Breaks Through Police Blockade in Mexico. Let Them All In, part 7"]
+    assert author.entries[0].author == "Writer 7"
