@@ -274,16 +274,45 @@ def _json_text(spec: FeedSpec, site: Site, feeds_url: str) -> str:
         "description": description(spec, site),
         **({"language": site.language} if site.language else {}),
     }
-    items = [_json_item(a, site) for a in spec.articles]
-    return _json_document(doc, items)
+    return _json_document(doc, [_json_item_text(a, site) for a in spec.articles])
 
 
-def _json_document(head: dict[str, object], items: list[dict[str, object]]) -> str:
-    """Readable JSON, one item per line, through the C encoder (`indent=` would use the far
-    slower pure-Python one, which cost more than rendering the Atom feed)."""
+def _json_item_text(article: Article, site: Site) -> str:
+    """One item as one line of JSON, through the C encoder (`indent=` would use the far slower
+    pure-Python one, which cost more than rendering the Atom feed).
+
+    The body, most of the item, is encoded on its own by `_json_string`: a dict's JSON is its
+    members' joined by ", ", so the pieces make the same text as dumping the whole item.
+    """
+    item = _json_item(article, site)
+    content = item.pop("content_html")
+    head = {key: item.pop(key) for key in ("id", "url", "title")}
+    return (f'{json.dumps(head, ensure_ascii=False)[:-1]}, "content_html": '
+            f'{_json_string(str(content))}, {json.dumps(item, ensure_ascii=False)[1:]}')
+
+
+# What json escapes but the newlines, which are many: a text with none of it needs only those.
+_JSON_ESCAPES = bytes(c for c in range(0x20) if c != 0x0A) + b'"\\'
+
+
+def _json_string(text: str) -> str:
+    """`json.dumps(text, ensure_ascii=False)`, several times faster for the usual article body.
+
+    With ensure_ascii=False json escapes `"`, `\\` and the C0 controls only, and copies every
+    other character (lone surrogates too). In UTF-8 those are single bytes that no other
+    character's encoding contains, so one C-level pass over the bytes finds them all.
+    """
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw.translate(None, _JSON_ESCAPES)) == len(raw):
+        return '"' + text.replace("\n", "\\n") + '"'
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _json_document(head: dict[str, object], items: list[str]) -> str:
+    """Readable JSON, one item (already encoded) per line."""
     lines = [f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
              for key, value in head.items()]
-    body = ",\n    ".join(json.dumps(item, ensure_ascii=False) for item in items)
+    body = ",\n    ".join(items)
     lines.append(f'  "items": [\n    {body}\n  ]' if items else '  "items": []')
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
@@ -291,17 +320,10 @@ def _json_document(head: dict[str, object], items: list[dict[str, object]]) -> s
 def _json_needs_cleaning(text: str) -> bool:
     """Cheap test on the output: with ensure_ascii=False, json escapes only C0 controls as \\u00XX.
 
-    A false alarm (a literal backslash-u in an article) only costs one more rendering.
+    A false alarm (a literal backslash-u in an article) only costs one more rendering. Lone
+    surrogates, which cannot be encoded, are caught by `render_json`'s one encoding.
     """
-    return "\\u00" in text or "\ufffe" in text or "\uffff" in text or not _encodable(text)
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates
-        return False
-    return True
+    return "\\u00" in text or "\ufffe" in text or "\uffff" in text
 
 
 def render_json(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
@@ -310,9 +332,12 @@ def render_json(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
     Cleaned like the XML feeds, so every format shows the same text.
     """
     text = _json_text(spec, site, feeds_url)
-    if _json_needs_cleaning(text):
-        text = _json_text(*clean_inputs(spec, site, feeds_url))
-    return text.encode("utf-8")
+    if not _json_needs_cleaning(text):
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates
+            pass
+    return _json_text(*clean_inputs(spec, site, feeds_url)).encode("utf-8")
 
 
 FORMATS: dict[str, tuple[str, Renderer]] = {

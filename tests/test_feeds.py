@@ -522,3 +522,11 @@ def test_opml_lists_every_feed_site_first_then_categories_then_authors() -> None
     assert feeds.render_opml(shuffled, SITE, FEEDS_URL) == feeds.render_opml(
         shuffled, SITE, FEEDS_URL
     )
+
+
+@pytest.mark.parametrize("text", [
+    "", "<p>a</p>\n<p>b</p>", 'say "hi"', "back\\slash", "tab\there", "cr\r\nlf", "\x00\x1f\x7f",
+    "café – «x» \u2028 \u00a0 \U0001F600", "lone \ud800", "\ufffe\uffff", "\x85 next line",
+])
+def test_json_string_equals_json_dumps(text: str) -> None:
+    assert feeds._json_string(text) == json.dumps(text, ensure_ascii=False)
