@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -37,7 +38,7 @@ class InstanceLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_pid(fd)
+            holder = _holder_pid(fd)
             os.close(fd)
             who = f"process {holder}" if holder else "another process"
             raise LockedError(
@@ -86,6 +87,14 @@ def lock_holder(path: Path) -> int | None:
         return None
     finally:
         os.close(fd)
+
+
+def _holder_pid(fd: int, wait: float = 0.5) -> int | None:
+    """The holder writes its pid just after taking the lock: give it that moment."""
+    deadline = time.monotonic() + wait
+    while (pid := _read_pid(fd)) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return pid
 
 
 def _read_pid(fd: int) -> int | None:
