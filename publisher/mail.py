@@ -367,10 +367,6 @@ class OutboxSender:
         self.folder.mkdir(parents=True, exist_ok=True)
         return self
 
-    def path_for(self, message_id: str) -> Path:
-        name = _UNSAFE_NAME.sub("_", message_id.strip("<>")) or "message"
-        return self.folder / f"{name}.eml"
-
     def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> None:
         name = _UNSAFE_NAME.sub("_", message_id.strip("<>")) or "message"
         folder = os.fspath(self.folder)
@@ -562,9 +558,3 @@ def make_sender(kind: str, *, outbox: Path, smtp: SmtpConfig, connections: int,
     return OutboxSender(outbox, fsync=outbox_fsync, connections=1)
 
 
-def parse_message_headers(data: bytes) -> Mapping[str, str]:
-    """The header block of a message as a dict (for tests and previews)."""
-    from email import message_from_bytes, policy  # noqa: PLC0415
-
-    message = message_from_bytes(data, policy=policy.default)
-    return {k: str(v) for k, v in message.items()}

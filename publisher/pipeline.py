@@ -152,7 +152,7 @@ class _StoreBatch:
 
 
 def build_feeds(
-    engine: Database, settings: Settings, now: datetime, progress: Progress | None = None
+    engine: Database, settings: Settings, now: datetime
 ) -> FeedReport:
     """Write every feed whose entries changed since the last build; remove feeds left empty."""
     site = settings.site_record
@@ -187,8 +187,6 @@ def build_feeds(
     for written, unchanged in results:
         report.written += written
         report.unchanged += unchanged
-    if progress:
-        progress(len(stale))
     report.unchanged += 3 * (len(specs) - len(stale))
     opml = render_opml([spec for spec, _ in specs], site, settings.feeds_url)
     if write_atomic(feeds_dir / "index.opml", opml, durable=False):

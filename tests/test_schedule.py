@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from publisher import slots
-from publisher.config import ScheduleSection, Settings, load_settings
+from publisher.config import Settings, load_settings
 from publisher.errors import ConfigError, LockedError
 from publisher.lock import InstanceLock, lock_holder
 from publisher.reconcile import DigestOutcome, Reconciler, scan_seeds

@@ -41,7 +41,6 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(f".{module}", __name__), attribute)
 
 
-EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
 

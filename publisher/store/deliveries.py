@@ -16,7 +16,6 @@ from typing import Iterator, Sequence
 
 from .db import Connection, parse_utc, utc_text
 
-STATES = ("queued", "sent", "failed")
 
 _DIGEST_COLUMNS = "id, cadence, article_ids, created_at"  # as `_digest()` unpacks them
 # Every column of `deliveries`, in the order `_delivery()` unpacks them.
@@ -190,18 +189,8 @@ _MOVE_WATERMARK = (
     "UPDATE subscribers SET last_digest_at = :watermark, failures = 0 WHERE id = :id")
 
 
-def mark_sent(conn: Connection, delivery: DeliveryRow, now: datetime) -> None:
-    """Sent: the ledger row, the subscriber's watermark and failure count, in one transaction.
-
-    Plain SQL (portable) because this runs once per message on the hot path."""
-    stamp = utc_text(now)
-    conn.execute(_MARK_SENT, {"attempts": delivery.attempts + 1, "now": stamp, "id": delivery.id})
-    conn.execute(_MOVE_WATERMARK, {"watermark": utc_text(delivery.watermark),
-                                   "id": delivery.subscriber_id})
-
-
 def mark_sent_many(conn: Connection, sent: Sequence[DeliveryRow], now: datetime) -> None:
-    """`mark_sent` for many deliveries at once (for idempotent senders such as the outbox)."""
+    """Sent: the ledger rows, the subscribers' watermarks and failure counts, in one transaction."""
     if not sent:
         return
     stamp = utc_text(now)

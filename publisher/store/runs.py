@@ -86,13 +86,6 @@ def last_runs(conn: Connection, limit: int = 1) -> list[RunRecord]:
     return [_run(r) for r in rows]
 
 
-def last_finished_run(conn: Connection) -> RunRecord | None:
-    row = conn.execute(
-        f"SELECT {_RUN_COLUMNS} FROM scheduler_runs WHERE finished_at IS NOT NULL "
-        "ORDER BY id DESC LIMIT 1").first()
-    return _run(row) if row else None
-
-
 def _run(r: tuple) -> RunRecord:  # type: ignore[type-arg]
     id_, trigger, started_at, finished_at, outcome, summary, details = r
     return RunRecord(

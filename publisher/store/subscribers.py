@@ -98,11 +98,6 @@ def set_preferences(
                      {**values, "id": subscriber_id})
 
 
-def set_last_digest(conn: Connection, subscriber_id: int, moment: datetime) -> None:
-    conn.execute("UPDATE subscribers SET last_digest_at = ? WHERE id = ?",
-                 (utc_text(moment), subscriber_id))
-
-
 def record_failure(conn: Connection, subscriber_id: int, bounce_after: int) -> bool:
     """Count a permanent failure; return True when the subscriber is now `bouncing`."""
     conn.execute("UPDATE subscribers SET failures = failures + 1 WHERE id = ?", (subscriber_id,))
@@ -111,10 +106,6 @@ def record_failure(conn: Connection, subscriber_id: int, bounce_after: int) -> b
         conn.execute("UPDATE subscribers SET status = 'bouncing' WHERE id = ?", (subscriber_id,))
         return True
     return False
-
-
-def reset_failures(conn: Connection, subscriber_id: int) -> None:
-    conn.execute("UPDATE subscribers SET failures = 0 WHERE id = ?", (subscriber_id,))
 
 
 def count_by(conn: Connection) -> dict[tuple[str, str], int]:
