@@ -33,6 +33,7 @@ Progress = Callable[[int], None]
 STORE_BATCH = 1000  # parsed seeds written per transaction
 PARALLEL_THRESHOLD = 400  # below this many seeds to parse, a process pool costs more than it saves
 FEED_PARALLEL_THRESHOLD = 40  # the same for feed families to render
+FEED_TASK = 8  # feed families per task handed to a worker
 
 
 @dataclass
@@ -179,11 +180,12 @@ def build_feeds(
                 with_related=False)
         results = [_render_feeds(stale, records, site, settings.feeds_url, feeds_dir)]
     else:
-        # Each worker reads its own articles from the store: cheaper than pickling them over.
-        batches = [(stale[k::workers], settings.database_path, site, settings.feeds_url, feeds_dir)
-                   for k in range(workers)]
-        with _worker_pool(workers) as pool:
-            results = list(pool.map(_write_feed_batch, batches))
+        # Small tasks, taken by whichever worker is free, keep both cores busy to the end; each
+        # worker reads its articles from the store itself (cheaper than pickling them over).
+        tasks = [(stale[k:k + FEED_TASK], site, settings.feeds_url, feeds_dir)
+                 for k in range(0, len(stale), FEED_TASK)]
+        with _worker_pool(workers, settings.database_path) as pool:
+            results = list(pool.map(_write_feed_task, tasks))
     for written, unchanged in results:
         report.written += written
         report.unchanged += unchanged
@@ -263,26 +265,44 @@ def _parse_iter(
         yield from pool.map(_parse_one, jobs, chunksize=max(1, min(64, len(jobs) // (4 * workers))))
 
 
-def _worker_pool(workers: int) -> ProcessPoolExecutor:
-    """Processes for CPU-bound batch work. Their garbage collector is off: they only build
-    acyclic records and exit, and the collector's passes over them cost more than 10%."""
-    return ProcessPoolExecutor(max_workers=workers, initializer=gc.disable)
+def _worker_pool(workers: int, database: Path | None = None) -> ProcessPoolExecutor:
+    """Processes for CPU-bound batch work (feed workers read articles from `database`)."""
+    return ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
+                               initargs=(database,))
 
 
-def _write_feed_batch(
-    batch: tuple[list[tuple[FeedSpec, list[str]]], Path, Site, str, Path],
+class _WorkerState:
+    """What a feed worker process keeps between its tasks."""
+
+    database: Path | None = None
+    articles: dict[str, Article] = {}  # loaded so far: a task often needs the same ones again
+
+
+def _start_worker(database: Path | None) -> None:
+    # The garbage collector is off: workers only build acyclic records and exit, and the
+    # collector's passes over them cost more than 10%.
+    gc.disable()
+    _WorkerState.database = database
+    _WorkerState.articles = {}
+
+
+def _write_feed_task(
+    task: tuple[list[tuple[FeedSpec, list[str]]], Site, str, Path],
 ) -> tuple[list[str], int]:
-    """In a worker process: load the batch's articles, then render and write its feeds."""
-    specs, database, site, feeds_url, feeds_dir = batch
-    engine = open_database(database)
-    try:
-        with engine.begin() as conn:
-            records = article_store.get_articles(
-                conn, sorted({i for _, ids in specs for i in ids}), site.timezone,
-                with_related=False)
-    finally:
-        engine.dispose()
-    return _render_feeds(specs, records, site, feeds_url, feeds_dir)
+    """In a worker process: load the task's articles not yet loaded, then render and write."""
+    specs, site, feeds_url, feeds_dir = task
+    loaded = _WorkerState.articles
+    missing = sorted({i for _, ids in specs for i in ids if i not in loaded})
+    if missing:
+        assert _WorkerState.database is not None
+        engine = open_database(_WorkerState.database)
+        try:
+            with engine.begin() as conn:
+                loaded.update(article_store.get_articles(conn, missing, site.timezone,
+                                                         with_related=False))
+        finally:
+            engine.dispose()
+    return _render_feeds(specs, loaded, site, feeds_url, feeds_dir)
 
 
 def _render_feeds(
