@@ -256,7 +256,8 @@ def _parse_iter(
     todo: Sequence[SeedFile], seeds_dir: Path, site: Site, settings: Settings,
 ) -> Iterator[ArticleRow | SeedError]:
     """Every seed read, in order, over a process pool when there are enough to pay for one."""
-    jobs = [(Path(f.path), seeds_dir, site, settings.feeds.max_seed_bytes) for f in todo]
+    # Paths travel as strings: a Path costs more to build and to pickle than reading it saves.
+    jobs = [(f.path, seeds_dir, site, settings.feeds.max_seed_bytes) for f in todo]
     workers = settings.feeds.workers or os.cpu_count() or 1
     if len(jobs) < PARALLEL_THRESHOLD or workers == 1:
         yield from map(_parse_one, jobs)
@@ -322,9 +323,10 @@ def _render_feeds(
     return written, unchanged
 
 
-def _parse_one(job: tuple[Path, Path, Site, int]) -> ArticleRow | SeedError:
+def _parse_one(job: tuple[str, Path, Site, int]) -> ArticleRow | SeedError:
     """Read one seed (in a worker process): the article as a store row, which pickles cheaply."""
-    path, seeds_dir, site, max_bytes = job
+    name, seeds_dir, site, max_bytes = job
+    path = Path(name)
     try:
         return article_store.article_row(read_seed(path, seeds_dir, site, max_bytes))
     except SeedError as exc:
