@@ -408,6 +408,47 @@ class SmtpConfig:
     ssl_context: ssl.SSLContext | None = None
 
 
+# A plain `local@domain`, as the subscriber store keeps them: no display name, no brackets.
+_PLAIN_ADDRESS = re.compile(r'[^\s<>()\[\]\\,;:"@]+@[^\s<>()\[\]\\,;:"@]+')
+
+
+def _envelope_address(address: str) -> str:
+    """`<address>` for MAIL FROM / RCPT TO. smtplib's `quoteaddr` runs every address through the
+    email package's pure-Python parser, a sixth of the client's CPU per message; a plain
+    address needs no parsing, anything else still gets it."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
+
+class _FastEnvelope:
+    """smtplib's `mail` and `rcpt` with `_envelope_address` in place of `quoteaddr`."""
+
+    def mail(self, sender, options=()):  # type: ignore[no-untyped-def]
+        optionlist = ""
+        if options and self.does_esmtp:  # type: ignore[attr-defined]
+            if any(x.lower() == "smtputf8" for x in options):
+                if not self.has_extn("smtputf8"):  # type: ignore[attr-defined]
+                    raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
+                self.command_encoding = "utf-8"
+            optionlist = " " + " ".join(options)
+        self.putcmd("mail", f"FROM:{_envelope_address(sender)}{optionlist}")  # type: ignore[attr-defined]
+        return self.getreply()  # type: ignore[attr-defined]
+
+    def rcpt(self, recip, options=()):  # type: ignore[no-untyped-def]
+        optionlist = " " + " ".join(options) if options and self.does_esmtp else ""  # type: ignore[attr-defined]
+        self.putcmd("rcpt", f"TO:{_envelope_address(recip)}{optionlist}")  # type: ignore[attr-defined]
+        return self.getreply()  # type: ignore[attr-defined]
+
+
+class _SMTP(_FastEnvelope, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_FastEnvelope, smtplib.SMTP_SSL):
+    pass
+
+
 class SmtpSender:
     """SMTP delivery; each session keeps one connection open for many messages.
 
@@ -440,12 +481,11 @@ class SmtpSession:
         context = c.ssl_context or ssl.create_default_context()
         try:
             if c.security == "ssl":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout,
-                                                      local_hostname=c.local_hostname,
-                                                      context=context)
+                smtp: smtplib.SMTP = _SMTP_SSL(c.host, c.port, timeout=c.timeout,
+                                               local_hostname=c.local_hostname,
+                                               context=context)
             else:
-                smtp = smtplib.SMTP(c.host, c.port, timeout=c.timeout,
-                                    local_hostname=c.local_hostname)
+                smtp = _SMTP(c.host, c.port, timeout=c.timeout, local_hostname=c.local_hostname)
             try:
                 if c.security == "starttls":
                     smtp.starttls(context=context)

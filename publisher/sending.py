@@ -385,7 +385,7 @@ class _Delivery:
         # connection that sent them gets another message (the results that came in together,
         # at most one per connection, in one transaction).
         self.batch_sent = bool(getattr(sender, "idempotent", False))
-        self.pending_sent: list[ledger.DeliveryRow] = []
+        self.pending_sent: list[tuple[ledger.DeliveryRow, int]] = []  # (row, attempts before)
 
     # -- per message
     def template(self, digest_id: int) -> MessageTemplate | None:
@@ -429,7 +429,7 @@ class _Delivery:
         d = job.item.delivery
         now = self.now
         if error is None:  # recorded by flush_sent: now (SMTP) or in batches (the outbox)
-            self.pending_sent.append(_with_attempts(d, job.attempts))
+            self.pending_sent.append((d, job.attempts))
             self.report.sent += 1
             if len(self.pending_sent) >= SENT_BATCH:
                 self.flush_sent()
@@ -551,12 +551,6 @@ class _Delivery:
                     heapq.heappush(retries, (self.clock() + delay, next(order), job))
             if not self.batch_sent:
                 self.flush_sent()
-
-
-def _with_attempts(d: ledger.DeliveryRow, attempts: int) -> ledger.DeliveryRow:
-    from dataclasses import replace  # noqa: PLC0415
-
-    return replace(d, attempts=attempts)
 
 
 def _send(session_holder: list, sender: Sender, envelope_from: str, job: _Job):  # type: ignore[type-arg]

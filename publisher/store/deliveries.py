@@ -189,15 +189,17 @@ _MOVE_WATERMARK = (
     "UPDATE subscribers SET last_digest_at = :watermark, failures = 0 WHERE id = :id")
 
 
-def mark_sent_many(conn: Connection, sent: Sequence[DeliveryRow], now: datetime) -> None:
-    """Sent: the ledger rows, the subscribers' watermarks and failure counts, in one transaction."""
+def mark_sent_many(conn: Connection, sent: Sequence[tuple[DeliveryRow, int]],
+                   now: datetime) -> None:
+    """Sent: the ledger rows (each with the attempts made before this one), the subscribers'
+    watermarks and failure counts, in one transaction."""
     if not sent:
         return
     stamp = utc_text(now)
-    conn.executemany(_MARK_SENT,
-                     [{"attempts": d.attempts + 1, "now": stamp, "id": d.id} for d in sent])
+    conn.executemany(_MARK_SENT, [{"attempts": attempts + 1, "now": stamp, "id": d.id}
+                                  for d, attempts in sent])
     conn.executemany(_MOVE_WATERMARK, [{"watermark": utc_text(d.watermark), "id": d.subscriber_id}
-                                       for d in sent])
+                                       for d, _ in sent])
 
 
 def mark_attempt(conn: Connection, delivery_id: int, attempts: int, error: str, now: datetime,
