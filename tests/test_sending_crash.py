@@ -1,6 +1,6 @@
 """Kill a real `publisher send-digests` process (SIGKILL) at random points, run it again until
-it finishes: every subscriber gets exactly one digest, except at most one per kill, which arrives
-twice with the same Message-ID."""
+it finishes: every subscriber gets exactly one digest, except at most one per connection and
+kill, which arrives twice with the same Message-ID."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+
+import pytest
 from datetime import timedelta
 
 from publisher.store import deliveries as ledger
@@ -21,10 +23,12 @@ SUBSCRIBERS = 150
 KILLS = 6
 
 
-def test_sigkill_at_random_points_never_loses_and_duplicates_at_most_one_per_kill(
-        tmp_path, smtp_server):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("connections", [1, 4])
+def test_sigkill_at_random_points_never_loses_and_duplicates_at_most_one_per_connection(
+        tmp_path, smtp_server, connections):  # type: ignore[no-untyped-def]
     settings = make_settings(tmp_path, mail={"sender": "smtp", "smtp_host": smtp_server.host,
-                                             "smtp_port": smtp_server.port, "smtp_timeout": 5.0})
+                                             "smtp_port": smtp_server.port, "smtp_timeout": 5.0,
+                                             "connections": connections})
     engine = open_engine(settings)
     add_articles(engine, [make_article(1, T0 - timedelta(hours=1)),
                           make_article(2, T0 - timedelta(minutes=30), category="Politics")])
@@ -33,11 +37,12 @@ def test_sigkill_at_random_points_never_loses_and_duplicates_at_most_one_per_kil
                        categories=("politics",) if n % 3 == 0 else (),
                        now=T0 - timedelta(days=1))
     engine.dispose()
-    smtp_server.delay = 0.004  # ~0.6 s of sending in all: kills land before, during and after
+    # ~0.6 s of sending in all (over one connection): kills land before, during and after
+    smtp_server.delay = 0.004 * connections
     env = {**os.environ, "PUBLISHER_CONFIG": str(settings.config_path),
            "PUBLISHER_SECRET_KEY": SECRET}
     command = [sys.executable, "-m", "publisher", "send-digests", "--cadence", "daily"]
-    rng = random.Random(20260301)
+    rng = random.Random(20260301 + connections)
     kills = 0
     runs = 0
     deadline = time.monotonic() + 50
@@ -71,7 +76,7 @@ def test_sigkill_at_random_points_never_loses_and_duplicates_at_most_one_per_kil
     expected = {f"reader{n:03d}@example.com" for n in range(SUBSCRIBERS)}
     assert set(received) == expected, f"missing: {sorted(expected - set(received))}"
     duplicated = sum(n - 1 for n in received.values())
-    assert duplicated <= kills, f"{duplicated} duplicates for {kills} kills"
+    assert duplicated <= kills * connections, f"{duplicated} duplicates for {kills} kills"
     assert all(len(v) == 1 for v in ids.values())  # a resend carries the same Message-ID
     engine = open_engine(settings)
     with engine.begin() as conn:
