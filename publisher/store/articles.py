@@ -195,14 +195,16 @@ def record_feed_fingerprints(conn: Connection, prints: dict[str, str], now: date
 
 def article_row(a: Article) -> ArticleRow:
     """An article as the store writes it: plain values, cheap to send between processes."""
+    published = utc_text(a.published)  # a new article's updated and first_seen are the same
     return {
         "id": a.id, "source": a.source, "slug": a.slug, "url": a.url, "guid": a.guid,
         "title": a.title, "summary": a.summary, "authors": json.dumps(list(a.authors)),
-        "published": utc_text(a.published), "updated": utc_text(a.updated),
+        "published": published,
+        "updated": published if a.updated == a.published else utc_text(a.updated),
         "category": a.category, "credit": a.credit, "translation_note": a.translation_note,
         "body_html": a.body_html, "related": json.dumps([_teaser_json(t) for t in a.related]),
         "language": a.language, "content_hash": a.content_hash,
-        "first_seen": utc_text(a.first_seen) if a.first_seen else utc_text(a.published),
+        "first_seen": utc_text(a.first_seen) if a.first_seen else published,
         "deleted_at": None,
     }
 
