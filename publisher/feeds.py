@@ -267,26 +267,6 @@ def render_rss(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
 # --- JSON Feed ----------------------------------------------------------------------------
 
 
-def _json_item(article: Article, site: Site) -> dict[str, object]:
-    item: dict[str, object] = {
-        "id": article.guid,
-        "url": article.url,
-        "title": article.title or article.url,
-        "content_html": article.full_html,
-    }
-    if article.summary:
-        item["summary"] = article.summary
-    item["date_published"] = aware(article.published, site).isoformat()
-    item["date_modified"] = aware(article.updated, site).isoformat()
-    if article.authors:
-        item["authors"] = [{"name": name} for name in article.authors]
-    if article.language:
-        item["language"] = article.language
-    if article.category:
-        item["tags"] = [article.category]
-    return item
-
-
 def _json_text(spec: FeedSpec, site: Site, feeds_url: str) -> str:
     doc: dict[str, object] = {
         "version": "https://jsonfeed.org/version/1.1",
@@ -300,17 +280,30 @@ def _json_text(spec: FeedSpec, site: Site, feeds_url: str) -> str:
 
 
 def _json_item_text(article: Article, site: Site) -> str:
-    """One item as one line of JSON, through the C encoder (`indent=` would use the far slower
-    pure-Python one, which cost more than rendering the Atom feed).
+    """One item as one line of JSON: the text `json.dumps(item, ensure_ascii=False)` gives,
+    written field by field with json's own C string encoder (`indent=` would use the far slower
+    pure-Python encoder, and a dict per item cost more than the rest of the item).
 
-    The body, most of the item, is encoded on its own by `_json_string`: a dict's JSON is its
-    members' joined by ", ", so the pieces make the same text as dumping the whole item.
+    The body, most of the item, is encoded by `_json_string`.
     """
-    item = _json_item(article, site)
-    content = item.pop("content_html")
-    head = {key: item.pop(key) for key in ("id", "url", "title")}
-    return (f'{json.dumps(head, ensure_ascii=False)[:-1]}, "content_html": '
-            f'{_json_string(str(content))}, {json.dumps(item, ensure_ascii=False)[1:]}')
+    fields = [f'{{"id": {_json_str(article.guid)}', f'"url": {_json_str(article.url)}',
+              f'"title": {_json_str(article.title or article.url)}',
+              f'"content_html": {_json_string(article.full_html)}']
+    if article.summary:
+        fields.append(f'"summary": {_json_str(article.summary)}')
+    fields.append(f'"date_published": "{aware(article.published, site).isoformat()}"')
+    fields.append(f'"date_modified": "{aware(article.updated, site).isoformat()}"')
+    if article.authors:
+        names = ", ".join(f'{{"name": {_json_str(name)}}}' for name in article.authors)
+        fields.append(f'"authors": [{names}]')
+    if article.language:
+        fields.append(f'"language": {_json_str(article.language)}')
+    if article.category:
+        fields.append(f'"tags": [{_json_str(article.category)}]')
+    return ", ".join(fields) + "}"
+
+
+_json_str = json.encoder.encode_basestring  # json.dumps(text, ensure_ascii=False), in C
 
 
 # What json escapes but the newlines, which are many: a text with none of it needs only those.
