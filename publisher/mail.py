@@ -421,8 +421,18 @@ def _envelope_address(address: str) -> str:
     return smtplib.quoteaddr(address)
 
 
+def _dot_stuffed(message: bytes) -> bytes:
+    """RFC 5321 4.5.2 transparency: a line starting with "." gets another one.
+
+    The same bytes as smtplib's multiline `^[.]` substitution, which tries its pattern at every
+    offset of the message: 350 us for a 27 kB digest, more than the rest of sending it."""
+    stuffed = message.replace(b"\n.", b"\n..")
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed
+
+
 class _FastEnvelope:
-    """smtplib's `mail` and `rcpt` with `_envelope_address` in place of `quoteaddr`."""
+    """smtplib's `mail`, `rcpt` and `data`, with `_envelope_address` in place of `quoteaddr` and
+    `_dot_stuffed` in place of its regular expression."""
 
     def mail(self, sender, options=()):  # type: ignore[no-untyped-def]
         optionlist = ""
@@ -438,6 +448,16 @@ class _FastEnvelope:
     def rcpt(self, recip, options=()):  # type: ignore[no-untyped-def]
         optionlist = " " + " ".join(options) if options and self.does_esmtp else ""  # type: ignore[attr-defined]
         self.putcmd("rcpt", f"TO:{_envelope_address(recip)}{optionlist}")  # type: ignore[attr-defined]
+        return self.getreply()  # type: ignore[attr-defined]
+
+    def data(self, msg: bytes):  # type: ignore[no-untyped-def]
+        self.putcmd("data")  # type: ignore[attr-defined]
+        code, reply = self.getreply()  # type: ignore[attr-defined]
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        stuffed = _dot_stuffed(msg)
+        ending = b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n"
+        self.send(stuffed + ending)  # type: ignore[attr-defined]
         return self.getreply()  # type: ignore[attr-defined]
 
 

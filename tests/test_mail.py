@@ -208,3 +208,36 @@ def test_to_seven_bit_converts_8bit_parts_and_drops_a_dkim_signature():
         [p.get_content() for p in before.iter_parts()]
     head = data.split(b"\r\n\r\n", 1)[0]
     assert seven.startswith(head + b"\r\n\r\n")  # headers byte for byte
+
+
+def test_dot_stuffing_gives_the_bytes_smtplib_would():
+    import random
+    import smtplib
+
+    from publisher.mail import _dot_stuffed
+
+    rng = random.Random(5321)
+    samples = [b"", b".", b"..", b".a\r\n.b\r\n", b"a\r\n.\r\nb", b"x\n.y\r.z", b"\r\n.."]
+    samples += [bytes(rng.choice(b".\r\nab") for _ in range(rng.randrange(16)))
+                for _ in range(5000)]
+    for sample in samples:
+        assert _dot_stuffed(sample) == smtplib._quote_periods(sample), sample
+
+
+def test_lines_starting_with_a_dot_arrive_unchanged_over_smtp(smtp_server):  # type: ignore[no-untyped-def]
+    from publisher.mail import SmtpConfig, SmtpSender
+
+    text = ".starts with a dot\n.\n..two dots\nmiddle . dot\n.\n"
+    data = build_message(Letter("digest@leftvoice.org", "Left Voice", "Dots", T0,
+                                "Left Voice digest <digest.leftvoice.org>", text,
+                                "<p>.html</p>\n.<p>x</p>"), recipient())
+    assert b"\r\n.\r\n" in data and data.startswith(b"From")
+    session = SmtpSender(SmtpConfig(smtp_server.host, smtp_server.port, timeout=5)).open()
+    try:
+        session.send("digest@leftvoice.org", "ana@example.com", data, "<digest-1.1@leftvoice.org>")
+    finally:
+        session.close()
+    [(mail_from, rcpt_tos, received)] = smtp_server.messages
+    assert (mail_from, rcpt_tos) == ("digest@leftvoice.org", ["ana@example.com"])
+    assert received == data
+    assert parse(received).get_body(("plain",)).get_content().replace("\r\n", "\n") == text
