@@ -134,16 +134,37 @@ def file_floor(folder: Path, count: int, size: int) -> float:
 
 
 def smtp_ceiling(port: int, data: bytes, connections: int, count: int = 2000) -> float:
-    """Messages/s of bare smtplib to the same server with a message of the same size: what
-    aiosmtpd (one Python process) can take, with no ledger, rendering or personalising."""
-    import smtplib
+    """Messages/s that a minimal client gets through the same server with a message of the same
+    size: raw sockets, the message dot-stuffed once beforehand, no ledger, rendering or
+    personalising. What aiosmtpd (one Python process) can take on this machine right now."""
     import threading
 
+    stuffed = data.replace(b"\n.", b"\n..") + b".\r\n"
+    mail = f"MAIL FROM:<digest@leftvoice.org> SIZE={len(data)} BODY=8BITMIME\r\n".encode()
+
     def run(n: int) -> None:
-        smtp = smtplib.SMTP("127.0.0.1", port, timeout=30)
-        for _ in range(n):
-            smtp.sendmail("digest@leftvoice.org", ["reader@example.com"], data)
-        smtp.quit()
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            replies = sock.makefile("rb")
+
+            def expect(code: bytes) -> None:
+                line = replies.readline()
+                while line[3:4] == b"-":
+                    line = replies.readline()
+                assert line[:3] == code, line
+
+            expect(b"220")
+            sock.sendall(b"EHLO bench.example\r\n")
+            expect(b"250")
+            for _ in range(n):
+                sock.sendall(mail)
+                expect(b"250")
+                sock.sendall(b"RCPT TO:<reader@example.com>\r\n")
+                expect(b"250")
+                sock.sendall(b"DATA\r\n")
+                expect(b"354")
+                sock.sendall(stuffed)
+                expect(b"250")
+            sock.sendall(b"QUIT\r\n")
 
     threads = [threading.Thread(target=run, args=(count // connections,))
                for _ in range(connections)]
@@ -208,9 +229,9 @@ def main() -> None:
                                      smtp)
                     print(f"  ratio to Jinja2 alone (outbox): {rate / plain:.2f}", flush=True)
                     ceiling = smtp_ceiling(port, sample.read_bytes(), n)
-                    print(f"  bare smtplib to this aiosmtpd, {n} connection(s): {ceiling:.0f} msgs/s "
-                          f"(the server's ceiling for this size); publisher reached "
-                          f"{rate / ceiling:.0%} of it", flush=True)
+                    print(f"  a minimal raw-socket client to this aiosmtpd, {n} connection(s): "
+                          f"{ceiling:.0f} msgs/s (the server's ceiling for this size); publisher "
+                          f"reached {rate / ceiling:.0%} of it", flush=True)
             finally:
                 assert server.stdin is not None
                 server.stdin.close()
