@@ -30,7 +30,7 @@ from .store.articles import ArticleRow
 from .store.db import parse_utc, utc_text
 
 Progress = Callable[[int], None]
-STORE_BATCH = 1000  # parsed seeds written per transaction
+STORE_BATCH = 1000  # parsed seeds written per transaction (fewer towards the end: see ingest)
 PARALLEL_THRESHOLD = 400  # below this many seeds to parse, a process pool costs more than it saves
 FEED_PARALLEL_THRESHOLD = 40  # the same for feed families to render
 FEED_TASK = 8  # feed families per task handed to a worker
@@ -94,12 +94,14 @@ def ingest(
     taken = {identity.slug: source for source, identity in identities.items()}
     batch = _StoreBatch()
     # Results are stored in batches while the workers parse on, so the writes overlap the parsing.
+    # Batches shrink towards the end: what is left to store once the last seed is parsed, with
+    # every worker idle, is a short transaction.
     with closing(_parse_iter(todo, seeds_dir, site, settings)) as results:
-        for seed, result in zip(todo, results):
+        for left, (seed, result) in enumerate(zip(todo, results), 1 - len(todo)):
             batch.add(seed, result, identities.get(seed.source), taken, site, now, report)
             if progress:
                 progress(1)
-            if len(batch.states) >= STORE_BATCH:
+            if len(batch.states) >= min(STORE_BATCH, max(100, -left // 4)):
                 batch.flush(engine, now, report)
                 batch = _StoreBatch()
     batch.flush(engine, now, report)
