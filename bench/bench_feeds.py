@@ -8,9 +8,10 @@ new seed. Then time rendering every Atom feed of the largest build against a pla
 the same documents (bench/feeds_vs_lxml.py), in the same run, and print the ratios to the targets.
 
 Each timing is taken `--repeat` times (a cold build on a fresh copy of the seeds each time) and
-the median is compared with the target: this shared 2-core machine runs the same work 20-30%
-slower or faster from one minute to the next. The CPU seconds of each build (its own and its
-workers') are printed next to its wall time, which shows when the machine itself was slow.
+the median is compared with the target: this shared 2-core machine runs the same work up to
+twice as slow from one period to the next. The CPU seconds of each build (its own and its
+workers') are printed next to its wall time, and a fixed piece of the build's work (parsing
+1,000 seeds in one process) is timed first, which shows when the machine itself was slow.
 """
 
 from __future__ import annotations
@@ -121,6 +122,23 @@ def fresh_copy(seeded: Path, root: Path) -> Path:
     return root
 
 
+def machine_speed(seeded: Path, count: int = 1000) -> float:
+    """CPU microseconds per seed to read and parse `count` seeds in this process, best of 3:
+    a fixed piece of the build's own work, to tell a slow machine from a slow build (seen on
+    this VM: 234 us in its fast periods, 467 in its slow ones, on the same seeds)."""
+    settings = load_settings(seeded / "config.toml", environ={})
+    seeds_dir = settings.seeds_dir
+    jobs = [(str(path), seeds_dir, settings.site_record, settings.feeds.max_seed_bytes)
+            for path in sorted(seeds_dir.iterdir())[:count]]
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        for job in jobs:
+            pipeline._parse_one(job)
+        best = min(best, time.process_time() - start)
+    return best / len(jobs) * 1e6
+
+
 def measure(label: str, n: int, runs: list[tuple[float, float, str]]) -> float:
     """Print every run and return the median wall time."""
     for k, (wall, cpu, summary) in enumerate(runs, 1):
@@ -167,6 +185,8 @@ def main() -> None:
     try:
         for n in (int(s) for s in args.sizes.split(",")):
             seeded = make_project(base / f"seeds{n}", n)
+            print(f"{n:>6} seeds  machine speed now: {machine_speed(seeded):.0f} us of CPU to read "
+                  f"and parse a seed (the same work in every run)", flush=True)
             cold_runs, nochange_runs, one_new_runs = [], [], []
             for k in range(args.repeat):
                 root = fresh_copy(seeded, base / f"n{n}-{k + 1}")
