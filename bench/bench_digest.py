@@ -24,14 +24,18 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from publisher import sending
-from publisher.config import load_settings
-from publisher.digest import DigestRenderer
-from publisher.mail import OutboxSender, SmtpConfig, SmtpSender
-from publisher.model import Article, content_hash
-from publisher.store import articles as article_store
-from publisher.store import open_database
-from publisher.store import subscribers as subscriber_store
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from disk import file_floor, wait_for_disk  # noqa: E402
+
+from publisher import sending  # noqa: E402
+from publisher.config import load_settings  # noqa: E402
+from publisher.digest import DigestRenderer  # noqa: E402
+from publisher.mail import OutboxSender, SmtpConfig, SmtpSender  # noqa: E402
+from publisher.model import Article, content_hash  # noqa: E402
+from publisher.store import articles as article_store  # noqa: E402
+from publisher.store import open_database  # noqa: E402
+from publisher.store import subscribers as subscriber_store  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789abcdef"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -119,20 +123,6 @@ def run_phase(label: str, settings, sender, renderer_cls=DigestRenderer):  # typ
     return rate
 
 
-def file_floor(folder: Path, count: int, size: int) -> float:
-    """Files per second this disk takes right now (write + rename), for the same sizes: the
-    floor under any outbox rate. The machine is shared, so this moves between runs."""
-    folder.mkdir(parents=True)
-    data = b"x" * size
-    started = time.perf_counter()
-    for n in range(count):
-        tmp = folder / f".{n}.tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, folder / f"{n}.eml")
-    return count / (time.perf_counter() - started)
-
-
 def smtp_ceiling(port: int, data: bytes, connections: int, count: int = 2000) -> float:
     """Messages/s that a minimal client gets through the same server with a message of the same
     size: raw sockets, the message dot-stuffed once beforehand, no ledger, rendering or
@@ -210,6 +200,7 @@ def main() -> None:
     try:
         print(f"{args.subscribers} subscribers, 10 articles per digest, in {base}", flush=True)
         template_db = build_database(base / "template", args.subscribers)
+        wait_for_disk(base / "settle")
         floor = file_floor(base / "floor", min(args.subscribers, 5000), 27_500)
         print(f"disk floor now: {floor:.0f} files/s of 27,500 bytes (write + rename, nothing "
               f"else): the outbox cannot go faster", flush=True)

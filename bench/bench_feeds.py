@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from disk import wait_for_disk  # noqa: E402
 from feeds_vs_lxml import lxml_atom  # noqa: E402
 
 from publisher import feeds, pipeline  # noqa: E402
@@ -185,6 +186,7 @@ def main() -> None:
     try:
         for n in (int(s) for s in args.sizes.split(",")):
             seeded = make_project(base / f"seeds{n}", n)
+            wait_for_disk(base / f"settle{n}", size=4000)
             print(f"{n:>6} seeds  machine speed now: {machine_speed(seeded):.0f} us of CPU to read "
                   f"and parse a seed (the same work in every run)", flush=True)
             cold_runs, nochange_runs, one_new_runs = [], [], []
