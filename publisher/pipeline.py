@@ -97,11 +97,12 @@ def ingest(
     # Batches shrink towards the end: what is left to store once the last seed is parsed, with
     # every worker idle, is a short transaction.
     with closing(_parse_iter(todo, seeds_dir, site, settings)) as results:
-        for left, (seed, result) in enumerate(zip(todo, results), 1 - len(todo)):
+        for done, (seed, result) in enumerate(zip(todo, results), 1):
             batch.add(seed, result, identities.get(seed.source), taken, site, now, report)
             if progress:
                 progress(1)
-            if len(batch.states) >= min(STORE_BATCH, max(100, -left // 4)):
+            left = len(todo) - done
+            if len(batch.states) >= min(STORE_BATCH, max(100, left // 4)):
                 batch.flush(engine, now, report)
                 batch = _StoreBatch()
     batch.flush(engine, now, report)
