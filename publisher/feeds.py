@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from functools import wraps
+from typing import TypeVar
 
 from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -22,6 +23,7 @@ from feedgen.feed import FeedGenerator
 from .model import Article, FeedSpec, Site
 
 Renderer = Callable[[FeedSpec, Site, str], bytes]
+T = TypeVar("T")
 
 GENERATOR = "publisher"
 # The `updated` of a feed with no entries: a constant, so empty feeds are deterministic too.
@@ -81,7 +83,7 @@ def clean_inputs(spec: FeedSpec, site: Site, feeds_url: str) -> tuple[FeedSpec, 
     return spec, site, clean(feeds_url)
 
 
-def _xml_safe(render: Renderer) -> Renderer:
+def _xml_safe(render: Callable[[FeedSpec, Site, str], T]) -> Callable[[FeedSpec, Site, str], T]:
     """Render; if lxml refuses a string (control character, lone surrogate), clean and render again.
 
     lxml checks every string it is given anyway, so clean input costs nothing extra, whereas a
@@ -89,7 +91,7 @@ def _xml_safe(render: Renderer) -> Renderer:
     """
 
     @wraps(render)
-    def render_safely(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
+    def render_safely(spec: FeedSpec, site: Site, feeds_url: str) -> T:
         try:
             return render(spec, site, feeds_url)
         except ValueError:  # lxml's "must be XML compatible", UnicodeEncodeError for surrogates
@@ -191,10 +193,11 @@ class _RssCreator(BaseEntryExtension):
         return item
 
 
-def _generator(
-    spec: FeedSpec, site: Site, feeds_url: str, name: str, media_type: str
-) -> FeedGenerator:
-    """Feed-level fields shared by Atom and RSS, with every clock-based default overridden."""
+def _generator(spec: FeedSpec, site: Site) -> FeedGenerator:
+    """Feed-level fields shared by Atom and RSS, with every clock-based default overridden.
+
+    The links differ per format: see `_set_links`.
+    """
     updated = feed_updated(spec.articles, site)
     fg = FeedGenerator()
     fg.id(feed_id(spec, site))
@@ -202,66 +205,98 @@ def _generator(
     fg.subtitle(description(spec, site))
     fg.language(site.language)
     fg.generator(GENERATOR)
-    # RSS takes the last link as <channel><link>: self first, then the page.
-    fg.link(href=feed_url(spec, feeds_url, name), rel="self", type=media_type)
-    fg.link(href=home_url(spec, site), rel="alternate", type="text/html")
     fg.updated(updated)
     fg.lastBuildDate(updated)
     fg.pubDate(updated)
     return fg
 
 
-def _entry(fg: FeedGenerator, article: Article, site: Site) -> FeedEntry:
-    """Fields shared by an Atom entry and an RSS item; `updated` overrides feedgen's now().
+def _set_links(
+    fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, name: str, media_type: str
+) -> None:
+    """The feed's own url (`rel="self"`) and the page it mirrors, replacing any links set before.
 
-    The link is format-specific: see `_AtomEntryLink`.
+    RSS takes the last link as <channel><link>: self first, then the page.
     """
-    fe = fg.add_entry(order="append")
-    fe.id(article.guid)  # also the RSS guid, isPermaLink="false"
-    fe.title(article.title or article.url)  # feedgen refuses an empty title
-    fe.updated(aware(article.updated, site))
-    fe.published(aware(article.published, site))
-    fe.content(article.full_html, type="html")
-    if article.summary:
-        fe.summary(article.summary)
-    if article.category:
-        fe.category(term=article.category)
-    return fe
+    fg.link(href=feed_url(spec, feeds_url, name), rel="self", type=media_type, replace=True)
+    fg.link(href=home_url(spec, site), rel="alternate", type="text/html")
 
 
-@_xml_safe
-def render_atom(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
-    """Atom 1.0, entries in the order given (the caller sorts them newest first)."""
-    fg = _generator(spec, site, feeds_url, "atom.xml", ATOM_TYPE)
+def _document(spec: FeedSpec, site: Site) -> tuple[FeedGenerator, list[FeedEntry]]:
+    """One feedgen document that renders as both Atom and RSS: each entry is built once.
+
+    Every field but the links is shared; the Atom entry link comes from `_AtomEntryLink`, the
+    RSS item link is added by `_rss_bytes` (feedgen would also write it, without `rel`, into
+    the Atom entry), and authors go to Atom `<author>` and RSS `dc:creator`.
+    """
+    fg = _generator(spec, site)
     fg.register_extension("entry_link", BaseExtension, _AtomEntryLink, atom=True, rss=False)
+    fg.register_extension("creator", _DcNamespace, _RssCreator, atom=False, rss=True)
     if any(not a.authors for a in spec.articles):
-        # RFC 4287 4.1.1: a feed needs an author unless every entry has one.
+        # RFC 4287 4.1.1: a feed needs an author unless every entry has one. Without an email
+        # address feedgen writes no RSS author.
         fg.author({"name": site.title or site.host})
+    entries = []
     for article in spec.articles:
-        fe = _entry(fg, article, site)
+        fe = fg.add_entry(order="append")
+        fe.id(article.guid)  # also the RSS guid, isPermaLink="false"
+        fe.title(article.title or article.url)  # feedgen refuses an empty title
+        fe.updated(aware(article.updated, site))
+        fe.published(aware(article.published, site))
+        fe.content(article.full_html, type="html")
+        if article.summary:
+            fe.summary(article.summary)
+        if article.category:
+            fe.category(term=article.category)
         fe.entry_link.href = article.url
         if article.language and article.language != site.language:
             fe.entry_link.lang = article.language
         if article.authors:
             fe.author([{"name": name} for name in article.authors])
+            # RSS's own <author> must be an email address, which we don't publish. Co-authors
+            # share one dc:creator: with one element each, feedparser's `author` and newsboat
+            # show only the last.
+            fe.creator.name = ", ".join(article.authors)
+        entries.append(fe)
+    return fg, entries
+
+
+def _atom_bytes(fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
+    _set_links(fg, spec, site, feeds_url, "atom.xml", ATOM_TYPE)
     return fg.atom_str(pretty=True)
+
+
+def _rss_bytes(
+    fg: FeedGenerator, entries: list[FeedEntry], spec: FeedSpec, site: Site, feeds_url: str
+) -> bytes:
+    """RSS 2.0 with content:encoded for the full text and dc:creator for authors.
+
+    Call after `_atom_bytes` on the same document: the item links added here would show in Atom.
+    """
+    _set_links(fg, spec, site, feeds_url, "rss.xml", RSS_TYPE)
+    for fe, article in zip(entries, spec.articles):
+        fe.link(href=article.url, replace=True)
+    return fg.rss_str(pretty=True)
+
+
+@_xml_safe
+def render_atom(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
+    """Atom 1.0, entries in the order given (the caller sorts them newest first)."""
+    fg, _entries = _document(spec, site)
+    return _atom_bytes(fg, spec, site, feeds_url)
 
 
 @_xml_safe
 def render_rss(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
-    """RSS 2.0 with content:encoded for the full text and dc:creator for authors.
+    """RSS 2.0, entries in the order given."""
+    fg, entries = _document(spec, site)
+    return _rss_bytes(fg, entries, spec, site, feeds_url)
 
-    RSS's own <author> must be an email address, which we don't publish. Co-authors share one
-    dc:creator: with one element each, feedparser's `author` and newsboat show only the last.
-    """
-    fg = _generator(spec, site, feeds_url, "rss.xml", RSS_TYPE)
-    fg.register_extension("creator", _DcNamespace, _RssCreator, atom=False, rss=True)
-    for article in spec.articles:
-        fe = _entry(fg, article, site)
-        fe.link(href=article.url)
-        if article.authors:
-            fe.creator.name = ", ".join(article.authors)
-    return fg.rss_str(pretty=True)
+
+@_xml_safe
+def _render_atom_and_rss(spec: FeedSpec, site: Site, feeds_url: str) -> tuple[bytes, bytes]:
+    fg, entries = _document(spec, site)
+    return _atom_bytes(fg, spec, site, feeds_url), _rss_bytes(fg, entries, spec, site, feeds_url)
 
 
 # --- JSON Feed ----------------------------------------------------------------------------
@@ -360,6 +395,15 @@ FORMATS: dict[str, tuple[str, Renderer]] = {
     "rss.xml": (RSS_TYPE, render_rss),
     "feed.json": (JSON_TYPE, render_json),
 }
+
+
+
+def render_files(spec: FeedSpec, site: Site, feeds_url: str) -> dict[str, bytes]:
+    """The bytes of a spec's three feeds, by file name: the same as each format's renderer
+    gives, with Atom and RSS rendered from one feedgen document (each entry built once)."""
+    atom, rss = _render_atom_and_rss(spec, site, feeds_url)
+    return {"atom.xml": atom, "rss.xml": rss, "feed.json": render_json(spec, site, feeds_url)}
+
 
 _FORMAT_LABELS = {"atom.xml": "Atom", "rss.xml": "RSS", "feed.json": "JSON Feed"}
 

@@ -19,7 +19,7 @@ from .store import Database
 from . import __version__
 from .config import Settings
 from .errors import NotAnArticle, SeedError
-from .feeds import FORMATS, render_opml
+from .feeds import FORMATS, render_files, render_opml
 from .fsutil import write_atomic
 from .model import Article, FeedSpec, Site, slugify, tag_uri
 from .readers import read_seed
@@ -317,9 +317,9 @@ def _render_feeds(
     written, unchanged = [], 0
     for spec, ids in specs:
         full = replace(spec, articles=tuple(records[i] for i in ids))
-        for name, (_media_type, render) in FORMATS.items():
+        for name, data in render_files(full, site, feeds_url).items():
             relative = f"{spec.path}/{name}".lstrip("/")
-            if write_atomic(feeds_dir / relative, render(full, site, feeds_url), durable=False):
+            if write_atomic(feeds_dir / relative, data, durable=False):
                 written.append(relative)
             else:
                 unchanged += 1

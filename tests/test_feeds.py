@@ -169,6 +169,26 @@ def test_rendering_twice_is_byte_identical(name: str, spec: FeedSpec) -> None:
     assert render(name, spec) == render(name, spec)
 
 
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.path or "site")
+def test_the_build_renders_each_spec_exactly_as_each_format_alone(spec: FeedSpec) -> None:
+    # render_files builds Atom and RSS from one feedgen document: nothing may leak between them
+    files = feeds.render_files(spec, SITE, FEEDS_URL)
+    assert files == {name: render(name, spec) for name in feeds.FORMATS}
+    atom = etree.fromstring(files["atom.xml"])
+    assert atom.xpath("//a:link[@rel='self']/@href", namespaces=NS) == [
+        feeds.feed_url(spec, FEEDS_URL, "atom.xml")]
+    assert all(link.get("rel") for link in atom.iterfind(".//a:link", namespaces=NS))
+    assert b"dc:creator" not in files["atom.xml"] and b"<author>" not in files["rss.xml"]
+
+
+def test_the_build_cleans_atom_and_rss_like_each_format_alone() -> None:
+    spec, site = dirty_inputs()
+    files = feeds.render_files(spec, site, "https://example.org/feeds")
+    assert files == {name: renderer(spec, site, "https://example.org/feeds")
+                     for name, (_, renderer) in feeds.FORMATS.items()}
+    assert b"Verticaltab" in files["atom.xml"] and b"Verticaltab" in files["rss.xml"]
+
+
 def test_feed_dates_come_from_the_articles_never_the_clock() -> None:
     newest = STRIKE.updated  # the newest `updated` in the site feed
     atom = etree.fromstring(render("atom.xml", SITE_SPEC))
@@ -389,7 +409,8 @@ def test_formats_table() -> None:
 # --- robustness -----------------------------------------------------------------------------
 
 
-def test_control_characters_never_break_the_build() -> None:
+def dirty_inputs() -> tuple[FeedSpec, Site]:
+    """A feed whose every text field holds characters XML cannot carry."""
     dirty = make_article(
         "Vertical\x0btab",
         published=datetime(2024, 1, 1, tzinfo=timezone.utc),
@@ -399,7 +420,11 @@ def test_control_characters_never_break_the_build() -> None:
         body_html="<p>Body\x0c\ud800</p>",
     )
     site = Site("Site\x01", "https://example.org", timezone.utc, description="Desc\x0b")
-    spec = FeedSpec("site", "", "", "Feed\x0b title", "", (dirty,))
+    return FeedSpec("site", "", "", "Feed\x0b title", "", (dirty,)), site
+
+
+def test_control_characters_never_break_the_build() -> None:
+    spec, site = dirty_inputs()
     for name, (_, renderer) in feeds.FORMATS.items():
         out = renderer(spec, site, "https://example.org/feeds")
         parsed = feedparser.parse(out) if name != "feed.json" else None
