@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path, PurePath
 
 from .errors import SeedError
@@ -12,8 +12,10 @@ SEED_SUFFIXES = (".txt", ".md")
 _TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".swp", ".swo", ".swx", ".crdownload", ".download")
 
 
-@dataclass(frozen=True)
-class SeedFile:
+class SeedFile(NamedTuple):
+    """A seed as scanned (a named tuple: a build makes one per seed, and a frozen dataclass
+    costs several times as much to create)."""
+
     source: str  # path relative to the seeds folder, posix style: the seed's stable key
     path: str
     size: int
@@ -22,7 +24,10 @@ class SeedFile:
 
 def is_seed_candidate(path: PurePath | str) -> bool:
     """A seed worth reading: a known suffix, not hidden, not an editor/download temp file."""
-    name = path.name if isinstance(path, PurePath) else os.path.basename(path)
+    return _is_seed_name(path.name if isinstance(path, PurePath) else os.path.basename(path))
+
+
+def _is_seed_name(name: str) -> bool:
     lower = name.lower()
     return (
         lower.endswith(SEED_SUFFIXES)
@@ -50,7 +55,7 @@ def scan_seed_files(seeds_dir: Path) -> tuple[list[SeedFile], list[SeedError]]:
                     if not entry.name.startswith("."):
                         subfolders.append((f"{prefix}{entry.name}/", entry.path))
                     continue
-                if not is_seed_candidate(entry.name):
+                if not _is_seed_name(entry.name):
                     continue
                 stat = entry.stat()
             except OSError as exc:
