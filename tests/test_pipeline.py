@@ -159,3 +159,25 @@ def test_many_seeds_go_through_the_worker_pools(project: Project) -> None:
     assert [e.title for e in author.entries] == [
         "A Migrant Caravan Breaks Through Police Blockade in Mexico. Let Them All In, part 7"]
     assert author.entries[0].author == "Writer 7"
+
+
+def test_json_columns_hold_what_json_dumps_gives() -> None:
+    import json
+    from datetime import date
+
+    from publisher.model import Teaser
+
+    tricky = ['Quote "q" \\ back', "Ünïcödé – “curly” ✊", "tab\tnew\nline\x01", ""]
+    teasers = (
+        Teaser(tricky[0], tricky[1], (tricky[2], "B"), date(2021, 10, 25), tricky[1]),
+        Teaser("No date", "", (), None, ""),
+    )
+    expected = json.dumps([
+        {"title": t.title, "summary": t.summary, "authors": list(t.authors),
+         "published": t.published.isoformat() if t.published else None,
+         "image_description": t.image_description} for t in teasers])
+    assert article_store.related_json(teasers) == expected
+    assert article_store.related_json(()) == "[]"
+    assert json.loads(expected)[0]["authors"] == [tricky[2], "B"]
+    for names in ((), ("Ana",), tuple(tricky)):
+        assert article_store._json_names(names) == json.dumps(list(names))

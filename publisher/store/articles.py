@@ -198,21 +198,36 @@ def article_row(a: Article) -> ArticleRow:
     published = utc_text(a.published)  # a new article's updated and first_seen are the same
     return {
         "id": a.id, "source": a.source, "slug": a.slug, "url": a.url, "guid": a.guid,
-        "title": a.title, "summary": a.summary, "authors": json.dumps(list(a.authors)),
+        "title": a.title, "summary": a.summary, "authors": _json_names(a.authors),
         "published": published,
         "updated": published if a.updated == a.published else utc_text(a.updated),
         "category": a.category, "credit": a.credit, "translation_note": a.translation_note,
-        "body_html": a.body_html, "related": json.dumps([_teaser_json(t) for t in a.related]),
+        "body_html": a.body_html, "related": related_json(a.related),
         "language": a.language, "content_hash": a.content_hash,
         "first_seen": utc_text(a.first_seen) if a.first_seen else published,
         "deleted_at": None,
     }
 
 
-def _teaser_json(t: Teaser) -> dict[str, object]:
-    return {"title": t.title, "summary": t.summary, "authors": list(t.authors),
-            "published": t.published.isoformat() if t.published else None,
-            "image_description": t.image_description}
+# The JSON columns hold exactly what `json.dumps` gives (default settings), written with its C
+# string encoder: json.dumps builds a new encoder on every call, which cost more than the text.
+_json_str = json.encoder.encode_basestring_ascii
+
+
+def _json_names(names: Sequence[str]) -> str:
+    """`json.dumps(list(names))`."""
+    return "[" + ", ".join(map(_json_str, names)) + "]"
+
+
+def related_json(teasers: Sequence[Teaser]) -> str:
+    """The `related` column: `json.dumps` of a list of teaser objects (see `_article`)."""
+    return "[" + ", ".join(
+        f'{{"title": {_json_str(t.title)}, "summary": {_json_str(t.summary)}, '
+        f'"authors": {_json_names(t.authors)}, '
+        f'"published": {_json_str(t.published.isoformat()) if t.published else "null"}, '
+        f'"image_description": {_json_str(t.image_description)}}}'
+        for t in teasers
+    ) + "]"
 
 
 def _article(r: tuple, tz: ZoneInfo, with_related: bool = True) -> Article:  # type: ignore[type-arg]
