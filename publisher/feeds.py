@@ -397,7 +397,6 @@ FORMATS: dict[str, tuple[str, Renderer]] = {
 }
 
 
-
 def render_files(spec: FeedSpec, site: Site, feeds_url: str) -> dict[str, bytes]:
     """The bytes of a spec's three feeds, by file name: the same as each format's renderer
     gives, with Atom and RSS rendered from one feedgen document (each entry built once)."""
