@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable, Iterator
 
-from email_validator import EmailNotValidError, validate_email
-
 from . import tokens
+from .addresses import subscriber_address
 from .errors import PublisherError
 from .model import CADENCES, SUBSCRIBER_STATUSES, Subscriber
 from .store import Connection
@@ -56,8 +55,9 @@ class Suppressed(SubscriptionError):
 # --- the address and the preferences ------------------------------------------------------------
 
 def normalise_address(raw: str) -> str:
-    """The address as stored (domain lower-cased, IDNA as ASCII), or BadAddress. No DNS
-    lookups; ASCII local parts only (no SMTPUTF8 support in the senders)."""
+    """The address as stored (domain lower-cased, IDNA as ASCII), or BadAddress: the one rule
+    for the CLI, imports and the web. No DNS lookups; ASCII local parts only (no SMTPUTF8
+    support in the senders)."""
     address = (raw or "").strip()
     if not address:
         raise BadAddress("empty address")
@@ -65,10 +65,9 @@ def normalise_address(raw: str) -> str:
         raise BadAddress(f"invalid address {address[:40]!r}...: longer than "
                          f"{MAX_ADDRESS_LENGTH} characters")
     try:
-        checked = validate_email(address, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
+        return subscriber_address(address)
+    except ValueError as exc:
         raise BadAddress(f"invalid address {address!r}: {exc}") from None
-    return checked.ascii_email or checked.normalized
 
 
 def normalise_categories(values: Iterable[str]) -> tuple[str, ...]:

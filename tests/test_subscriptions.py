@@ -56,13 +56,15 @@ def test_invalid_addresses_are_refused_with_the_address_named(raw: str) -> None:
 
 
 def test_cli_and_web_share_the_validator() -> None:
-    """No second validator left in the CLI or the web: both import the one here."""
+    """No second validator left in the CLI or the web: both go through subscriptions, which
+    uses the one importer of email-validator."""
     root = Path(subscriptions.__file__).parent
     for path in [root / "cli" / "digests.py", root / "web" / "subscribe.py",
                  root / "store" / "subscribers.py"]:
         assert "email_validator" not in path.read_text(encoding="utf-8"), path
     users = [p.name for p in root.rglob("*.py") if "email_validator" in p.read_text("utf-8")]
-    assert users == ["subscriptions.py"]
+    assert users == ["addresses.py"]
+    assert "subscriber_address" in Path(subscriptions.__file__).read_text(encoding="utf-8")
 
 
 # --- suppression and reactivation --------------------------------------------------------------
