@@ -194,14 +194,8 @@ def sender_for(settings: Settings, signer: DkimSigner | None = None) -> Sender:
 
 
 def _check_settings(settings: Settings) -> None:
+    """The environment a send needs (the settings themselves were checked at load)."""
     tokens.require_secret(settings.secrets.secret_key)
-    m = settings.mail
-    if m.max_attempts < 1:
-        raise PublisherError("mail.max_attempts must be at least 1")
-    if any(d < 0 for d in m.retry_delays):
-        raise PublisherError("mail.retry_delays must not be negative")
-    if settings.digest.max_articles < 1:
-        raise PublisherError("digest.max_articles must be at least 1")
 
 
 # --- choosing what is due ----------------------------------------------------------------------
