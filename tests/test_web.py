@@ -29,6 +29,8 @@ FEED_TYPES = {
     "rss.xml": "application/rss+xml",
     "feed.json": "application/feed+json",
     "index.opml": "text/x-opml",
+    "index-rss.opml": "text/x-opml",
+    "index-json.opml": "text/x-opml",
 }
 
 
