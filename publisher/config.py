@@ -70,6 +70,7 @@ class MailSection:
     dkim_key_file: str = ""
     dkim_selector: str = "default"
     outbox_fsync: bool = False  # fsync each .eml before it counts as sent (slower)
+    lease_seconds: float = 300.0  # a claimed delivery not finished by then is anyone's again
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,11 @@ class WebSection:
 
 
 @dataclass(frozen=True)
+class DatabaseSection:
+    busy_timeout: float = 30.0  # seconds to wait for another process's write lock
+
+
+@dataclass(frozen=True)
 class Secrets:
     """Read from the environment only, never from config.toml."""
 
@@ -124,6 +130,7 @@ class Settings:
     digest: DigestSection = field(default_factory=DigestSection)
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
     web: WebSection = field(default_factory=WebSection)
+    database: DatabaseSection = field(default_factory=DatabaseSection)
     secrets: Secrets = field(default_factory=Secrets)
 
     def path(self, relative: str) -> Path:
@@ -181,6 +188,7 @@ SECTIONS: dict[str, type] = {
     "digest": DigestSection,
     "schedule": ScheduleSection,
     "web": WebSection,
+    "database": DatabaseSection,
 }
 
 
@@ -285,5 +293,9 @@ def _validate(name: str, s: Settings) -> None:
         fail("mail.smtp_security", "must be 'starttls', 'ssl' or 'none'")
     if s.mail.connections < 1:
         fail("mail.connections", "must be at least 1")
+    if s.mail.lease_seconds <= 0:
+        fail("mail.lease_seconds", "must be positive")
+    if s.database.busy_timeout < 0:
+        fail("database.busy_timeout", "must not be negative")
     if s.schedule.scan_interval <= 0:
         fail("schedule.scan_interval", "must be positive")
