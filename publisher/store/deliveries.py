@@ -264,7 +264,7 @@ _MARK_SENT = (
     "WHERE id = :id AND owner = :owner AND state = 'sending'")
 # The watermark only moves forward (two digests for one subscriber may be marked in any order).
 _MOVE_WATERMARK = (
-    "UPDATE subscribers SET last_digest_at = :watermark, failures = 0 WHERE id = :id "
+    "UPDATE subscribers SET last_digest_at = :watermark, failures = 0, soft_bounces = 0 WHERE id = :id "
     "AND (last_digest_at IS NULL OR last_digest_at < :watermark)")
 
 
