@@ -41,7 +41,8 @@ class App:
             from ..store import open_database  # only commands that need it open it
 
             make_folder(self.settings.database_path.parent, "paths.database")
-            self._engine = open_database(self.settings.database_path)
+            self._engine = open_database(self.settings.database_path,
+                                         self.settings.database.busy_timeout)
         return self._engine
 
     def now(self) -> datetime:
