@@ -86,6 +86,10 @@ def main() -> None:
     except PublisherError as exc:
         report(exc)
         sys.exit(EXIT_USAGE)
+    except OSError as exc:  # the environment (a disk, a folder), not a bug: still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
