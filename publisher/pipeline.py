@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -14,7 +15,7 @@ from typing import Callable, Iterator, Sequence
 
 from .store import Database
 
-from . import feedplan, orphans
+from . import feedplan, orphans, websub
 from .config import Settings
 from .errors import NotAnArticle, SeedError
 from .feeds import ARCHIVE_FOLDER, FORMATS, render_files, render_opml_files
@@ -28,6 +29,8 @@ from .store.articles import ArticleRow
 from .store.db import parse_utc, utc_text
 
 Progress = Callable[[int], None]
+_websub_log = logging.getLogger("publisher.websub")
+_websub_log.addHandler(logging.NullHandler())  # the CLI prints the lines itself
 STORE_BATCH = 1000  # parsed seeds written per transaction (fewer towards the end: see ingest)
 PARALLEL_THRESHOLD = 400  # below this many seeds to parse, a process pool costs more than it saves
 FEED_PARALLEL_THRESHOLD = 40  # the same for feed families to render
@@ -55,6 +58,7 @@ class FeedReport:
     written: list[str] = field(default_factory=list)  # paths relative to feeds/
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
+    pings: list[websub.PingResult] = field(default_factory=list)  # one per WebSub hub
 
 
 def ingest(
@@ -167,7 +171,7 @@ def build_feeds(
         previous = article_store.feed_fingerprints(conn)
     planned = feedplan.plan_feeds(
         log, site, settings.feeds_url, max_entries=settings.feeds.max_entries,
-        page_size=settings.feeds.archive_page_size)
+        page_size=settings.feeds.archive_page_size, hubs=settings.feeds.websub_hubs)
     docs = [doc for _, family in planned for doc in family]
     prints = {doc.folder: doc.fingerprint for doc in docs}
     stale = [doc for doc in docs
@@ -203,7 +207,20 @@ def build_feeds(
     report.removed += _remove_stale_pages(feeds_dir, previous, prints, report.removed)
     with engine.begin() as conn:
         article_store.record_feed_fingerprints(conn, prints, now)
+    report.pings = _announce(settings, report.written)
     return report
+
+
+def _announce(settings: Settings, written: list[str]) -> list[websub.PingResult]:
+    """Tell the WebSub hubs of every live feed document this build rewrote (archive pages
+    are not subscribed to); one log line per hub."""
+    hubs = settings.feeds.websub_hubs
+    changed = [f"{settings.feeds_url}/{path}" for path in written
+               if path.rsplit("/", 1)[-1] in FORMATS and f"/{ARCHIVE_FOLDER}/" not in f"/{path}"]
+    results = websub.ping_hubs(hubs, changed, timeout=settings.feeds.websub_timeout)
+    for result in results:
+        _websub_log.log(logging.INFO if result.ok else logging.WARNING, "%s", result.line())
+    return results
 
 
 def select_feeds(
