@@ -19,7 +19,7 @@ from . import feedplan, orphans, websub
 from .config import Settings
 from .errors import NotAnArticle, SeedError
 from .feeds import ARCHIVE_FOLDER, FORMATS, render_files, render_opml_files
-from .fsutil import write_atomic
+from .fsutil import make_folder, write_atomic
 from .model import Article, FeedSpec, Site, slugify, tag_uri
 from .readers import read_seed
 from .seedfiles import SeedFile, scan_seed_files
@@ -164,7 +164,7 @@ def build_feeds(
     """Write every feed document (live and archive pages) whose entries changed since the last
     build; remove feeds left empty and archive pages no longer planned."""
     site = settings.site_record
-    feeds_dir = settings.feeds_dir
+    feeds_dir = make_folder(settings.feeds_dir, "paths.feeds")
     report = FeedReport()
     with engine.begin() as conn:
         log = article_store.feed_log(conn)
