@@ -23,6 +23,7 @@ COMMANDS = {
     "subscribers": "digests:subscribers",
     "send-digests": "digests:send_digests",
     "digest": "digests:digest",
+    "inbound": "inbound:inbound",
     "run": "daemon:run",
     "tick": "daemon:tick",
     "status": "daemon:status",
