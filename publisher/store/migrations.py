@@ -59,7 +59,7 @@ SEED_FILES = [
     message TEXT NOT NULL,
     checked_at TEXT NOT NULL,
     PRIMARY KEY (source)
-)""",  # status: "ok", "skipped" or "failed"
+)""",  # status: "ok", "skipped", "failed" or "duplicate" (message: the id of the article it repeats)
 ]
 
 FEED_OUTPUTS = [
@@ -180,6 +180,16 @@ ARTICLE_LOOKUP_INDEXES = [
     "(published DESC, updated DESC, id, deleted_at, category, authors, content_hash)",
 ]
 
+# The page an article shows (title, date, body), hashed: the same page saved under a second file
+# name is the same article. In the identity index, which every ingest reads whole. Rows stored
+# before have '' until the next ingest fills them in.
+ARTICLE_PAGE_HASH = [
+    "ALTER TABLE articles ADD COLUMN page_hash TEXT NOT NULL DEFAULT ''",
+    "DROP INDEX IF EXISTS articles_identity",
+    "CREATE INDEX IF NOT EXISTS articles_identity ON articles "
+    "(source, id, slug, guid, content_hash, first_seen, deleted_at, page_hash)",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "articles, seed files and feed outputs", [*ARTICLES, *SEED_FILES, *FEED_OUTPUTS]),
     (2, "subscribers", SUBSCRIBERS),
@@ -188,4 +198,5 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (5, "scheduler: seed watch, runs, schedule slots",
      [*SEED_WATCH, *SCHEDULER_RUNS, *SCHEDULE_SLOTS]),
     (6, "covering indexes for article identity and feed order", ARTICLE_LOOKUP_INDEXES),
+    (7, "articles: page hash (the same page under two file names)", ARTICLE_PAGE_HASH),
 ]
