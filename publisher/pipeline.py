@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .store import Database
 
-from . import __version__, buildstamp
+from . import __version__, buildstamp, orphans
 from .config import Settings
 from .errors import ConfigError, NotAnArticle, SeedError
 from .fsutil import write_atomic
@@ -440,20 +440,16 @@ def build_feeds(
         report.written += written
         report.unchanged += unchanged
     report.unchanged += 3 * (len(specs) - len(stale))
-    from .feeds import render_opml
+    from .feeds import render_opml_files
 
-    # dateCreated is the newest entry's date: the OPML gets the one article that decides it.
-    listed = {i for _, ids in specs for i in ids}
-    newest = max(listed, key=lambda i: versions[i][1], default=None)
-    with engine.begin() as conn:
-        latest = tuple(article_store.get_articles(
-            conn, [newest] if newest else [], site.timezone, with_related=False).values())
-    opml = render_opml([replace(spec, articles=latest) if spec.kind == "site" else spec
-                        for spec, _ in specs], site, settings.feeds_url)
-    if write_atomic(feeds_dir / "index.opml", opml, durable=False):
-        report.written.append("index.opml")
-    else:
-        report.unchanged += 1
+    newest = max((row.updated for row in index), default=None)  # sortable UTC text
+    opml_files = render_opml_files([spec for spec, _ in specs], site, settings.feeds_url,
+                                   parse_utc(newest) if newest else None)
+    for name, opml in opml_files.items():
+        if write_atomic(feeds_dir / name, opml, durable=False):
+            report.written.append(name)
+        else:
+            report.unchanged += 1
     report.removed = _remove_stale_feeds(feeds_dir, {spec.path for spec, _ in specs})
     with engine.begin() as conn:
         article_store.record_feed_fingerprints(conn, prints, now)
@@ -544,6 +540,7 @@ class _WorkerState:
 
 
 def _start_worker(database: Path | None) -> None:
+    orphans.die_with_parent()  # a killed parent leaves no worker (nor its inherited lock) behind
     # The garbage collector is off: workers only build acyclic records and exit, and the
     # collector's passes over them cost more than 10%.
     gc.disable()
