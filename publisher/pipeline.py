@@ -20,7 +20,7 @@ from .store import Database
 from . import __version__, buildstamp, orphans
 from .config import Settings
 from .errors import ConfigError, NotAnArticle, SeedError
-from .fsutil import write_atomic
+from .fsutil import make_folder, write_atomic
 from .model import Article, FeedSpec, Site, slugify, tag_uri
 from .seedfiles import SeedFile, scan_seed_files
 from .store import articles as article_store
@@ -407,7 +407,7 @@ def build_feeds(
 ) -> FeedReport:
     """Write every feed whose entries changed since the last build; remove feeds left empty."""
     site = settings.site_record
-    feeds_dir = settings.feeds_dir
+    feeds_dir = make_folder(settings.feeds_dir, "paths.feeds")
     report = FeedReport()
     with engine.begin() as conn:
         index = article_store.feed_index(conn)
