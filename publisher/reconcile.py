@@ -291,7 +291,8 @@ class Reconciler:
             built = pipeline.build(self.engine, self.settings, now, clock=self.clock,
                                    wait=settle_wait, stop=self.stop)
         except pipeline.SeedsFolderMissing as exc:
-            report.errors.append(str(exc))  # and no scan: `tick` exits 2, as build-feeds does
+            report.errors.append(f"feeds: {exc}")  # and no scan: `tick` exits 2, as build-feeds
+            report.stages["feeds"] = "failed"
             level = logging.DEBUG if self._missing_warned else logging.ERROR
             log.log(level, "scan: %s", exc)
             self._missing_warned = True
