@@ -343,7 +343,7 @@ def build(
     engine: Database, settings: Settings, now: datetime, *, clock: Callable[[], datetime] | None = None,
     wait: float = 0.0, stop: threading.Event | None = None, prune: bool = False,
     progress: Progress | None = None, on_plan: Callable[[int], None] | None = None,
-    feeds: bool = True,
+    feeds: bool = True, on_ingest: Callable[[SeedScan, IngestReport], None] | None = None,
 ) -> BuildReport:
     """The one ingest path of `build-feeds`, `ingest`'s big brother, `tick` and `run`: scan the
     seeds once, and unless the build stamp shows nothing changed since the last complete
@@ -352,6 +352,8 @@ def build(
     `wait`: seconds to wait (on `clock`, interrupted by `stop`) for seeds still settling,
     scanning again, before leaving them for a later pass. SeedsFolderMissing if the seeds
     folder does not exist (nothing is changed). `feeds=False`: ingest only (`publisher ingest`).
+    `on_ingest(scan, report)` is called once the store is up to date, before the feeds are
+    written (which may fail, e.g. on a full disk, and raise).
     """
     check_seeds_folder(settings)
     scanned = scan_seed_files(settings.seeds_dir)
@@ -386,6 +388,8 @@ def build(
             key = buildstamp.input_key(settings, scanned[0])
             seeds = scan(engine, settings, now, scanned)
         report = ingest(engine, settings, now, progress, on_plan, seeds=seeds, prune=prune)
+        if on_ingest:
+            on_ingest(seeds, report)
         if not feeds:
             return BuildReport(seeds, report)
         written = build_feeds(engine, settings, now)

@@ -289,7 +289,9 @@ class Reconciler:
     def _feeds(self, report: PassReport, now: datetime, settle_wait: float) -> None:
         try:
             built = pipeline.build(self.engine, self.settings, now, clock=self.clock,
-                                   wait=settle_wait, stop=self.stop)
+                                   wait=settle_wait, stop=self.stop,
+                                   on_ingest=lambda seeds, ingest: self._ingested(
+                                       report, seeds, ingest))
         except pipeline.SeedsFolderMissing as exc:
             report.errors.append(f"feeds: {exc}")  # and no scan: `tick` exits 2, as build-feeds
             report.stages["feeds"] = "failed"
@@ -298,14 +300,23 @@ class Reconciler:
             self._missing_warned = True
             return
         self._missing_warned = False
-        scan = report.scan = ScanResult.of(built.scan)
-        if scan.changes or scan.settling:
-            log.info("scan: %s", scan.summary())
-        else:
-            log.debug("scan: %s", scan.summary())
-        ingest = built.ingest
         if built.fast:
+            report.scan = ScanResult.of(built.scan)
+            log.debug("scan: %s (nothing changed since the last build)", report.scan.summary())
             return
+        feeds = report.feeds = built.feeds
+        if feeds is not None:
+            level = logging.INFO if feeds.written or feeds.removed else logging.DEBUG
+            log.log(level, "feeds: %d written, %d unchanged, %d removed, in %s",
+                    len(feeds.written), feeds.unchanged, len(feeds.removed),
+                    self.settings.feeds_dir)
+
+    def _ingested(
+        self, report: PassReport, seeds: pipeline.SeedScan, ingest: pipeline.IngestReport
+    ) -> None:
+        scan = report.scan = ScanResult.of(seeds)
+        log.log(logging.INFO if scan.changes or scan.settling else logging.DEBUG,
+                "scan: %s", scan.summary())
         report.ingest = ingest
         for note in ingest.notes:
             log.info("seed: %s", note)
@@ -321,12 +332,6 @@ class Reconciler:
                      len(ingest.failed))
         if ingest.new:
             self._immediate_wanted += 1
-        feeds = report.feeds = built.feeds
-        if feeds is not None:
-            level = logging.INFO if feeds.written or feeds.removed else logging.DEBUG
-            log.log(level, "feeds: %d written, %d unchanged, %d removed, in %s",
-                    len(feeds.written), feeds.unchanged, len(feeds.removed),
-                    self.settings.feeds_dir)
 
     # The digest lane: immediate digests, then the daily and weekly slots.
     def _digests(self, report: PassReport, now: datetime) -> None:
