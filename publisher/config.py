@@ -230,7 +230,10 @@ class PathsSection:
 @dataclass(frozen=True)
 class FeedsSection:
     url: str = setting("", optional(http_url))  # public url of feeds/; default {site.base_url}/feeds
-    max_entries: int = setting(50, at_least(1))
+    max_entries: int = setting(50, at_least(1))  # entries in each live feed document
+    archive_page_size: int = setting(100, at_least(1))  # entries per RFC 5005 archive page
+    websub_hubs: list[str] = setting([], each(http_url))  # WebSub hubs to announce feeds to
+    websub_timeout: float = setting(5.0, above(0))  # seconds per ping request to a hub
     max_seed_bytes: int = setting(5_000_000, at_least(1))
     workers: int = setting(0, at_least(0))  # seed-parsing processes; 0 = one per core
     # A build that would unpublish more than this share of the published articles unpublishes

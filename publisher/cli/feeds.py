@@ -129,6 +129,8 @@ def build_feeds(app: App, prune: bool) -> None:
     click.echo(ingest_summary(report))
     click.echo(f"feeds: {len(feeds.written)} written, {feeds.unchanged} unchanged, "
                f"{len(feeds.removed)} removed, in {app.settings.feeds_dir}")
+    for ping in feeds.pings:
+        click.echo(ping.line() if ping.ok else f"warning: {ping.line()}", err=not ping.ok)
     sys.exit(_exit_code(report))
 
 
