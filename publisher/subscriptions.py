@@ -25,7 +25,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from . import tokens
 from .addresses import subscriber_address
@@ -92,10 +92,12 @@ def check_cadence(cadence: str) -> str:
 
 
 def check_categories(conn: Connection, categories: tuple[str, ...], *,
-                     allow_new: bool = False) -> tuple[str, ...]:
+                     allow_new: bool = False, known: list[str] | None = None) -> tuple[str, ...]:
     """The categories as the articles spell them; a category no article has is an error that
     lists the known ones, unless `allow_new` (accepting one ahead of its first article)."""
-    known = web_store.categories(conn)
+    if not categories:
+        return ()
+    known = web_store.categories(conn) if known is None else known
     by_key = {c.casefold(): c for c in known}
     out = []
     for category in categories:
@@ -579,7 +581,8 @@ def read_export(text: str) -> tuple[str, Iterator[ImportRow | tuple[int, str]]]:
     return name, rows()
 
 
-def import_export(conn: Connection, text: str, now: datetime, *,
+def import_export(conn: Connection, text: str, now: datetime,
+                  progress: Callable[[int], None] | None = None, *,
                   allow_new_category: bool = False) -> ImportReport:
     """Import a CSV export (ours, Mailchimp, Substack, Ghost, listmonk). New addresses get the
     export's status; a known address is left unchanged, except that an export saying it is
@@ -587,7 +590,10 @@ def import_export(conn: Connection, text: str, now: datetime, *,
     makes anyone active who is not)."""
     fmt, rows = read_export(text)
     report = ImportReport(format=fmt)
-    for item in rows:
+    known = web_store.categories(conn)
+    for done, item in enumerate(rows, 1):
+        if progress is not None:
+            progress(done)
         if isinstance(item, tuple):
             report.problems.append(f"{item[0]}: {item[1]}")
             continue
@@ -595,7 +601,7 @@ def import_export(conn: Connection, text: str, now: datetime, *,
         if existing is None:
             try:  # (a known address is left as it is, categories and all)
                 item = dataclasses.replace(item, categories=check_categories(
-                    conn, item.categories, allow_new=allow_new_category))
+                    conn, item.categories, allow_new=allow_new_category, known=known))
             except SubscriptionError as exc:
                 report.problems.append(f"{item.line}: {exc}")
                 continue
