@@ -21,7 +21,7 @@ from .config import Settings
 from .errors import NotAnArticle, SeedError
 from .feeds import FORMATS, render_files, render_opml
 from .fsutil import write_atomic
-from .model import Article, FeedSpec, Site, slugify, tag_uri
+from .model import DATE_FIRST_SEEN, Article, FeedSpec, Site, slugify, tag_uri
 from .readers import read_seed
 from .seedfiles import SeedFile, scan_seed_files
 from .store import articles as article_store
@@ -34,6 +34,7 @@ STORE_BATCH = 1000  # parsed seeds written per transaction (fewer towards the en
 PARALLEL_THRESHOLD = 400  # below this many seeds to parse, a process pool costs more than it saves
 FEED_PARALLEL_THRESHOLD = 40  # the same for feed families to render
 FEED_TASK = 8  # feed families per task handed to a worker
+UNDATED_NOTE = "no date line: published with the date it was first seen"
 
 
 @dataclass
@@ -43,6 +44,7 @@ class IngestReport:
     unchanged: int = 0
     deleted: int = 0
     skipped: list[SeedError] = field(default_factory=list)  # pages that are not articles
+    notes: list[SeedError] = field(default_factory=list)  # published, with a warning
     failed: list[SeedError] = field(default_factory=list)
     to_parse: int = 0
 
@@ -135,12 +137,16 @@ class _StoreBatch:
         elif isinstance(result, SeedError):
             report.failed.append(result)
             status, message = "failed", result.reason
-        elif identity is None:
-            self.new.append(_assign_identity(result, taken, site, now))
-        elif identity.content_hash != result["content_hash"] or identity.deleted:
-            self.corrected.append(_keep_identity(result, identity, site, now))
         else:
-            report.unchanged += 1
+            if identity is None:
+                self.new.append(_assign_identity(result, taken, site, now))
+            elif identity.content_hash != result["content_hash"] or identity.deleted:
+                self.corrected.append(_keep_identity(result, identity, site, now))
+            else:
+                report.unchanged += 1
+                result = {}
+            if result.get("date_source") == DATE_FIRST_SEEN:  # stored without a date of its own
+                report.notes.append(SeedError(seed.path, UNDATED_NOTE))
         self.states.append(
             article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, status, message))
 
@@ -350,7 +356,11 @@ def _assign_identity(
         slug = f"{base}-{n}"
     taken[slug] = source
     row = {**row, "first_seen": utc_text(now)}
-    if slug != base:
+    if row["published"] is None:  # the page printed no date: it is dated by first seen
+        day = now.astimezone(site.timezone).date()
+        row.update(published=row["first_seen"], updated=row["first_seen"], slug=slug,
+                   url=site.url(f"{slug}/"), guid=tag_uri(site, day, slug))
+    elif slug != base:
         day = parse_utc(str(row["published"])).astimezone(site.timezone).date()
         row.update(slug=slug, url=site.url(f"{slug}/"), guid=tag_uri(site, day, slug))
     return row
@@ -359,9 +369,13 @@ def _assign_identity(
 def _keep_identity(
     row: ArticleRow, identity: article_store.StoredIdentity, site: Site, now: datetime
 ) -> ArticleRow:
-    """A corrected article keeps its id, slug, url and guid; only `updated` moves."""
+    """A corrected article keeps its id, slug, url and guid; only `updated` moves.
+
+    An undated one keeps its first-seen date as its published date."""
+    first_seen = utc_text(identity.first_seen)
+    published = first_seen if row["published"] is None else str(row["published"])
     return {
         **row, "id": identity.id, "slug": identity.slug, "url": site.url(f"{identity.slug}/"),
-        "guid": identity.guid, "first_seen": utc_text(identity.first_seen),
-        "updated": max(utc_text(now), str(row["published"])),
+        "guid": identity.guid, "first_seen": first_seen, "published": published,
+        "updated": max(utc_text(now), published),
     }

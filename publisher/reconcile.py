@@ -334,6 +334,8 @@ class Reconciler:
             report.ingest = ingest
             for warning in ingest.skipped:
                 log.warning("seed skipped: %s", warning)
+            for note in ingest.notes:
+                log.warning("seed: %s", note)
             for error in ingest.failed:
                 log.error("seed failed: %s", error)
             log.info("ingest: %d new, %d updated, %d removed, %d skipped, %d failed",

@@ -24,7 +24,7 @@ PROGRESS_MIN = 200  # show a progress bar from this many seeds to parse
 
 
 def _report_seed_problems(report: pipeline.IngestReport) -> None:
-    for warning in report.skipped:
+    for warning in (*report.skipped, *report.notes):
         click.echo(f"warning: {warning}", err=True)
     for error in report.failed:
         click.echo(f"error: {error}", err=True)
@@ -88,6 +88,7 @@ def ingest(app: App, as_json: bool) -> None:
             "updated": [article_dict(records[i]) for i in report.updated],
             "unchanged": report.unchanged, "removed": report.deleted,
             "skipped": [{"file": e.path, "reason": e.reason} for e in report.skipped],
+            "warnings": [{"file": e.path, "reason": e.reason} for e in report.notes],
             "failed": [{"file": e.path, "reason": e.reason} for e in report.failed],
         }, ensure_ascii=False, indent=2))
     else:
@@ -178,3 +179,4 @@ def show_article(app: App, key: str, as_json: bool) -> None:
     if article.summary:
         click.echo(f"\n{article.summary}")
     click.echo(f"\nid {article.id} · source {article.source} · updated {article.updated.isoformat()}")
+    click.echo(f'date_source: "{article.date_source}"')

@@ -180,6 +180,13 @@ ARTICLE_LOOKUP_INDEXES = [
     "(published DESC, updated DESC, id, deleted_at, category, authors, content_hash)",
 ]
 
+# An article's lead-image caption, and where its published date comes from: "page" (its date
+# line) or "first-seen" (the page printed none: dated when the publisher first took it in).
+ARTICLE_CAPTION_DATE_SOURCE = [
+    "ALTER TABLE articles ADD COLUMN caption TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE articles ADD COLUMN date_source TEXT NOT NULL DEFAULT 'page'",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "articles, seed files and feed outputs", [*ARTICLES, *SEED_FILES, *FEED_OUTPUTS]),
     (2, "subscribers", SUBSCRIBERS),
@@ -188,4 +195,5 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (5, "scheduler: seed watch, runs, schedule slots",
      [*SEED_WATCH, *SCHEDULER_RUNS, *SCHEDULE_SLOTS]),
     (6, "covering indexes for article identity and feed order", ARTICLE_LOOKUP_INDEXES),
+    (7, "articles: image caption, date source", ARTICLE_CAPTION_DATE_SOURCE),
 ]
