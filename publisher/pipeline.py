@@ -44,7 +44,7 @@ class IngestReport:
     unchanged: int = 0
     deleted: int = 0
     skipped: list[SeedError] = field(default_factory=list)  # pages that are not articles
-    notes: list[SeedError] = field(default_factory=list)  # published, with a warning
+    undated: list[SeedError] = field(default_factory=list)  # published, dated by first seen
     failed: list[SeedError] = field(default_factory=list)
     to_parse: int = 0
 
@@ -146,7 +146,7 @@ class _StoreBatch:
                 report.unchanged += 1
                 result = {}
             if result.get("date_source") == DATE_FIRST_SEEN:  # stored without a date of its own
-                report.notes.append(SeedError(seed.path, UNDATED_NOTE))
+                report.undated.append(SeedError(seed.path, UNDATED_NOTE))
         self.states.append(
             article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, status, message))
 

@@ -334,7 +334,7 @@ class Reconciler:
             report.ingest = ingest
             for warning in ingest.skipped:
                 log.warning("seed skipped: %s", warning)
-            for note in ingest.notes:
+            for note in ingest.undated:
                 log.warning("seed: %s", note)
             for error in ingest.failed:
                 log.error("seed failed: %s", error)

@@ -27,7 +27,7 @@ def test_undated_seed_is_published_with_its_first_seen_date(project: Project) ->
     tz = settings.site_record.timezone
     report = pipeline.ingest(engine, settings, T0)
     assert (len(report.new), report.failed, report.skipped) == (3, [], [])
-    assert [(str(n.path), n.reason) for n in report.notes] == [
+    assert [(str(n.path), n.reason) for n in report.undated] == [
         (str(project.seeds / "undated.txt"), NOTE)]
     with engine.begin() as conn:
         article = article_store.find_article(conn, "undated.txt", tz)
@@ -44,7 +44,7 @@ def test_undated_seed_is_published_with_its_first_seen_date(project: Project) ->
     later = T0 + timedelta(days=2)
     again = pipeline.ingest(engine, settings, later)
     assert (again.new, len(again.updated)) == ([], 1)
-    assert [n.reason for n in again.notes] == [NOTE]
+    assert [n.reason for n in again.undated] == [NOTE]
     with engine.begin() as conn:
         corrected = article_store.find_article(conn, "undated.txt", tz)
     assert corrected is not None
@@ -54,7 +54,7 @@ def test_undated_seed_is_published_with_its_first_seen_date(project: Project) ->
 
     # Unchanged: no note, nothing re-dated.
     quiet = pipeline.ingest(engine, settings, later + timedelta(hours=1))
-    assert (quiet.new, quiet.updated, quiet.notes) == ([], [], [])
+    assert (quiet.new, quiet.updated, quiet.undated) == ([], [], [])
 
     pipeline.build_feeds(engine, settings, later)
     parsed = feedparser.parse((project.feeds / "atom.xml").read_bytes())

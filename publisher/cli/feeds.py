@@ -24,7 +24,7 @@ PROGRESS_MIN = 200  # show a progress bar from this many seeds to parse
 
 
 def _report_seed_problems(report: pipeline.IngestReport) -> None:
-    for warning in (*report.skipped, *report.notes):
+    for warning in (*report.skipped, *report.undated):
         click.echo(f"warning: {warning}", err=True)
     for error in report.failed:
         click.echo(f"error: {error}", err=True)
@@ -88,7 +88,7 @@ def ingest(app: App, as_json: bool) -> None:
             "updated": [article_dict(records[i]) for i in report.updated],
             "unchanged": report.unchanged, "removed": report.deleted,
             "skipped": [{"file": e.path, "reason": e.reason} for e in report.skipped],
-            "warnings": [{"file": e.path, "reason": e.reason} for e in report.notes],
+            "warnings": [{"file": e.path, "reason": e.reason} for e in report.undated],
             "failed": [{"file": e.path, "reason": e.reason} for e in report.failed],
         }, ensure_ascii=False, indent=2))
     else:
