@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from functools import wraps
+from importlib import resources
 from typing import TypeVar
 
 from feedgen.entry import FeedEntry
@@ -41,6 +42,9 @@ OPML_TYPE = "text/x-opml"
 OPML_NAME = "index.opml"
 ARCHIVE_FOLDER = "archive"  # archive page n of a feed: {feed folder}/archive/{n}/atom.xml
 HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005 (fh:archive)
+# Written into feeds/ and named by every Atom and RSS document, so a browser that still runs
+# XSLT shows a readable page when feeds/ is served as static files.
+STYLESHEET_NAME = "feed.xsl"
 
 # Everything XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF).
 _NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -143,6 +147,24 @@ def feed_url(spec: FeedSpec, feeds_url: str, name: str, page: int = 0) -> str:
     (`page` n: the file of archive page n, `{feeds_url}/authors/ana/archive/n/atom.xml`)."""
     folder = f"{feeds_url.rstrip('/')}/{document_folder(spec, page)}".rstrip("/")
     return f"{folder}/{name}"
+
+
+def stylesheet_pi(folder: str) -> bytes:
+    """The `<?xml-stylesheet?>` line of a document in `folder` (below feeds/): a relative href,
+    so the page works wherever feeds/ is hosted (browsers apply same-origin XSLT only)."""
+    depth = len([part for part in folder.split("/") if part])
+    return f'<?xml-stylesheet type="text/xsl" href="{"../" * depth}{STYLESHEET_NAME}"?>\n'.encode()
+
+
+def with_stylesheet(xml: bytes, folder: str) -> bytes:
+    """`xml` with the stylesheet line after its XML declaration."""
+    head, sep, rest = xml.partition(b"\n")
+    return head + sep + stylesheet_pi(folder) + rest
+
+
+def stylesheet() -> bytes:
+    """The XSL the documents name (publisher/feed.xsl)."""
+    return resources.files(__package__).joinpath(STYLESHEET_NAME).read_bytes()
 
 
 def history_links(
@@ -362,7 +384,7 @@ def _atom_bytes(
     fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks
 ) -> bytes:
     _set_links(fg, spec, site, feeds_url, "atom.xml", ATOM_TYPE, links.page)
-    return fg.atom_str(pretty=True)
+    return with_stylesheet(fg.atom_str(pretty=True), document_folder(spec, links.page))
 
 
 def _rss_bytes(
@@ -376,7 +398,7 @@ def _rss_bytes(
     _set_links(fg, spec, site, feeds_url, "rss.xml", RSS_TYPE, links.page)
     for fe, article in zip(entries, spec.articles):
         fe.link(href=article.url, replace=True)
-    return fg.rss_str(pretty=True)
+    return with_stylesheet(fg.rss_str(pretty=True), document_folder(spec, links.page))
 
 
 @_xml_safe

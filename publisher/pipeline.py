@@ -18,7 +18,8 @@ from .store import Database
 from . import feedplan, orphans, websub
 from .config import Settings
 from .errors import NotAnArticle, SeedError
-from .feeds import ARCHIVE_FOLDER, FORMATS, render_files, render_opml_files
+from .feeds import (ARCHIVE_FOLDER, FORMATS, STYLESHEET_NAME, render_files, render_opml_files,
+                    stylesheet)
 from .fsutil import make_folder, write_atomic
 from .model import Article, FeedSpec, Site, slugify, tag_uri
 from .readers import read_seed
@@ -198,7 +199,7 @@ def build_feeds(
     newest = max((row.updated for row in log if not row.deleted), default=None)  # UTC text
     opml_files = render_opml_files([spec for spec, _ in planned], site, settings.feeds_url,
                                    parse_utc(newest) if newest else None)
-    for name, opml in opml_files.items():
+    for name, opml in [*opml_files.items(), (STYLESHEET_NAME, stylesheet())]:
         if write_atomic(feeds_dir / name, opml, durable=False):
             report.written.append(name)
         else:
