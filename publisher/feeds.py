@@ -14,7 +14,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from functools import wraps
@@ -25,7 +25,7 @@ from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 
-from .model import Article, FeedSpec, Site
+from .model import ARCHIVE_FOLDER, Article, FeedLinks, FeedSpec, Site, document_folder
 
 T = TypeVar("T")
 
@@ -40,7 +40,6 @@ RSS_TYPE = "application/rss+xml"
 JSON_TYPE = "application/feed+json"
 OPML_TYPE = "text/x-opml"
 OPML_NAME = "index.opml"
-ARCHIVE_FOLDER = "archive"  # archive page n of a feed: {feed folder}/archive/{n}/atom.xml
 HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005 (fh:archive)
 # Written into feeds/ and named by every Atom and RSS document, so a browser that still runs
 # XSLT shows a readable page when feeds/ is served as static files.
@@ -92,22 +91,6 @@ def clean_inputs(spec: FeedSpec, site: Site, feeds_url: str) -> tuple[FeedSpec, 
     return spec, site, clean(feeds_url)
 
 
-@dataclass(frozen=True)
-class FeedLinks:
-    """Where a document sits in its feed: the links it carries besides its entries.
-
-    `page` 0 is the live (subscription) document, n >= 1 archive page n (1 the oldest);
-    `pages` is how many archive pages the feed has, the newest being page `pages`. The live
-    document links to the newest page (`prev-archive`, JSON `next_url`); page n to n-1
-    (`prev-archive`, `next_url`), to n+1 (`next-archive`) and to the live one (`current`).
-    `hubs` (WebSub) go on the live document only.
-    """
-
-    page: int = 0
-    pages: int = 0
-    hubs: tuple[str, ...] = ()
-
-
 LIVE = FeedLinks()
 Renderer = Callable[[FeedSpec, Site, str, FeedLinks], bytes]
 
@@ -132,14 +115,6 @@ def _xml_safe(
 
 
 # --- urls, ids and dates shared by every format -------------------------------------------
-
-
-def document_folder(spec: FeedSpec, page: int = 0) -> str:
-    """The folder below feeds/ of a spec's live document (page 0) or archive page `page`."""
-    folder = spec.path.strip("/")
-    if page:
-        folder = f"{folder}/{ARCHIVE_FOLDER}/{page}".lstrip("/")
-    return folder
 
 
 def feed_url(spec: FeedSpec, feeds_url: str, name: str, page: int = 0) -> str:
