@@ -27,12 +27,13 @@ from ..store import runs as run_store
 from ..store import subscribers as subscriber_store
 from ..tokens import require_secret
 from .app import App, output_folders, pass_app
+from .logs import TEXT_FORMAT, formatter, log_format_option
 
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+LOG_FORMAT = TEXT_FORMAT
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def setup_logging(level: str, log_file: str | None) -> None:
+def setup_logging(level: str, log_file: str | None, log_format: str = "text") -> None:
     """One line per event, with a timestamp, to stderr and optionally to a file."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
@@ -41,12 +42,12 @@ def setup_logging(level: str, log_file: str | None) -> None:
             handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"--log-file {log_file}: cannot open: {exc.strerror}") from None
-    formatter = logging.Formatter(LOG_FORMAT)
+    line_format = formatter(log_format, LOG_FORMAT)
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:
-        handler.setFormatter(formatter)
+        handler.setFormatter(line_format)
         root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper()))
     # APScheduler's own "Running job ..." lines add nothing to ours unless debugging.
@@ -61,7 +62,7 @@ def _log_options(func):  # type: ignore[no-untyped-def]
                         help="Also append the log lines to this file.")(func)
     func = click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info",
                         show_default=True, help="Least important events to log.")(func)
-    return func
+    return log_format_option(func)
 
 
 def _lock(app: App) -> InstanceLock:
@@ -73,7 +74,7 @@ def _lock(app: App) -> InstanceLock:
 @click.command("run")
 @_log_options
 @pass_app
-def run(app: App, log_level: str, log_file: str | None) -> None:
+def run(app: App, log_level: str, log_file: str | None, log_format: str) -> None:
     """Run unattended: scan the seeds, publish feeds, send digests on their schedule.
 
     Scans every schedule.scan_interval seconds (a seed is taken once its size and time have
@@ -86,7 +87,7 @@ def run(app: App, log_level: str, log_file: str | None) -> None:
     """
     from ..schedule import Daemon  # APScheduler is only needed here
 
-    setup_logging(log_level, log_file)
+    setup_logging(log_level, log_file, log_format)
     ready_to_run(app)
     lock = _lock(app)
     web = app.settings.web
@@ -128,7 +129,8 @@ def ready_to_run(app: App) -> None:
 @click.option("--now", "now_text", metavar="ISO-TIME", hidden=True,
               help="Pretend it is this moment (tests).")
 @pass_app
-def tick(app: App, log_level: str, log_file: str | None, now_text: str | None) -> None:
+def tick(app: App, log_level: str, log_file: str | None, log_format: str,
+         now_text: str | None) -> None:
     """One full reconciliation pass, then exit: for cron or a systemd timer.
 
     The same pass as `run` makes: scan (waiting a little for seeds still being written),
@@ -136,7 +138,7 @@ def tick(app: App, log_level: str, log_file: str | None, now_text: str | None) -
     when all went well, 1 when a seed or a delivery failed, 3 when another publisher holds
     the state database. SIGTERM/SIGINT stop it after the message in flight.
     """
-    setup_logging(log_level, log_file)
+    setup_logging(log_level, log_file, log_format)
     lock = _lock(app)
     now = _parse_now(now_text) if now_text else app.now()
     stop = threading.Event()

@@ -107,6 +107,9 @@ def create_app(
         response = Response(body, status=exc.code, content_type="text/html; charset=utf-8")
         if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
+        if exc.code == 429:  # when to come back: as the raiser said, else the limits' window
+            given = dict(exc.get_headers()).get("Retry-After")
+            response.headers["Retry-After"] = given or str(RATE_LIMIT_RETRY_AFTER)
         return response
 
     @app.errorhandler(DatabaseBusy)
@@ -143,6 +146,8 @@ def create_app(
 
 
 RETRY_AFTER = 30  # seconds, in the 503 answered while the database is busy
+
+RATE_LIMIT_RETRY_AFTER = 3600  # seconds: the rate limits count requests per hour
 
 ERROR_MESSAGES = {
     400: "This link is not valid. It may have been mistyped, cut short or changed.",
