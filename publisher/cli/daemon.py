@@ -19,6 +19,7 @@ from .. import slots, subscriptions
 from ..config import public_url_warnings
 from ..errors import ConfigError, PathError, PublisherError, StoreError
 from ..fsutil import make_folder
+from ..health import heartbeat
 from ..lock import InstanceLock, lock_holder, lock_path
 from ..model import CADENCES, SUBSCRIBER_STATUSES
 from ..reconcile import Reconciler
@@ -203,7 +204,9 @@ def collect_status(app: App) -> dict[str, Any]:
         counts = subscriber_store.count_by(conn)
         slot_records = run_store.last_slots(conn, slots.SLOT_CADENCES)
         deliveries = _delivery_counts(conn)
+        beat = heartbeat(conn, settings, now)
         mail_rates = subscriptions.rates(conn, now)
+    data["heartbeat"] = beat.as_dict()
     finished = [r for r in recent if r.finished_at is not None]
     last = next((r for r in finished if r.details.get("scan")), None)
     last_digests = next((r for r in finished if r.details.get("digests")), None)
@@ -243,6 +246,14 @@ def collect_status(app: App) -> dict[str, Any]:
     return data
 
 
+def _describe_beat(beat: dict[str, Any]) -> str:
+    if beat["last_pass"] is None:
+        return "no pass recorded yet"
+    state = "healthy" if beat["healthy"] else "STALE: the daemon makes no passes"
+    return (f"last pass {beat['age_seconds']:.0f} s ago ({beat['last_pass']}), {state} "
+            f"(stale after {beat['stale_after_seconds']:g} s)")
+
+
 def _run_json(run: run_store.RunRecord | None) -> dict[str, Any] | None:
     if run is None:
         return None
@@ -279,6 +290,9 @@ def format_status(data: dict[str, Any]) -> str:
     lines = []
     proc = data["process"]
     lines.append("process: " + (f"running (pid {proc['pid']})" if proc["running"] else "not running"))
+    beat = data.get("heartbeat")
+    if beat is not None:
+        lines.append("heartbeat: " + _describe_beat(beat))
     for key, label in (("last_scan", "last scan"), ("last_digests", "last digests")):
         run = data[key]
         if run is None:

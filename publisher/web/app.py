@@ -19,6 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings
 from ..errors import DatabaseBusy
+from ..health import heartbeat
 from ..store import Database
 from .feeds import FileServer
 from .mailer import ConfirmationSender, default_sender
@@ -136,7 +137,19 @@ def create_app(
         except Exception as exc:  # the check itself must never raise
             log.error("health check failed: %s", exc)
             return Response("database unavailable\n", status=503, content_type="text/plain")
+        with engine.connect() as conn:
+            beat = heartbeat(conn, settings, web.now())
+        if not beat.healthy:  # the daemon stopped making passes
+            return Response(f"daemon: {beat.describe()}\n", status=503, content_type="text/plain",
+                            headers={"Cache-Control": "no-store"})
         return Response("ok\n", content_type="text/plain", headers={"Cache-Control": "no-store"})
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        from ..metrics import CONTENT_TYPE, metrics_text  # noqa: PLC0415 - only when scraped
+
+        return Response(metrics_text(engine, settings, web.now()), content_type=CONTENT_TYPE,
+                        headers={"Cache-Control": "no-store"})
 
     from . import pages, subscribe  # noqa: PLC0415 - the views need the Web type defined above
 
