@@ -370,6 +370,45 @@ def _dry_run(engine: Database, settings: Settings, now: datetime, cadence: str |
     return report
 
 
+def explain_digests(engine: Database, settings: Settings, now: datetime,
+                    cadence: str | None = None) -> list[tuple[str, str]]:
+    """(address, why) for every subscriber of the cadence: what a send now would do for them
+    (`send-digests --dry-run --explain`); nothing is sent or recorded."""
+    out: list[tuple[str, str]] = []
+    with engine.begin() as conn:
+        busy = ledger.subscribers_with_unfinished(conn)
+        candidates = _Candidates(conn, settings, now)
+        for sub in subscriber_store.iter_subscribers(conn, cadence=cadence):
+            out.append((sub.email, _why(sub, settings, now, cadence, busy, candidates)))
+    return out
+
+
+def _why(sub: Subscriber, settings: Settings, now: datetime, cadence: str | None,
+         busy: set[int], candidates: "_Candidates") -> str:
+    if sub.status in subscriptions.SUPPRESSED:
+        return f"suppressed: {sub.status}"
+    if sub.status != "active":
+        return {"pending": "not confirmed yet (pending)"}.get(sub.status, sub.status)
+    if sub.id in busy:
+        return "a delivery is already queued (sent by the next run)"
+    if cadence is None and not _due(sub, now):
+        due_at = (sub.last_digest_at or now) + DUE_AFTER.get(sub.cadence, timedelta(0))
+        return f"not due: {sub.cadence}, last digest {_stamp(sub.last_digest_at)}, next from " \
+            f"{_stamp(due_at)}"
+    chosen = _articles_for(sub, settings, now, candidates)
+    if chosen:
+        return f"would get {len(chosen)} article{'s' if len(chosen) != 1 else ''}"
+    watermark = sub.last_digest_at or sub.created_at
+    if not candidates.after(watermark):
+        since = "their last digest" if sub.last_digest_at else "they subscribed"
+        return f"nothing new since {since} ({_stamp(watermark)})"
+    return f"no new article in their categories ({', '.join(sub.categories)})"
+
+
+def _stamp(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
 @dataclass
 class _Job:
     item: ledger.QueuedDelivery

@@ -177,9 +177,13 @@ def export_subscribers(app: App) -> None:
               "when). Default: every cadence, each subscriber when due (daily: 20 h after the "
               "last digest, weekly: 6.5 days).")
 @click.option("--dry-run", is_flag=True, help="Count what would be sent; send and record nothing.")
+@click.option("--explain", is_flag=True,
+              help="With --dry-run: one line per subscriber saying what would be sent, or why "
+              "nothing (not due, nothing new, no matching category, suppressed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_app
-def send_digests(app: App, cadence: str | None, dry_run: bool, as_json: bool) -> None:
+def send_digests(app: App, cadence: str | None, dry_run: bool, explain: bool,
+                 as_json: bool) -> None:
     """Send every due digest (mail.sender: outbox folder or SMTP) and print a summary.
 
     Each subscriber gets the articles taken in since their last digest that match their
@@ -189,6 +193,13 @@ def send_digests(app: App, cadence: str | None, dry_run: bool, as_json: bool) ->
     Needs PUBLISHER_SECRET_KEY (for the unsubscribe links) and, for SMTP with a username,
     PUBLISHER_SMTP_PASSWORD.
     """
+    if explain and not dry_run:
+        click.echo("error: --explain goes with --dry-run", err=True)
+        sys.exit(2)
+    if explain:
+        for address, why in sending.explain_digests(app.engine, app.settings, app.now(),
+                                                    cadence):
+            click.echo(f"{address}: {why}")
     with Progress("Sending digests", "send-digests", minimum=PROGRESS_MIN) as progress:
         def advance(done: int, total: int) -> None:
             if total != progress.length:
