@@ -24,6 +24,7 @@ claims not yet sent are given back at once.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import math
@@ -855,9 +856,10 @@ class _ThreadPool:
 # --- preview and archive -----------------------------------------------------------------------
 
 def preview_digest(engine: Database, settings: Settings, now: datetime,
-                   subscriber_email: str | None = None) -> Preview:
+                   subscriber_email: str | None = None, to: str | None = None) -> Preview:
     """The digest a subscriber would get now (or a sample of the newest articles), as HTML, text
-    and a complete .eml; nothing is sent or recorded."""
+    and a complete .eml; nothing is sent or recorded. With `to` (a test mail for an editor) the
+    message is addressed there, with a Message-ID of its own and links that name no one."""
     renderer = DigestRenderer(settings)
     tz = settings.site_record.timezone
     note = ""
@@ -894,12 +896,38 @@ def preview_digest(engine: Database, settings: Settings, now: datetime,
         base = settings.web.public_url.rstrip("/")
         note = note or "PUBLISHER_SECRET_KEY is not set: links carry a dummy token"
         links = ("preview", f"{base}/unsubscribe/preview", f"{base}/manage/preview")
+    if to is not None:  # an editor's copy: never a working link to someone's subscription
+        sub_id, email = 0, to
+        if len(secret) >= 16:
+            links = personal_links(settings, 0)
     recipient = _recipient(settings, digest_id, sub_id, email, name, cadence, links)
+    if to is not None:
+        recipient = dataclasses.replace(recipient, message_id=subscriptions.message_id(
+            settings.message_id_domain, f"test{int(now.timestamp())}", 0))
     data = MessageTemplate(_letter(settings, rendered, now)).render(recipient)
     personal = _personal(links, name, email, cadence)
     return Preview(subject=rendered.subject, html=personal.fill_html(rendered.html),
                    text=personal.fill_text(rendered.text), eml=data, recipient=email,
                    article_ids=ids, note=note)
+
+
+def send_test(engine: Database, settings: Settings, now: datetime, to: str,
+              subscriber_email: str | None = None, sender: Sender | None = None) -> Preview:
+    """Mail the digest `subscriber_email` would get now (or a sample) to `to`, an editor;
+    nothing is recorded (no delivery, no watermark). Raises SendError when it is not sent."""
+    address = subscriptions.normalise_address(to)
+    _check_settings(settings)
+    preview = preview_digest(engine, settings, now, subscriber_email, to=address)
+    session = (sender or sender_for(settings, _signer(settings))).open()
+    try:
+        data = preview.eml
+        signer = _signer(settings)
+        session.send(settings.mail.from_address, address, signer.sign(data) if signer else data,
+                     subscriptions.message_id(settings.message_id_domain,
+                                              f"test{int(now.timestamp())}", 0))
+    finally:
+        session.close()
+    return preview
 
 
 def render_archived_digest(engine: Database, settings: Settings, digest_id: int,

@@ -58,3 +58,38 @@ def test_cli_explain_lines_then_the_summary(tmp_path) -> None:  # type: ignore[n
     alone = subprocess.run([*base, "--explain"], capture_output=True, text=True, env=env,
                            timeout=60)
     assert alone.returncode == 2 and alone.stderr.strip() == "error: --explain goes with --dry-run"
+
+
+def test_send_test_mails_an_editor_and_records_nothing(tmp_path, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    from email import message_from_bytes, policy
+
+    from publisher import subscriptions
+    from publisher.store import deliveries as ledger
+    from test_digest_support import get_subscriber
+
+    settings = make_settings(tmp_path, mail={"sender": "smtp", "smtp_host": smtp_server.host,
+                                             "smtp_port": smtp_server.port})
+    engine = open_engine(settings)
+    reader = add_subscriber(engine, "reader@example.org", now=T0 - timedelta(days=1))
+    add_articles(engine, [make_article(1, T0 + timedelta(hours=1))])
+    env = {**os.environ, "PUBLISHER_SECRET_KEY": SECRET}
+    result = subprocess.run(
+        [sys.executable, "-m", "publisher", "--config", str(tmp_path / "config.toml"), "digest",
+         "send-test", "--to", "Editor@LeftVoice.org", "--subscriber", "reader@example.org"],
+        capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == \
+        "sent 'Article number 1' (1 articles) to Editor@leftvoice.org"
+    ((mail_from, rcpts, data),) = smtp_server.messages
+    assert rcpts == ["Editor@leftvoice.org"]
+    mail = message_from_bytes(data, policy=policy.default)
+    assert mail["To"] == "Editor@leftvoice.org" and mail["Subject"] == "Article number 1"
+    links = subscriptions.Links.from_settings(settings)
+    unsubscribe = mail["List-Unsubscribe"].split("<")[1].split(">")[0]
+    assert links.subscriber_id_from("unsubscribe", unsubscribe.rsplit("/", 1)[1]) == 0
+    with engine.begin() as conn:
+        assert ledger.count_by_state(conn) == {}
+    assert get_subscriber(engine, reader.id).last_digest_at is None
+    report = sending.send_digests(engine, settings, T0 + timedelta(hours=2))
+    assert report.sent == 1  # the reader still gets their digest
+    engine.dispose()

@@ -254,3 +254,30 @@ def preview(app: App, email: str | None, out_dir: Path) -> None:
     write_atomic(out_dir / "digest.eml", result.eml)
     click.echo(f"{result.subject!r} for {result.recipient}: {len(result.article_ids)} articles "
                f"in {out_dir}/digest.html, digest.txt, digest.eml")
+
+
+@digest.command("send-test")
+@click.option("--to", "to", metavar="ADDRESS", required=True, help="Where to send the test.")
+@click.option("--subscriber", "email", metavar="EMAIL", default=None,
+              help="The digest this subscriber would get now (default: a sample of the newest "
+              "articles).")
+@pass_app
+def send_test(app: App, to: str, email: str | None) -> None:
+    """Send a real digest to an editor (ADDRESS) through mail.sender, without recording a
+    delivery: nobody's watermark moves, and its links name no subscriber.
+
+    Exits 1 when the server refused it, 2 when the address or the subscriber is not valid.
+    """
+    from ..errors import SendError  # noqa: PLC0415
+
+    try:
+        result = sending.send_test(app.engine, app.settings, app.now(), to, email)
+    except subscriptions.BadAddress as exc:
+        click.echo(f"error: --to: {exc}", err=True)
+        sys.exit(2)
+    except SendError as exc:
+        click.echo(f"error: test digest not sent to {to}: {exc}", err=True)
+        sys.exit(1)
+    if result.note:
+        click.echo(f"note: {result.note}", err=True)
+    click.echo(f"sent {result.subject!r} ({len(result.article_ids)} articles) to {result.recipient}")
