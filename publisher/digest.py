@@ -34,7 +34,7 @@ from markupsafe import Markup
 from .config import Settings
 from .errors import ConfigError
 from .model import Article
-from .subscriptions import path_for
+from .subscriptions import view_url
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 HTML_TEMPLATE = "digest.html.j2"
@@ -277,7 +277,7 @@ class DigestRenderer:
         self._css = Markup(css_source.replace("</", "<\\/"))
 
     def view_url(self, digest_id: str) -> str:
-        return self.public_url + path_for("view", digest_id=digest_id)
+        return view_url(self.public_url, digest_id)
 
     def context(self, digest_id: str, articles: Sequence[Article], now: datetime) -> dict:
         items = [digest_item(a, self.site.base_url) for a in articles]
