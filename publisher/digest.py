@@ -224,12 +224,7 @@ def subject_for(items: Sequence[DigestItem], settings: Settings) -> str:
     values = {"site": settings.site.title, "count": len(items),
               "title": items[0].title if items else ""}
     pattern = settings.digest.subject_single if len(items) == 1 else settings.digest.subject_many
-    try:
-        subject = pattern.format(**values)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(f"digest subject template {pattern!r} is invalid: {exc}",
-                          "use only {site}, {count} and {title}") from None
-    return clean_line(subject)
+    return clean_line(pattern.format(**values))  # checked with these names at load
 
 
 def _wrap(text: str, width: int = WIDTH, indent: str = "") -> str:
