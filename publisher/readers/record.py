@@ -1,14 +1,14 @@
-"""Turn parsed fields into an `Article`: the identity rules every reader shares."""
+"""Turn parsed fields into a `SeedContent`: what every reader hands the pipeline."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from hashlib import sha256 as _sha256
 
-from ..model import Article, Site, Teaser, content_hash, short_id, slugify, tag_uri
+from ..model import SeedContent, Site, Teaser, content_hash, slugify
 
 
-def make_article(
+def make_content(
     *,
     text: str,
     text_utf8: bytes | None = None,
@@ -26,17 +26,14 @@ def make_article(
     language: str = "",
     slug: str = "",
     updated: datetime | None = None,
-) -> Article:
-    """An article with id, slug, url, guid and content hash derived from source, title, date.
+) -> SeedContent:
+    """The seed's content and its content hash; `slug` the one it asks for (else its title's).
 
+    No identity: id, url, guid and the final slug are the pipeline's (`pipeline.identify`).
     `text_utf8`, if given, is `text` encoded as UTF-8: hashed as is instead of encoding again.
     """
-    slug = slugify(slug or title)
-    return Article(
-        id=short_id(source),
-        slug=slug,
-        url=site.url(f"{slug}/"),
-        guid=tag_uri(site, published.date(), slug),
+    return SeedContent(
+        source=source,
         title=title,
         summary=summary,
         authors=authors,
@@ -47,7 +44,7 @@ def make_article(
         translation_note=translation_note,
         body_html=body_html,
         related=related,
-        source=source,
         content_hash=content_hash(text) if text_utf8 is None else _sha256(text_utf8).hexdigest(),
         language=language,
+        slug=slugify(slug or title),
     )

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-from hashlib import sha256
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from ..model import Article, Teaser
+from ..model import Article, Teaser, page_hash
 from .db import Connection, parse_utc, utc_text
 
 # Every column of `articles`, in the order `_article()` unpacks them.
 ARTICLE_COLUMNS = ("id, source, slug, url, guid, title, summary, authors, published, updated, "
                    "category, credit, translation_note, body_html, related, language, "
                    "content_hash, first_seen, deleted_at, page_hash")
-ArticleRow = dict[str, object]  # column -> value, as `article_row` makes it
+_Row = dict[str, object]  # column -> value, as `_row` makes it: private to the store
 _SELECT_ARTICLES = f"SELECT {ARTICLE_COLUMNS} FROM articles"
 _NEWEST_FIRST = "ORDER BY published DESC, updated DESC, id"
 _INSERT_ARTICLE = (
@@ -98,38 +97,25 @@ def identities_by_source(conn: Connection) -> dict[str, StoredIdentity]:
             for source, id_, slug, guid, hash_, first_seen, deleted, page in rows}
 
 
-def page_hash(title: str, published: str, body_html: str) -> str:
-    """What makes two seeds the same page: equal title, date (as stored) and body."""
-    return sha256(f"{title}\0{published}\0{body_html}".encode()).hexdigest()
-
-
 def fill_page_hashes(conn: Connection) -> int:
     """Compute `page_hash` for the rows stored before the column existed; how many."""
     rows = conn.execute(
         "SELECT id, title, published, body_html FROM articles WHERE page_hash = ''").all()
     conn.executemany("UPDATE articles SET page_hash = ? WHERE id = ?",
-                     [(page_hash(title, published, body), id_) for id_, title, published, body in rows])
+                     [(page_hash(title, parse_utc(published), body), id_)
+                      for id_, title, published, body in rows])
     return len(rows)
 
 
 def insert_articles(conn: Connection, new: Sequence[Article]) -> None:
-    insert_rows(conn, [article_row(a) for a in new])
+    if new:
+        conn.executemany(_INSERT_ARTICLE, [_row(a) for a in new])
 
 
 def update_articles(conn: Connection, changed: Sequence[Article]) -> None:
-    """Overwrite content, keeping identity columns (id, slug, url, guid, first_seen)."""
-    update_rows(conn, [article_row(a) for a in changed])
-
-
-def insert_rows(conn: Connection, rows: Sequence[ArticleRow]) -> None:
-    if rows:
-        conn.executemany(_INSERT_ARTICLE, rows)
-
-
-def update_rows(conn: Connection, rows: Sequence[ArticleRow]) -> None:
-    """As `update_articles`, for rows made by `article_row`."""
-    if rows:
-        conn.executemany(_UPDATE_ARTICLE, rows)
+    """Overwrite content and source, keeping identity columns (id, slug, url, guid, first_seen)."""
+    if changed:
+        conn.executemany(_UPDATE_ARTICLE, [_row(a) for a in changed])
 
 
 def mark_deleted(conn: Connection, sources: Iterable[str], now: datetime) -> int:
@@ -232,8 +218,8 @@ def record_feed_fingerprints(conn: Connection, prints: dict[str, str], now: date
         )
 
 
-def article_row(a: Article) -> ArticleRow:
-    """An article as the store writes it: plain values, cheap to send between processes."""
+def _row(a: Article) -> _Row:
+    """An article as the store writes it."""
     published = utc_text(a.published)  # a new article's updated and first_seen are the same
     return {
         "id": a.id, "source": a.source, "slug": a.slug, "url": a.url, "guid": a.guid,
@@ -244,7 +230,7 @@ def article_row(a: Article) -> ArticleRow:
         "body_html": a.body_html, "related": related_json(a.related),
         "language": a.language, "content_hash": a.content_hash,
         "first_seen": utc_text(a.first_seen) if a.first_seen else published,
-        "deleted_at": None, "page_hash": page_hash(a.title, published, a.body_html),
+        "deleted_at": None, "page_hash": page_hash(a.title, a.published, a.body_html),
     }
 
 
