@@ -32,6 +32,10 @@ class Site:
         return f"{self.base_url}/{path.lstrip('/')}"
 
 
+DATE_FROM_PAGE = "page"  # the page's own date line
+DATE_FIRST_SEEN = "first-seen"  # no date on the page: when the publisher first took it in
+
+
 @dataclass(frozen=True)
 class Teaser:
     """A related-article teaser printed under an article."""
@@ -56,8 +60,8 @@ class SeedContent:
     title: str
     summary: str
     authors: tuple[str, ...]
-    published: datetime
-    updated: datetime  # the seed's own `updated`, else `published`
+    published: datetime | None  # None: the page printed no date (`date_source` "first-seen")
+    updated: datetime | None  # the seed's own `updated`, else `published`
     category: str
     credit: str
     translation_note: str
@@ -66,16 +70,19 @@ class SeedContent:
     content_hash: str
     language: str = ""
     slug: str = ""
+    caption: str = ""
+    date_source: str = DATE_FROM_PAGE
 
-    @property
+    @cached_property
     def page_hash(self) -> str:
         return page_hash(self.title, self.published, self.body_html)
 
 
-def page_hash(title: str, published: datetime, body_html: str) -> str:
+def page_hash(title: str, published: datetime | None, body_html: str) -> str:
     """What makes two seeds the same page: equal title, date and body (the date as the store
-    writes it, ISO 8601 in UTC with microseconds)."""
-    when = published.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    writes it, ISO 8601 in UTC with microseconds; None for a page that prints no date)."""
+    when = "" if published is None else published.astimezone(timezone.utc).isoformat(
+        timespec="microseconds")
     return hashlib.sha256(f"{title}\0{when}\0{body_html}".encode()).hexdigest()
 
 
@@ -94,8 +101,10 @@ class Article:
     title: str
     summary: str
     authors: tuple[str, ...]
-    published: datetime
-    updated: datetime
+    # None only on an undated page fresh from a reader (`date_source` "first-seen", `guid` "");
+    # the pipeline dates it by the moment it was first taken in.
+    published: datetime | None
+    updated: datetime | None
     category: str
     credit: str
     translation_note: str
@@ -105,10 +114,14 @@ class Article:
     content_hash: str
     language: str = ""
     first_seen: datetime | None = None  # when the publisher first took it in (set by the store)
+    caption: str = ""  # the lead image's description, printed under it (not a credit)
+    date_source: str = DATE_FROM_PAGE  # or DATE_FIRST_SEEN: the page printed no date
 
     @property
     def full_html(self) -> str:
-        """The body as published in feeds and pages: credit first, translation note last."""
+        """The body as published in feeds and pages: credit first, translation note last.
+
+        The caption is not part of it: the article page prints it in its own place."""
         parts = []
         if self.credit:
             parts.append(f"<p><em>Image: {html.escape(self.credit)}</em></p>")

@@ -20,7 +20,7 @@ from . import buildstamp, feedplan, orphans, websub
 from .config import Settings
 from .errors import ConfigError, NotAnArticle, SeedError
 from .fsutil import make_folder, write_atomic
-from .model import Article, FeedSpec, SeedContent, Site, short_id, tag_uri
+from .model import DATE_FIRST_SEEN, Article, FeedSpec, SeedContent, Site, short_id, tag_uri
 from .seedfiles import SeedFile, scan_seed_files
 from .store import articles as article_store
 from .store import open_database
@@ -41,6 +41,7 @@ PARALLEL_THRESHOLD = 400  # below this many seeds to parse, a process pool costs
 FEED_PARALLEL_THRESHOLD = 40  # the same for feed families to render
 FEED_TASK = 8  # feed documents per task handed to a worker
 WORKER_CACHE = 4000  # articles a feed worker keeps loaded between tasks, at most
+UNDATED_NOTE = "no date line: published with the date it was first seen"
 
 
 @dataclass
@@ -80,6 +81,7 @@ class IngestReport:
     unchanged: int = 0
     deleted: int = 0
     skipped: list[SeedError] = field(default_factory=list)  # pages that are not articles
+    undated: list[SeedError] = field(default_factory=list)  # published, dated by first seen
     failed: list[SeedError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # seeds settling, the same page twice
     to_parse: int = 0
@@ -330,6 +332,8 @@ class _StoreBatch:
                     article.first_seen or now, False, page, seed.source)
                 identities[seed.source] = identity
                 pages[page] = identity
+                if article.date_source == DATE_FIRST_SEEN:  # dated by when it was first seen
+                    report.undated.append(SeedError(seed.path, UNDATED_NOTE))
         self.states.append(
             article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, status, message))
 
@@ -363,18 +367,22 @@ def identify(
             n += 1
             slug = f"{base}-{n}"
         taken[slug] = content.source
-        id_, guid = short_id(content.source), tag_uri(site, content.published.date(), slug)
-        updated, first_seen = content.updated, now
+        # A page that prints no date is dated by the moment it is first taken in.
+        published = content.published or now.astimezone(site.timezone)
+        id_, guid = short_id(content.source), tag_uri(site, published.date(), slug)
+        updated, first_seen = content.updated or published, now
     else:
         id_, slug, guid, first_seen = identity.id, identity.slug, identity.guid, identity.first_seen
-        updated = max(now, content.published)
+        published = content.published or first_seen.astimezone(site.timezone)
+        updated = max(now, published)
     return Article(
         id=id_, slug=slug, url=site.url(f"{slug}/"), guid=guid, title=content.title,
-        summary=content.summary, authors=content.authors, published=content.published,
+        summary=content.summary, authors=content.authors, published=published,
         updated=updated, category=content.category, credit=content.credit,
         translation_note=content.translation_note, body_html=content.body_html,
         related=content.related, source=content.source, content_hash=content.content_hash,
-        language=content.language, first_seen=first_seen,
+        language=content.language, first_seen=first_seen, caption=content.caption,
+        date_source=content.date_source,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from hashlib import sha256 as _sha256
 
-from ..model import SeedContent, Site, Teaser, content_hash, slugify
+from ..model import DATE_FIRST_SEEN, DATE_FROM_PAGE, SeedContent, Site, Teaser, content_hash, slugify
 
 
 def make_content(
@@ -15,11 +15,12 @@ def make_content(
     source: str,
     site: Site,
     title: str,
-    published: datetime,
+    published: datetime | None,
     summary: str = "",
     authors: tuple[str, ...] = (),
     category: str = "",
     credit: str = "",
+    caption: str = "",
     translation_note: str = "",
     body_html: str = "",
     related: tuple[Teaser, ...] = (),
@@ -28,6 +29,9 @@ def make_content(
     updated: datetime | None = None,
 ) -> SeedContent:
     """The seed's content and its content hash; `slug` the one it asks for (else its title's).
+
+    `published` None: the page printed no date. The content then says `date_source`
+    "first-seen": the pipeline dates it when it first takes it in.
 
     No identity: id, url, guid and the final slug are the pipeline's (`pipeline.identify`).
     `text_utf8`, if given, is `text` encoded as UTF-8: hashed as is instead of encoding again.
@@ -41,10 +45,12 @@ def make_content(
         updated=updated or published,
         category=category,
         credit=credit,
+        caption=caption,
         translation_note=translation_note,
         body_html=body_html,
         related=related,
         content_hash=content_hash(text) if text_utf8 is None else _sha256(text_utf8).hexdigest(),
         language=language,
         slug=slugify(slug or title),
+        date_source=DATE_FROM_PAGE if published is not None else DATE_FIRST_SEEN,
     )

@@ -8,26 +8,27 @@ from datetime import date, datetime
 from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from ..model import Article, Teaser, page_hash
+from ..model import DATE_FIRST_SEEN, Article, Teaser, page_hash
 from .db import Connection, parse_utc, utc_text
 
 # Every column of `articles`, in the order `_article()` unpacks them.
 ARTICLE_COLUMNS = ("id, source, slug, url, guid, title, summary, authors, published, updated, "
                    "category, credit, translation_note, body_html, related, language, "
-                   "content_hash, first_seen, deleted_at, page_hash")
+                   "content_hash, first_seen, deleted_at, page_hash, caption, date_source")
 _Row = dict[str, object]  # column -> value, as `_row` makes it: private to the store
 _SELECT_ARTICLES = f"SELECT {ARTICLE_COLUMNS} FROM articles"
 _NEWEST_FIRST = "ORDER BY published DESC, updated DESC, id"
 _INSERT_ARTICLE = (
     f"INSERT INTO articles ({ARTICLE_COLUMNS}) VALUES (:id, :source, :slug, :url, :guid, :title, "
     ":summary, :authors, :published, :updated, :category, :credit, :translation_note, "
-    ":body_html, :related, :language, :content_hash, :first_seen, :deleted_at, :page_hash)")
+    ":body_html, :related, :language, :content_hash, :first_seen, :deleted_at, :page_hash, "
+    ":caption, :date_source)")
 _UPDATE_ARTICLE = (
     "UPDATE articles SET source = :source, title = :title, summary = :summary, authors = :authors, "
     "published = :published, updated = :updated, category = :category, credit = :credit, "
     "translation_note = :translation_note, body_html = :body_html, related = :related, "
     "language = :language, content_hash = :content_hash, page_hash = :page_hash, "
-    "deleted_at = NULL WHERE id = :id")
+    "caption = :caption, date_source = :date_source, deleted_at = NULL WHERE id = :id")
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,11 @@ def identities_by_source(conn: Connection) -> dict[str, StoredIdentity]:
 def fill_page_hashes(conn: Connection) -> int:
     """Compute `page_hash` for the rows stored before the column existed; how many."""
     rows = conn.execute(
-        "SELECT id, title, published, body_html FROM articles WHERE page_hash = ''").all()
-    conn.executemany("UPDATE articles SET page_hash = ? WHERE id = ?",
-                     [(page_hash(title, parse_utc(published), body), id_)
-                      for id_, title, published, body in rows])
+        "SELECT id, title, published, body_html, date_source FROM articles "
+        "WHERE page_hash = ''").all()
+    conn.executemany("UPDATE articles SET page_hash = ? WHERE id = ?", [
+        (page_hash(title, None if dated == DATE_FIRST_SEEN else parse_utc(published), body), id_)
+        for id_, title, published, body, dated in rows])
     return len(rows)
 
 
@@ -219,18 +221,21 @@ def record_feed_fingerprints(conn: Connection, prints: dict[str, str], now: date
 
 
 def _row(a: Article) -> _Row:
-    """An article as the store writes it."""
+    """An article as the store writes it (dated: the pipeline dates an undated page)."""
     published = utc_text(a.published)  # a new article's updated and first_seen are the same
     return {
         "id": a.id, "source": a.source, "slug": a.slug, "url": a.url, "guid": a.guid,
         "title": a.title, "summary": a.summary, "authors": _json_names(a.authors),
         "published": published,
-        "updated": published if a.updated == a.published else utc_text(a.updated),
+        "updated": published if a.updated == a.published or a.updated is None
+        else utc_text(a.updated),
         "category": a.category, "credit": a.credit, "translation_note": a.translation_note,
         "body_html": a.body_html, "related": related_json(a.related),
         "language": a.language, "content_hash": a.content_hash,
         "first_seen": utc_text(a.first_seen) if a.first_seen else published,
-        "deleted_at": None, "page_hash": page_hash(a.title, a.published, a.body_html),
+        "deleted_at": None, "caption": a.caption, "date_source": a.date_source,
+        "page_hash": page_hash(a.title, None if a.date_source == DATE_FIRST_SEEN else a.published,
+                               a.body_html),
     }
 
 
@@ -258,7 +263,8 @@ def related_json(teasers: Sequence[Teaser]) -> str:
 def _article(r: tuple, tz: ZoneInfo, with_related: bool = True) -> Article:  # type: ignore[type-arg]
     """An `articles` row (columns as `ARTICLE_COLUMNS`) as an Article."""
     (id_, source, slug, url, guid, title, summary, authors, published, updated, category, credit,
-     translation_note, body_html, related_json, language, content_hash, first_seen, *_) = r
+     translation_note, body_html, related_json, language, content_hash, first_seen, _deleted,
+     _page_hash, caption, date_source) = r
     related = tuple(
         Teaser(t["title"], t["summary"], tuple(t["authors"]),
                date.fromisoformat(t["published"]) if t["published"] else None,
@@ -271,7 +277,8 @@ def _article(r: tuple, tz: ZoneInfo, with_related: bool = True) -> Article:  # t
         published=parse_utc(published).astimezone(tz), updated=parse_utc(updated).astimezone(tz),
         category=category, credit=credit, translation_note=translation_note,
         body_html=body_html, related=related, source=source, content_hash=content_hash,
-        language=language, first_seen=parse_utc(first_seen),
+        language=language, first_seen=parse_utc(first_seen), caption=caption,
+        date_source=date_source,
     )
 
 
