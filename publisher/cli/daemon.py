@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .. import slots
+from .. import slots, subscriptions
 from ..config import public_url_warnings
 from ..errors import ConfigError, PathError, PublisherError, StoreError
 from ..fsutil import make_folder
@@ -201,6 +201,7 @@ def collect_status(app: App) -> dict[str, Any]:
         counts = subscriber_store.count_by(conn)
         slot_records = run_store.last_slots(conn, slots.SLOT_CADENCES)
         deliveries = _delivery_counts(conn)
+        mail_rates = subscriptions.rates(conn, now)
     finished = [r for r in recent if r.finished_at is not None]
     last = next((r for r in finished if r.details.get("scan")), None)
     last_digests = next((r for r in finished if r.details.get("digests")), None)
@@ -221,6 +222,7 @@ def collect_status(app: App) -> dict[str, Any]:
         by_status.setdefault(s, {}).setdefault(c, n)
     data["subscribers"] = by_status
     data["deliveries"] = deliveries
+    data["mail_rates"] = mail_rates  # bounces and complaints over the last 30 days
     try:
         rules = slots.parse_rules(settings)
     except PublisherError as exc:
@@ -298,6 +300,13 @@ def format_status(data: dict[str, Any]) -> str:
         lines.append("deliveries: no delivery ledger yet")
     else:
         lines.append("deliveries: " + ", ".join(f"{k} {v}" for k, v in deliveries.items()))
+    r = data["mail_rates"]
+    lines.append(f"last {r['days']} days: {r['sent']} sent, {r['hard_bounces']} bounced "
+                 f"({r['bounce_rate']:.2%}), {r['complaints']} complaints "
+                 f"({r['complaint_rate']:.2%}), {r['soft_bounces']} soft bounces, "
+                 f"{r['unsubscribes']} unsubscribes")
+    for warning in r["warnings"]:
+        lines.append(f"warning: {warning}")
     for cadence, rec in data["last_slots"].items():
         lines.append(f"last {cadence} digest: {rec['slot_at']} {rec['status']} ({rec['detail']})")
     lines.append("next runs: " + ", ".join(f"{k} {v}" for k, v in data["next_runs"].items()))
