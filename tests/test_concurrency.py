@@ -27,7 +27,8 @@ from publisher.store import deliveries as ledger
 from publisher.store import open_database
 from publisher.store import runs as run_store
 from publisher.store import subscribers as subscriber_store
-from test_digest_support import SECRET, add_articles, make_article
+from publisher.store.db import utc_text
+from test_digest_support import SECRET
 
 PUBLISHER = [sys.executable, "-m", "publisher"]
 
@@ -61,12 +62,24 @@ class World:
 
     def populate(self, subscribers: int, cadence: str = "immediate",
                  article_times: tuple[datetime, ...] | None = None) -> list[str]:
+        """Articles from real seeds (`publisher ingest`), taken in at `article_times`, and
+        `subscribers` active subscribers who joined two days before the first of them."""
         now = datetime.now(timezone.utc)
         times = article_times or (now - timedelta(hours=1), now - timedelta(minutes=30))
+        for n in range(len(times)):
+            seed = self.root / "seeds" / f"story-{n}.md"
+            seed.write_text(f'+++\ntitle = "Story number {n}"\ndate = 2026-11-20\n'
+                            f'authors = ["Test Writer"]\ncategory = "Labor"\n+++\n\n'
+                            f'The picket held all day, story {n}.\n', encoding="utf-8")
+            os.utime(seed, (1e9, 1e9))  # settled long ago
+        ingest = self.run("ingest")
+        assert ingest.returncode == 0, ingest.stderr
         engine = self.engine()
-        add_articles(engine, [make_article(n + 1, t) for n, t in enumerate(times)])
         emails = [f"reader{n:05d}@example.com" for n in range(subscribers)]
         with engine.begin() as conn:
+            for n, moment in enumerate(times):  # when the publisher took each one in
+                assert conn.execute("UPDATE articles SET first_seen = ? WHERE source = ?",
+                                    (utc_text(moment), f"story-{n}.md")).rowcount == 1
             for address in emails:
                 subscriber_store.add_subscriber(conn, address, name="", cadence=cadence,
                                                 categories=(), status="active",
