@@ -28,7 +28,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
@@ -128,13 +128,19 @@ def email_address(value: str) -> str:
         raise ValueError(f"is not an email address: {value!r} ({exc})") from None
 
 
-def http_url(value: str) -> str:
-    """An absolute http(s) url without query or fragment."""
+def split_url(value: str) -> SplitResult | None:
+    """The parts of a url, or None when it cannot be parsed (a bad port, say)."""
     try:
         url = urlsplit(value)
         url.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        url = None
+        return None
+    return url
+
+
+def http_url(value: str) -> str:
+    """An absolute http(s) url without query or fragment."""
+    url = split_url(value)
     if url is None or url.scheme not in ("http", "https") or not url.hostname:
         raise ValueError(f"must be an absolute http(s) url, not {value!r}")
     if url.query or url.fragment:
@@ -308,11 +314,7 @@ class WebSection:
 
 def mailbox_url(value: str) -> str:
     """`imaps://user@host[:port][/folder]` (or `imap://` on the loopback, for tests)."""
-    try:
-        url = urlsplit(value)
-        url.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        url = None
+    url = split_url(value)
     if url is None or url.scheme not in ("imaps", "imap") or not url.hostname or not url.username:
         raise ValueError(f"must look like 'imaps://user@imap.example.org/INBOX', not {value!r}")
     if url.password is not None:
