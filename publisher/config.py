@@ -42,6 +42,13 @@ class PathsSection:
 
 
 @dataclass(frozen=True)
+class DatabaseSection:
+    # postgresql://user@host:port/dbname selects PostgreSQL (no password here: PGPASSWORD or
+    # PUBLISHER_DATABASE_PASSWORD); empty: the SQLite file at paths.database.
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class FeedsSection:
     url: str = ""  # public url of the feeds/ folder; default: {site.base_url}/feeds
     max_entries: int = 50
@@ -111,6 +118,7 @@ class Secrets:
 
     smtp_password: str = ""
     secret_key: str = ""
+    database_password: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,7 @@ class Settings:
     root: Path  # folder every relative path resolves against
     site: SiteSection = field(default_factory=SiteSection)
     paths: PathsSection = field(default_factory=PathsSection)
+    database: DatabaseSection = field(default_factory=DatabaseSection)
     feeds: FeedsSection = field(default_factory=FeedsSection)
     mail: MailSection = field(default_factory=MailSection)
     digest: DigestSection = field(default_factory=DigestSection)
@@ -141,6 +150,11 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.path(self.paths.database)
+
+    @property
+    def database_target(self) -> str | Path:
+        """What the store opens: the `database.url`, or else the SQLite file's path."""
+        return self.database.url or self.database_path
 
     @property
     def outbox_dir(self) -> Path:
@@ -176,6 +190,7 @@ class Settings:
 SECTIONS: dict[str, type] = {
     "site": SiteSection,
     "paths": PathsSection,
+    "database": DatabaseSection,
     "feeds": FeedsSection,
     "mail": MailSection,
     "digest": DigestSection,
@@ -220,11 +235,44 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
         secrets=Secrets(
             smtp_password=environ.get("PUBLISHER_SMTP_PASSWORD", ""),
             secret_key=environ.get("PUBLISHER_SECRET_KEY", ""),
+            database_password=environ.get("PUBLISHER_DATABASE_PASSWORD", ""),
         ),
         **sections,
     )
+    settings = _database_from_env(name, settings, environ)
     _validate(name, settings)
     return settings
+
+
+DATABASE_URL_ENV = "PUBLISHER_DATABASE_URL"
+
+
+def _database_from_env(name: str, settings: Settings, environ: Mapping[str, str]) -> Settings:
+    """`database.url`: $PUBLISHER_DATABASE_URL wins over the file; the file's may not hold a
+    password (secrets come from the environment only)."""
+    url = settings.database.url
+    if url and _url_password(url) is not None:
+        raise ConfigError(
+            f"{name}: database.url must not contain a password",
+            "remove it from the file and set PGPASSWORD or PUBLISHER_DATABASE_PASSWORD")
+    from_env = environ.get(DATABASE_URL_ENV, "")
+    if from_env:
+        url = from_env
+        name = f"${DATABASE_URL_ENV}"
+    if url and not url.lower().startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"{name}: database url must start with postgresql://, not {url[:40]!r}",
+                          "leave it out to use the SQLite file at paths.database")
+    return dataclasses.replace(settings, database=DatabaseSection(url=url))
+
+
+def _url_password(url: str) -> str | None:
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is not None:
+        return parts.password
+    found = parse_qs(parts.query).get("password")
+    return found[0] if found else None
 
 
 def _build_section(name: str, section: str, cls: type, values: dict[str, Any]) -> Any:

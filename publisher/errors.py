@@ -48,3 +48,7 @@ class SendError(PublisherError):
 
 class LockedError(PublisherError):
     """Another publisher process holds the state database."""
+
+
+class StoreBusyError(StoreError):
+    """Another process held a lock on the state database for longer than we wait."""

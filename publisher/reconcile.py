@@ -17,7 +17,6 @@ business of `sending.send_digests`; this module only decides when.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,7 @@ from typing import Any, Callable, Protocol
 
 from . import pipeline, sending, slots
 from .config import Settings
-from .errors import PublisherError
+from .errors import PublisherError, StoreError
 from .seedfiles import scan_seed_files
 from .store import Database
 from .store import articles as article_store
@@ -276,9 +275,6 @@ class Reconciler:
         except PublisherError as exc:
             report.errors.append(str(exc))
             log.error("%s", exc)
-        except sqlite3.Error as exc:
-            report.errors.append(f"state database: {_one_line(exc)}")
-            log.error("state database: %s", _one_line(exc))
         except Exception as exc:  # a bug: keep the daemon alive, show where
             report.errors.append(f"{type(exc).__name__}: {exc}")
             log.exception("pass failed unexpectedly")
@@ -288,7 +284,7 @@ class Reconciler:
                 with self.engine.begin() as conn:
                     run_store.finish_run(conn, run_id, self._elapsed(), report.outcome,
                                          report.summary(), report.details())
-            except sqlite3.Error as exc:
+            except StoreError as exc:
                 log.error("cannot record the pass: %s", _one_line(exc))
         return report
 

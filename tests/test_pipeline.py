@@ -11,7 +11,7 @@ import feedparser
 from publisher import pipeline
 from publisher.config import load_settings
 from publisher.store import articles as article_store
-from publisher.store import open_database
+from publisher.store import open_store
 
 from conftest import FIXTURE_SEEDS, Project
 
@@ -22,7 +22,7 @@ CARAVAN_SLUG = "a-migrant-caravan-breaks-through-police-blockade-in-mexico-let-t
 
 def _open(project: Project):  # type: ignore[no-untyped-def]
     settings = load_settings(project.config, environ={})
-    return settings, open_database(settings.database_path)
+    return settings, open_store(settings)
 
 
 def _entries(project: Project) -> list[feedparser.FeedParserDict]:

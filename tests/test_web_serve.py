@@ -23,7 +23,7 @@ from conftest import PUBLISHER, WEB_SECRET, Project
 
 from publisher.config import load_settings
 from publisher.store import articles as article_store
-from publisher.store import open_database
+from publisher.store import open_store
 
 
 class Served:
@@ -172,7 +172,7 @@ def test_newsboat_polls_with_304_and_shows_every_article_in_full(built: Project,
         assert all("newsboat/" in line for line in served.access_lines(feed))
 
     settings = load_settings(built.config, {})
-    engine = open_database(settings.database_path)
+    engine = open_store(settings)
     with engine.connect() as conn:
         articles = article_store.list_articles(conn, settings.site_record.timezone)
     engine.dispose()

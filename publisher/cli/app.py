@@ -28,9 +28,9 @@ class App:
     @property
     def engine(self) -> Database:
         if self._engine is None:
-            from ..store import open_database  # only commands that need it open it
+            from ..store import open_store  # only commands that need it open it
 
-            self._engine = open_database(self.settings.database_path)
+            self._engine = open_store(self.settings)
         return self._engine
 
     def now(self) -> datetime:

@@ -16,7 +16,6 @@ import click
 
 from .. import slots
 from ..errors import ConfigError, PublisherError
-from ..lock import InstanceLock, lock_holder, lock_path
 from ..model import CADENCES, SUBSCRIBER_STATUSES
 from ..reconcile import Reconciler
 from ..store import articles as article_store
@@ -60,8 +59,9 @@ def _log_options(func):  # type: ignore[no-untyped-def]
     return func
 
 
-def _lock(app: App) -> InstanceLock:
-    lock = InstanceLock(lock_path(app.settings))
+def _lock(app: App):  # type: ignore[no-untyped-def]
+    """The store's instance lock (SQLite: an flock; PostgreSQL: an advisory lock), held."""
+    lock = app.engine.instance_lock()
     lock.acquire()  # LockedError -> exit 3 in cli.main
     return lock
 
@@ -156,11 +156,15 @@ def collect_status(app: App) -> dict[str, Any]:
     settings = app.settings
     now = app.now()
     tz = settings.schedule_timezone
-    holder = lock_holder(lock_path(settings))
+    engine = app.engine
+    found = engine.lock_holder()
+    holder = None if found is None else (found.pid or -1)
     data: dict[str, Any] = {
         "now": now.isoformat(),
-        "database": str(settings.database_path),
-        "process": {"running": holder is not None, "pid": holder if holder and holder > 0 else None},
+        "database": engine.display,
+        "backend": engine.backend,
+        "process": {"running": found is not None, "pid": found.pid if found else None,
+                    "host": found.host if found else None},
     }
     with app.engine.begin() as conn:
         recent = run_store.last_runs(conn, 200)
@@ -241,7 +245,10 @@ def _delivery_counts(conn) -> dict[str, Any] | None:  # type: ignore[no-untyped-
 def format_status(data: dict[str, Any]) -> str:
     lines = []
     proc = data["process"]
-    lines.append("process: " + (f"running (pid {proc['pid']})" if proc["running"] else "not running"))
+    lines.append(f"database: {data['database']} ({data['backend']})")
+    where = f" on {proc['host']}" if proc.get("host") else ""
+    lines.append("process: " + (f"running (pid {proc['pid']}{where})"
+                                if proc["running"] else "not running"))
     for key, label in (("last_scan", "last scan"), ("last_digests", "last digests")):
         run = data[key]
         if run is None:
