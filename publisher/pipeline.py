@@ -16,10 +16,10 @@ from typing import Callable, Iterator, Sequence
 
 from .store import Database
 
-from . import __version__
+from . import __version__, orphans
 from .config import Settings
 from .errors import NotAnArticle, SeedError
-from .feeds import FORMATS, render_files, render_opml
+from .feeds import FORMATS, render_files, render_opml_files
 from .fsutil import write_atomic
 from .model import Article, FeedSpec, Site, slugify, tag_uri
 from .readers import read_seed
@@ -194,11 +194,14 @@ def build_feeds(
         report.written += written
         report.unchanged += unchanged
     report.unchanged += 3 * (len(specs) - len(stale))
-    opml = render_opml([spec for spec, _ in specs], site, settings.feeds_url)
-    if write_atomic(feeds_dir / "index.opml", opml, durable=False):
-        report.written.append("index.opml")
-    else:
-        report.unchanged += 1
+    newest = max((row.updated for row in index), default=None)  # sortable UTC text
+    opml_files = render_opml_files([spec for spec, _ in specs], site, settings.feeds_url,
+                                   parse_utc(newest) if newest else None)
+    for name, opml in opml_files.items():
+        if write_atomic(feeds_dir / name, opml, durable=False):
+            report.written.append(name)
+        else:
+            report.unchanged += 1
     report.removed = _remove_stale_feeds(feeds_dir, {spec.path for spec, _ in specs})
     with engine.begin() as conn:
         article_store.record_feed_fingerprints(conn, prints, now)
@@ -285,6 +288,7 @@ class _WorkerState:
 
 
 def _start_worker(database: tuple[str | Path, str] | None) -> None:
+    orphans.die_with_parent()  # a killed parent leaves no worker (nor its inherited lock) behind
     # The garbage collector is off: workers only build acyclic records and exit, and the
     # collector's passes over them cost more than 10%.
     gc.disable()
@@ -302,7 +306,7 @@ def _write_feed_task(
     if missing:
         assert _WorkerState.database is not None
         target, password = _WorkerState.database
-        engine = open_database(target, password or None)
+        engine = open_database(target, password=password or None)
         try:
             with engine.begin() as conn:
                 loaded.update(article_store.get_articles(conn, missing, site.timezone,

@@ -1,37 +1,45 @@
 """The digest verbs: `send_digests` (plan, then deliver with a ledger) and `preview_digest`.
 
-Crash safety, Postfix style:
+Exactly once, with any number of sender processes (`send-digests`, `tick`, `run`) on one store:
 
-1. Plan: in one transaction, for every due active subscriber with something new, find or create
-   the digest row for exactly those articles and queue one delivery row per (subscriber, digest),
-   carrying the watermark (`now`) the subscriber moves to once it is sent. Subscribers that
-   still have a queued row from an interrupted run are not planned again.
-2. Deliver: every queued row (the new ones and any left by a killed run) is sent; once the
-   server accepted it, and before that connection is given another message, a transaction marks
-   it sent and moves the subscriber's watermark (results that arrive together, at most one per
-   connection, share that transaction; the idempotent outbox is recorded in larger batches).
+1. Plan, under the store's planner lock (one planner at a time, see `ledger.lock_planning`), in
+   one transaction: for every due active subscriber with something new and nothing unfinished
+   (queued or being sent), find or create the digest row for exactly those articles and queue
+   one delivery row per (subscriber, digest), carrying the watermark the subscriber moves to
+   once it is sent. A daily or weekly slot is claimed in that same transaction: a slot is
+   planned once per store, by whichever process gets there first.
+2. Deliver: claim a few deliveries at a time (`queued`, or `sending` with an expired lease),
+   checking each subscriber's status in the claiming transaction; send; once the server
+   accepted a message, and before that connection is given another one, mark it sent and move
+   the watermark (results that arrive together, at most one per connection, share that
+   transaction; the idempotent outbox is recorded in larger batches). Only the claim's owner
+   records its outcome.
 
-A kill between "accepted" and "marked sent" sends that message again (at most one per
-connection), with the same Message-ID (it is derived from the digest and subscriber ids); nobody
-is skipped. `stop` ends a run the same orderly way: messages in flight are finished and
-recorded, the rest stays queued.
+A sender killed between "accepted" and "marked sent" leaves its claims to expire
+(`mail.lease_seconds`); whoever claims them next sends those messages again (at most one per
+connection), with the same Message-ID (derived from the digest and subscriber ids); nobody is
+skipped. `stop` ends a run the orderly way: messages in flight are finished and recorded, the
+claims not yet sent are given back at once.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import queue
+import secrets
+import socket
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Sequence
 
 from .store import Connection, Database
 
-from . import tokens
+from . import subscriptions, tokens
 from .config import Settings
 from .digest import (PLACEHOLDERS, DigestRenderer, Personal, RenderedDigest, greeting_for,
                      select_articles)
@@ -41,6 +49,7 @@ from .mail import (DkimSigner, FatalSendError, Letter, MessageTemplate, Permanen
 from .model import CADENCES, Article, Subscriber
 from .store import articles as article_store
 from .store import deliveries as ledger
+from .store import runs as run_store
 from .store import subscribers as subscriber_store
 
 # Without --cadence a subscriber is due when this long has passed since their last digest.
@@ -49,7 +58,9 @@ DUE_AFTER = {"immediate": timedelta(0), "daily": timedelta(hours=20),
 RENDER_CACHE = 8  # rendered digests kept while sending (queued rows come grouped by digest)
 CANDIDATE_CACHE = 16
 PLAN_BATCH = 500  # deliveries queued per INSERT
-SENT_BATCH = 500  # outbox deliveries recorded per transaction  # article lists kept while planning, by watermark
+SENT_BATCH = 500  # outbox deliveries recorded per transaction
+CLAIM_OUTBOX = 100  # deliveries claimed at a time by the (idempotent) outbox
+CLAIM_PER_CONNECTION = 2  # ... and per SMTP connection
 
 
 @dataclass
@@ -59,7 +70,9 @@ class SendReport:
     retried: int = 0  # attempts that failed temporarily and were tried again
     failed: int = 0  # deliveries that failed for good in this run
     planned: int = 0  # deliveries queued by this run
-    resumed: int = 0  # deliveries left queued by an earlier, interrupted run
+    resumed: int = 0  # deliveries unfinished (queued, or being sent) when this run planned
+    slot_planned: bool = False  # this run planned the slot it was given
+    left: int = 0  # deliveries still unfinished at the end (others' claims, unexpired leases)
     digests: int = 0  # distinct digest contents rendered (= premailer runs)
     bouncing: list[str] = field(default_factory=list)  # addresses now marked bouncing
     errors: list[str] = field(default_factory=list)  # one line per failed delivery
@@ -93,21 +106,17 @@ class Preview:
 # --- small helpers shared by the verbs ---------------------------------------------------------
 
 def message_id(settings: Settings, digest_id: int | str, subscriber_id: int) -> str:
-    return f"<digest-{digest_id}.{subscriber_id}@{settings.message_id_domain}>"
-
-
-def unsubscribe_mailto(settings: Settings) -> str:
-    return settings.mail.unsubscribe_mailto or f"unsubscribe@{settings.message_id_domain}"
+    return subscriptions.message_id(settings.message_id_domain, digest_id, subscriber_id)
 
 
 def personal_links(settings: Settings, subscriber_id: int, secret: str | None = None
                    ) -> tuple[str, str, str]:
     """(unsubscribe token, unsubscribe url, manage url) for one subscriber."""
-    secret = settings.secrets.secret_key if secret is None else secret
-    base = settings.web.public_url.rstrip("/")
-    unsub = tokens.sign(secret, "unsubscribe", str(subscriber_id))
-    manage = tokens.sign(secret, "manage", str(subscriber_id))
-    return unsub, f"{base}/unsubscribe/{unsub}", f"{base}/manage/{manage}"
+    links = subscriptions.Links.from_settings(settings)
+    if secret is not None:
+        links.secret = secret
+    p = links.personal(subscriber_id)
+    return p.unsubscribe_token, p.unsubscribe_url, p.manage_url
 
 
 def _letter(settings: Settings, rendered: RenderedDigest, now: datetime) -> Letter:
@@ -135,29 +144,24 @@ class _MessageIds:
         self.domain = settings.message_id_domain
 
     def __call__(self, digest_id: int | str, subscriber_id: int) -> str:
-        return f"<digest-{digest_id}.{subscriber_id}@{self.domain}>"
+        return subscriptions.message_id(self.domain, digest_id, subscriber_id)
 
 
 class _Recipients:
     """`_recipient` for the send loop: what is the same for every subscriber looked up once."""
 
     def __init__(self, settings: Settings) -> None:
-        self.secret = settings.secrets.secret_key
-        self.base = settings.web.public_url.rstrip("/")
-        self.mailto = f"mailto:{unsubscribe_mailto(settings)}?subject=unsubscribe-"
-        self.message_id = _MessageIds(settings)
+        self.links = subscriptions.Links.from_settings(settings)
 
     def __call__(self, digest_id: int, subscriber_id: int, email: str, name: str,
                  cadence: str) -> Recipient:
-        sid = str(subscriber_id)
-        unsub = tokens.sign(self.secret, "unsubscribe", sid)
-        unsub_url = f"{self.base}/unsubscribe/{unsub}"
+        links = self.links.personal(subscriber_id)
         personal = Personal(greeting=greeting_for(name), email=email, cadence=cadence,
-                            unsubscribe_url=unsub_url,
-                            manage_url=f"{self.base}/manage/{tokens.sign(self.secret, 'manage', sid)}")
+                            unsubscribe_url=links.unsubscribe_url, manage_url=links.manage_url)
         return Recipient(email=email, name=name,
-                         message_id=self.message_id(digest_id, subscriber_id),
-                         unsubscribe_url=unsub_url, unsubscribe_mailto=self.mailto + unsub,
+                         message_id=self.links.message_id(digest_id, subscriber_id),
+                         unsubscribe_url=links.unsubscribe_url,
+                         unsubscribe_mailto=links.unsubscribe_mailto,
                          text_values=personal.text_values(), html_values=personal.html_values())
 
 
@@ -165,10 +169,11 @@ def _recipient(settings: Settings, digest_id: int | str, subscriber_id: int, ema
                name: str, cadence: str, links: tuple[str, str, str]) -> Recipient:
     token, unsub_url, _ = links
     personal = _personal(links, name, email, cadence)
+    mailto = subscriptions.Links.from_settings(settings).unsubscribe_address
     return Recipient(
         email=email, name=name, message_id=message_id(settings, digest_id, subscriber_id),
         unsubscribe_url=unsub_url,
-        unsubscribe_mailto=f"mailto:{unsubscribe_mailto(settings)}?subject=unsubscribe-{token}",
+        unsubscribe_mailto=f"mailto:{mailto}?subject={subscriptions.UNSUBSCRIBE_SUBJECT}{token}",
         text_values=personal.text_values(), html_values=personal.html_values(),
     )
 
@@ -194,14 +199,8 @@ def sender_for(settings: Settings, signer: DkimSigner | None = None) -> Sender:
 
 
 def _check_settings(settings: Settings) -> None:
+    """The environment a send needs (the settings themselves were checked at load)."""
     tokens.require_secret(settings.secrets.secret_key)
-    m = settings.mail
-    if m.max_attempts < 1:
-        raise PublisherError("mail.max_attempts must be at least 1")
-    if any(d < 0 for d in m.retry_delays):
-        raise PublisherError("mail.retry_delays must not be negative")
-    if settings.digest.max_articles < 1:
-        raise PublisherError("digest.max_articles must be at least 1")
 
 
 # --- choosing what is due ----------------------------------------------------------------------
@@ -254,7 +253,7 @@ def send_digests(
     dry_run: bool = False, sender: Sender | None = None,
     sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
     renderer: DigestRenderer | None = None, stop: threading.Event | None = None,
-    until: datetime | None = None,
+    until: datetime | None = None, slot: datetime | None = None,
 ) -> SendReport:
     """Plan and send every digest that is due; return what happened.
 
@@ -265,6 +264,10 @@ def send_digests(
     `until` (default `now`) is the end of the period planned: articles taken in up to then, and
     the watermark subscribers move to; `now` is the send time (the Date header, the ledger's
     times). The scheduler plans a slot's period with `until=slot_at`.
+
+    `slot`: plan the `cadence` digest of this daily/weekly slot, unless some process (this one
+    or another) already did; the claim is part of the planning transaction. The queued
+    deliveries are sent either way.
 
     `stop`: once set, no new delivery is taken (checked while planning and before each queued
     row); the messages in flight are finished and recorded, the rest stays queued for the next
@@ -281,21 +284,29 @@ def send_digests(
     renderer = renderer or DigestRenderer(settings)
     calls_before = renderer.inline_calls
     signer = _signer(settings)
-    _plan(engine, settings, now, until, cadence, report, stop)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    _plan(engine, settings, now, until, cadence, report, stop, owner, slot)
     if not stop.is_set():
         _Delivery(engine, settings, now, sender or sender_for(settings, signer), renderer, signer,
-                  report, sleep, clock, stop).run()
+                  report, sleep, clock, stop, owner).run()
+        with engine.connect() as conn:
+            report.left = ledger.count_unfinished(conn)
     report.interrupted = stop.is_set()
     report.digests = renderer.inline_calls - calls_before
     return report
 
 
 def _plan(engine: Database, settings: Settings, now: datetime, until: datetime,
-          cadence: str | None, report: SendReport, stop: threading.Event) -> None:
+          cadence: str | None, report: SendReport, stop: threading.Event, owner: str,
+          slot: datetime | None) -> None:
     ids_for = _MessageIds(settings)
     with engine.begin() as conn:
-        busy = ledger.subscribers_with_queued(conn)
-        report.resumed = ledger.count_queued(conn)
+        ledger.lock_planning(conn, owner, now)  # first: the others' plans are committed
+        report.resumed = ledger.count_unfinished(conn)
+        if slot is not None and cadence is not None and run_store.slot_claimed(conn, cadence,
+                                                                                 slot):
+            return  # planned by someone else (or earlier): only deliver
+        busy = ledger.subscribers_with_unfinished(conn)
         candidates = _Candidates(conn, settings, until)
         digest_ids: OrderedDict[tuple[str, ...], int] = OrderedDict()
         batch: list[ledger.Planned] = []
@@ -323,14 +334,17 @@ def _plan(engine: Database, settings: Settings, now: datetime, until: datetime,
                 report.planned += ledger.plan_deliveries(conn, batch, until, now)
                 batch = []
         report.planned += ledger.plan_deliveries(conn, batch, until, now)
+        if slot is not None and cadence is not None and not stop.is_set():
+            run_store.claim_slot(conn, cadence, slot, now)
+            report.slot_planned = True
 
 
 def _dry_run(engine: Database, settings: Settings, now: datetime, cadence: str | None,
              report: SendReport) -> SendReport:
     contents: set[tuple[str, ...]] = set()
     with engine.begin() as conn:
-        busy = ledger.subscribers_with_queued(conn)
-        report.sent = ledger.count_queued(conn)
+        busy = ledger.subscribers_with_unfinished(conn)
+        report.sent = ledger.count_unfinished(conn)
         report.resumed = report.sent
         candidates = _Candidates(conn, settings, now)
         for sub in _subscribers(conn, cadence):
@@ -355,15 +369,16 @@ class _Job:
 
 
 class _Delivery:
-    """The delivery loop: this thread reads the ledger, builds messages and records results;
+    """The delivery loop: this thread claims deliveries, builds messages and records results;
     `connections` worker threads each hold one session (connection) and only send."""
 
     def __init__(self, engine: Database, settings: Settings, now: datetime, sender: Sender,
                  renderer: DigestRenderer, signer: DkimSigner | None, report: SendReport,
                  sleep: Callable[[float], None], clock: Callable[[], float],
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, owner: str) -> None:
         self.engine = engine
         self.stop = stop
+        self.owner = owner
         # waiting (retry backoff, rate limit) ends early when `stop` is set
         self.wait = stop.wait if sleep is time.sleep else sleep
         self.recipient = _Recipients(settings)
@@ -375,6 +390,8 @@ class _Delivery:
         self.report = report
         self.sleep = sleep
         self.clock = clock
+        self.started = clock()
+        self.lease = timedelta(seconds=settings.mail.lease_seconds)
         self.templates: OrderedDict[int, MessageTemplate | None] = OrderedDict()
         self.workers = max(1, int(getattr(sender, "connections", 1) or 1))
         self.rate = settings.mail.rate_limit
@@ -385,7 +402,38 @@ class _Delivery:
         # connection that sent them gets another message (the results that came in together,
         # at most one per connection, in one transaction).
         self.batch_sent = bool(getattr(sender, "idempotent", False))
+        self.claim_size = (CLAIM_OUTBOX if self.batch_sent
+                           else CLAIM_PER_CONNECTION * self.workers)
         self.pending_sent: list[tuple[ledger.DeliveryRow, int]] = []  # (row, attempts before)
+        self.claimed: deque[ledger.QueuedDelivery] = deque()
+
+    def moment(self) -> datetime:
+        """`now` moved on by the time this run has taken (leases are measured from it)."""
+        return self.now + timedelta(seconds=self.clock() - self.started)
+
+    # -- claims
+    def claim(self) -> bool:
+        """Claim the next few deliveries (recording pending sent rows in the same transaction);
+        False when there is nothing left to claim."""
+        while True:
+            moment = self.moment()
+            with self.conn.begin():
+                if self.pending_sent:
+                    ledger.mark_sent_many(self.conn, self.pending_sent, self.owner, self.now)
+                    self.pending_sent = []
+                items, closed = ledger.claim_deliveries(self.conn, self.owner, moment,
+                                                        moment + self.lease, self.claim_size)
+            self.claimed.extend(items)
+            if items:
+                return True
+            if not closed:  # (a batch of unsubscribed ones only: claim on)
+                return False
+
+    def release(self) -> None:
+        """Give back the claims not sent (stopping, or a fatal error): queued for anyone."""
+        self.claimed.clear()
+        with self.conn.begin():
+            ledger.release_claims(self.conn, self.owner, self.moment())
 
     # -- per message
     def template(self, digest_id: int) -> MessageTemplate | None:
@@ -425,7 +473,8 @@ class _Delivery:
 
     # -- results, one transaction each, right after the server answered
     def record(self, job: _Job, error: BaseException | None) -> float | None:
-        """Record an outcome; return the delay before the next attempt, or None when done."""
+        """Record an outcome; return the delay before the next attempt, or None when done.
+        Raises FatalSendError (after recording) when sending must stop."""
         d = job.item.delivery
         now = self.now
         if error is None:  # recorded by flush_sent: now (SMTP) or in batches (the outbox)
@@ -434,40 +483,50 @@ class _Delivery:
             if len(self.pending_sent) >= SENT_BATCH:
                 self.flush_sent()
             return None
+        owner = self.owner
+        message = str(error)
+        if isinstance(error, FatalSendError):  # not this recipient's fault: queued again
+            with self.conn.begin():
+                ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=False,
+                                    owner=owner)
+            raise error
+        job.attempts += 1
+        if isinstance(error, TemporaryFailure) and job.attempts < self.settings.mail.max_attempts:
+            delays = self.settings.mail.retry_delays or [0.0]
+            delay = delays[min(job.attempts - 1, len(delays) - 1)]
+            # still ours while we wait to try again (and for a lease after that)
+            until = self.moment() + timedelta(seconds=delay) + self.lease
+            with self.conn.begin():
+                ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=False,
+                                    owner=owner, lease_until=until)
+            self.report.retried += 1
+            return delay
+        if isinstance(error, Unavailable):  # server down: queued again for the next run
+            with self.conn.begin():
+                ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=False,
+                                    owner=owner)
+            raise FatalSendError(message, "the undelivered digests stay queued for the next run")
         with self.conn.begin():
-            conn = self.conn
-            message = str(error)
-            if isinstance(error, FatalSendError):  # not this recipient's fault: stays queued
-                ledger.mark_attempt(conn, d.id, job.attempts, message, now, failed=False)
-                raise error
-            job.attempts += 1
-            if isinstance(error, TemporaryFailure) and job.attempts < self.settings.mail.max_attempts:
-                ledger.mark_attempt(conn, d.id, job.attempts, message, now, failed=False)
-                self.report.retried += 1
-                delays = self.settings.mail.retry_delays or [0.0]
-                return delays[min(job.attempts - 1, len(delays) - 1)]
-            if isinstance(error, Unavailable):  # server down: leave it queued for the next run
-                ledger.mark_attempt(conn, d.id, job.attempts, message, now, failed=False)
-                raise FatalSendError(message, "the undelivered digests stay queued for the next run")
-            ledger.mark_attempt(conn, d.id, job.attempts, message, now, failed=True)
-            self.report.failed += 1
-            self.report.errors.append(f"{job.item.email}: {message}")
+            ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=True,
+                                owner=owner)
             if isinstance(error, PermanentFailure):
-                if subscriber_store.record_failure(conn, d.subscriber_id,
+                if subscriber_store.record_failure(self.conn, d.subscriber_id,
                                                    self.settings.mail.bounce_after):
                     self.report.bouncing.append(job.item.email)
-            return None
+        self.report.failed += 1
+        self.report.errors.append(f"{job.item.email}: {message}")
+        return None
 
     def flush_sent(self) -> None:
         if self.pending_sent:
             with self.conn.begin():
-                ledger.mark_sent_many(self.conn, self.pending_sent, self.now)
+                ledger.mark_sent_many(self.conn, self.pending_sent, self.owner, self.now)
             self.pending_sent = []
 
     def fail_unbuildable(self, item: ledger.QueuedDelivery, reason: str) -> None:
         with self.conn.begin():
-            ledger.mark_attempt(self.conn, item.delivery.id, item.delivery.attempts, reason, self.now,
-                                failed=True)
+            ledger.mark_attempt(self.conn, item.delivery.id, item.delivery.attempts, reason,
+                                self.now, failed=True, owner=self.owner)
         if item.status == "active":
             self.report.failed += 1
             self.report.errors.append(f"{item.email}: {reason}")
@@ -488,16 +547,21 @@ class _Delivery:
             pool = _InlinePool(self.sender, self.envelope_from)
         else:
             pool = _ThreadPool(self.sender, self.envelope_from, self.workers)
-        self.conn = self.engine.connect()  # one connection records every outcome
+        self.conn = self.engine.connect()  # one connection claims and records everything
         try:
             self._loop(pool)
             self.flush_sent()
+            self.release()
         finally:
             pool.close(max(5.0, self.settings.mail.smtp_timeout + 5))
             self.conn.close()
 
+    def _next(self) -> ledger.QueuedDelivery | None:
+        if not self.claimed and not self.claim():
+            return None
+        return self.claimed.popleft()
+
     def _loop(self, pool: "_ThreadPool | _InlinePool") -> None:
-        source = ledger.iter_queued(self.engine.begin)
         retries: list[tuple[float, int, _Job]] = []
         order = itertools.count()
         in_flight = 0
@@ -508,14 +572,14 @@ class _Delivery:
         exhausted = False
         while True:
             while not stopping and in_flight < window:
-                if self.stop.is_set():  # the rest stays queued, untouched, for the next run
+                if self.stop.is_set():  # the rest is given back, untouched, for the next run
                     stopping = True
                     break
                 job = None
                 if retries and retries[0][0] <= self.clock():
                     job = heapq.heappop(retries)[2]
                 elif not exhausted:
-                    item = next(source, None)
+                    item = self._next()
                     if item is None:
                         exhausted = True
                         continue
@@ -529,6 +593,7 @@ class _Delivery:
                 self.throttle()
                 if self.stop.is_set():  # set while waiting for the rate limit: not sent
                     stopping = True
+                    self.claimed.appendleft(job.item)  # (given back with the rest)
                     break
                 pool.put(job)
                 in_flight += 1
@@ -551,6 +616,8 @@ class _Delivery:
                     heapq.heappush(retries, (self.clock() + delay, next(order), job))
             if not self.batch_sent:
                 self.flush_sent()
+        if retries:  # stopped while these waited for another attempt: anyone's again
+            self.claimed.extend(job.item for _, _, job in retries)
 
 
 def _send(session_holder: list, sender: Sender, envelope_from: str, job: _Job):  # type: ignore[type-arg]

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from ..errors import LockedError, PublisherError
+from ..errors import DatabaseBusy, LockedError, PublisherError
 from .app import App
 
 # command name -> "module:attribute" below publisher.cli; imported only when the command runs,
@@ -77,11 +77,20 @@ def main() -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except LockedError as exc:
-        click.echo(f"error: {exc}", err=True)
+        report(exc)
         sys.exit(EXIT_LOCKED)
-    except PublisherError as exc:
+    except DatabaseBusy as exc:  # nothing half-done: the transaction was rolled back
         click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except PublisherError as exc:
+        report(exc)
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+
+
+def report(exc: PublisherError) -> None:
+    """One `error:` line per problem (a config file may have several)."""
+    for line in str(exc).splitlines():
+        click.echo(f"error: {line}", err=True)

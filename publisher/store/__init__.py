@@ -1,6 +1,6 @@
 """Every SQL statement of the publisher: plain, portable SQL on SQLite or PostgreSQL (`db.py`).
 
-`open_store(settings)` / `open_database(path_or_url)` give a `Database` with the schema migrated; the table modules take a
+`open_store(settings)` / `open_database(path_or_url)` give a migrated `Database`; the table modules take a
 `Connection`, so the caller decides what one transaction covers (`with db.begin() as conn:`).
 """
 

@@ -8,7 +8,7 @@ Two backends stand behind one small interface (`Database`, `Connection`, `Result
   `postgres.py`, imported only when a PostgreSQL URL is opened.
 
 No module outside `store/db.py` and `store/postgres.py` imports a driver; driver errors leave
-the seam as `StoreError` (`StoreBusyError` when a lock could not be had in time).
+the seam as `StoreError` (`DatabaseBusy` when a lock could not be had in time).
 
 The SQL is written once, portable: sqlite3's `?` and `:name` placeholders (the PostgreSQL
 backend rewrites them to `%s` / `%(name)s`, once per statement text), `INSERT ... ON CONFLICT`,
@@ -51,13 +51,13 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import StoreBusyError, StoreError
+from ..errors import DatabaseBusy, StoreError
 from .migrations import MIGRATIONS, SCHEMA_MIGRATIONS
 
 Params = Sequence[Any] | dict[str, Any]
 
 POOL_SIZE = 8  # idle connections kept per Database (the web server and senders use threads)
-BUSY_TIMEOUT_MS = 10000  # how long a statement waits for another process's lock
+BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's lock (database.busy_timeout)
 
 _READ_VERBS = ("SELECT", "PRAGMA", "EXPLAIN", "VALUES")
 _writes: dict[str, bool] = {}  # statement text -> writes? (a cache: statements are constants)
@@ -92,12 +92,24 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def sqlite_error(exc: sqlite3.Error, action: str = "") -> StoreError:
+def busy_error(where: str, timeout: float) -> DatabaseBusy:
+    """The store's own error for "another process holds the lock" (after waiting `timeout`)."""
+    return DatabaseBusy(
+        f"the state database is busy (another process has held a write lock for {timeout:g} s): "
+        f"{where}", "nothing was changed; try again once it is done, or raise "
+        "database.busy_timeout")
+
+
+def sqlite_error(exc: sqlite3.Error, database: "Database | None" = None,
+                 action: str = "") -> StoreError:
+    """A driver error as the store's own: DatabaseBusy for a lock not had in time."""
     text = _one_line(exc)
+    if isinstance(exc, sqlite3.OperationalError) and (
+            getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            or "database is locked" in text):
+        return busy_error(database.path if database is not None else "the state database",
+                          database.busy_timeout if database is not None else BUSY_TIMEOUT)
     prefix = f"{action}: " if action else ""
-    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-        return StoreBusyError(f"the state database is busy: {prefix}{text}",
-                              "another process holds a write lock; try again")
     return StoreError(f"state database: {prefix}{text}")
 
 
@@ -157,7 +169,7 @@ class Connection:
     This class is the SQLite connection; `postgres.PgConnection` has the same methods.
     """
 
-    __slots__ = ("raw", "_pending", "_database")
+    __slots__ = ("raw", "_pending", "_database", "_origin")
 
     dialect = "sqlite"
 
@@ -165,6 +177,7 @@ class Connection:
         self.raw = raw
         self._pending = False  # inside begin(), no write yet: BEGIN IMMEDIATE before the first
         self._database = database
+        self._origin = database  # for messages (kept after close)
 
     def execute(self, sql: str, params: Params = ()) -> Result:
         try:
@@ -173,7 +186,7 @@ class Connection:
                 self._pending = False
             return Result(self.raw.execute(sql, params))
         except sqlite3.Error as exc:
-            raise sqlite_error(exc) from None
+            raise sqlite_error(exc, self._origin) from None
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> Result:
         try:
@@ -182,7 +195,7 @@ class Connection:
                 self._pending = False
             return Result(self.raw.executemany(sql, rows))
         except sqlite3.Error as exc:
-            raise sqlite_error(exc) from None
+            raise sqlite_error(exc, self._origin) from None
 
     def scalar(self, sql: str, params: Params = ()) -> Any:
         return self.execute(sql, params).scalar()
@@ -201,7 +214,7 @@ class Connection:
             try:
                 self.raw.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise sqlite_error(exc) from None
+                raise sqlite_error(exc, self._origin) from None
             self._pending = False
         elif not self.raw.in_transaction:
             raise StoreError("serialize() needs a transaction (use `with db.begin() as conn:`)")
@@ -234,7 +247,7 @@ class Connection:
             try:
                 self.raw.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise sqlite_error(exc) from None
+                raise sqlite_error(exc, self._origin) from None
         else:
             self._pending = True
         try:
@@ -250,7 +263,7 @@ class Connection:
                 self.raw.commit()
             except sqlite3.Error as exc:
                 self.raw.rollback()
-                raise sqlite_error(exc, "commit") from None
+                raise sqlite_error(exc, self._origin, "commit") from None
 
     def close(self) -> None:
         """Give the connection back to its database's pool (or close it)."""
@@ -280,8 +293,9 @@ class Database:
 
     backend = "sqlite"
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.path = str(path)
+        self.busy_timeout = busy_timeout
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
@@ -297,7 +311,7 @@ class Database:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        return _connect(self.path)
+        return _connect(self.path, self.busy_timeout)
 
     def _release(self, raw: sqlite3.Connection) -> None:
         with self._lock:
@@ -312,7 +326,7 @@ class Database:
         try:
             return Connection(self._acquire(), self)
         except sqlite3.Error as exc:
-            raise sqlite_error(exc, f"{self.path}: cannot open") from None
+            raise sqlite_error(exc, self, f"{self.path}: cannot open") from None
 
     @contextmanager
     def begin(self, immediate: bool = False) -> Iterator[Connection]:
@@ -360,10 +374,11 @@ class Database:
             return conn.scalars("SELECT name FROM sqlite_master WHERE type = 'table'")
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def _connect(path: str, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
     raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # first: the WAL switch may wait
+        # first: the WAL switch may wait for a lock
+        raw.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         raw.execute("PRAGMA journal_mode=WAL")
         raw.execute("PRAGMA synchronous=NORMAL")
         raw.execute("PRAGMA foreign_keys=ON")
@@ -389,9 +404,11 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
 
 
-def open_database(target: Path | str, password: str | None = None) -> "Database":
+def open_database(target: Path | str, busy_timeout: float = BUSY_TIMEOUT,
+                  password: str | None = None) -> "Database":
     """The store at `target`, migrated: a SQLite file path (created with its folder), or a
-    `postgresql://` URL (`password`, when given, comes from the environment)."""
+    `postgresql://` URL (`password`, when given, comes from the environment). A statement
+    waits up to `busy_timeout` seconds for another process's lock, then DatabaseBusy."""
     if is_url(target):
         scheme = str(target).split("://", 1)[0].lower()
         if scheme not in ("postgresql", "postgres"):
@@ -399,16 +416,19 @@ def open_database(target: Path | str, password: str | None = None) -> "Database"
                              "use postgresql://user@host/dbname, or leave it out for SQLite")
         from .postgres import PgDatabase
 
-        database: Any = PgDatabase(str(target), password)
+        database: Any = PgDatabase(str(target), password, busy_timeout)
     else:
         try:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"{target}: cannot create the state database's folder: "
                              f"{exc.strerror}") from None
-        database = Database(target)
+        database = Database(target, busy_timeout)
     try:
         migrate(database)
+    except DatabaseBusy:
+        database.dispose()
+        raise
     except StoreError as exc:
         database.dispose()
         raise StoreError(f"{database.display}: cannot open the state database: {exc.message}",
@@ -418,7 +438,8 @@ def open_database(target: Path | str, password: str | None = None) -> "Database"
 
 def open_store(settings: Any) -> "Database":
     """The store a Settings object points at (`database.url` or `paths.database`)."""
-    return open_database(settings.database_target, settings.secrets.database_password or None)
+    return open_database(settings.database_target, settings.database.busy_timeout,
+                         settings.secrets.database_password or None)
 
 
 def migrate(database: "Database") -> list[int]:

@@ -119,7 +119,7 @@ DELIVERIES = [
     CONSTRAINT deliveries_subscriber_digest UNIQUE (subscriber_id, digest_id),
     FOREIGN KEY (subscriber_id) REFERENCES subscribers (id) ON DELETE CASCADE,
     FOREIGN KEY (digest_id) REFERENCES digests (id)
-)""",  # state: "queued", "sent" or "failed"; watermark: the subscriber's last_digest_at once sent
+)""",  # state: "queued", "sending", "sent" or "failed"; watermark: the subscriber's last_digest_at once sent
     "CREATE INDEX IF NOT EXISTS deliveries_state_digest ON deliveries (state, digest_id, id)",
 ]
 
@@ -180,6 +180,57 @@ ARTICLE_LOOKUP_INDEXES = [
     "(published DESC, updated DESC, id, deleted_at, category, authors, content_hash)",
 ]
 
+# --- the mail loop (migration 7): what came back, the subscriber's lifecycle counters ---
+
+SUBSCRIBER_LIFECYCLE = [
+    # soft_bounces: temporary failures reported since the last delivered digest (hard ones are
+    # `failures`); status_serial: +1 on every status change, so a confirmation link issued
+    # before a change (e.g. an unsubscribe) never applies after it
+    "ALTER TABLE subscribers ADD COLUMN soft_bounces INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE subscribers ADD COLUMN status_serial INTEGER NOT NULL DEFAULT 0",
+]
+
+MAIL_EVENTS = [  # one row per bounce, complaint or mailed unsubscribe: the rates in `status`
+    f"""CREATE TABLE IF NOT EXISTS mail_events (
+    id {AUTO_ID},
+    subscriber_id INTEGER,
+    digest_id INTEGER,
+    kind TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (id)
+)""",  # kind: "hard_bounce", "soft_bounce", "complaint", "unsubscribe"; origin: "smtp", "inbound"
+    "CREATE INDEX IF NOT EXISTS mail_events_at ON mail_events (at, kind)",
+]
+
+INBOUND_MESSAGES = [  # every message `inbound` has acted on, by Message-ID: each acted on once
+    """CREATE TABLE IF NOT EXISTS inbound_messages (
+    message_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    processed_at TEXT NOT NULL,
+    PRIMARY KEY (message_key)
+)""",
+]
+
+# --- claims (migration 8): several senders share the ledger, one planner at a time ---------
+
+DELIVERY_CLAIMS = [
+    # state "sending": claimed by `owner` (one sender run) until `lease_until`; an expired lease
+    # is claimable again (the owner died), which is all crash recovery there is.
+    "ALTER TABLE deliveries ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE deliveries ADD COLUMN lease_until TEXT",
+    """CREATE TABLE IF NOT EXISTS store_locks (
+    name TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    taken_at TEXT NOT NULL,
+    PRIMARY KEY (name)
+)""",  # a row per lock; a transaction holds it by updating the row (see deliveries.lock_planning)
+    "INSERT INTO store_locks (name, holder, taken_at) VALUES ('planner', '', '') "
+    "ON CONFLICT (name) DO NOTHING",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "articles, seed files and feed outputs", [*ARTICLES, *SEED_FILES, *FEED_OUTPUTS]),
     (2, "subscribers", SUBSCRIBERS),
@@ -188,4 +239,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (5, "scheduler: seed watch, runs, schedule slots",
      [*SEED_WATCH, *SCHEDULER_RUNS, *SCHEDULE_SLOTS]),
     (6, "covering indexes for article identity and feed order", ARTICLE_LOOKUP_INDEXES),
+    (7, "mail loop: subscriber counters, mail events, inbound messages",
+     [*SUBSCRIBER_LIFECYCLE, *MAIL_EVENTS, *INBOUND_MESSAGES]),
+    (8, "delivery claims (owner, lease) and the planner lock", DELIVERY_CLAIMS),
 ]

@@ -6,13 +6,13 @@ so SQLite deployments never pay for it.
 Same interface as the SQLite classes in `db.py`:
 - statements keep sqlite3's `?` / `:name` placeholders and are rewritten, once per text, to
   psycopg's `%s` / `%(name)s` (a literal `%` becomes `%%`; quoted text is left alone);
-- the migrations' DDL is mapped once: INTEGER -> BIGINT (nanosecond mtimes), an `id INTEGER`
-  primary key -> an identity column, TEXT -> TEXT COLLATE "C" (bytewise order, as SQLite
+- the migrations' DDL (CREATE TABLE, ALTER TABLE) is mapped once: INTEGER -> BIGINT
+  (nanosecond mtimes), an `id INTEGER` primary key -> an identity column, TEXT -> TEXT COLLATE "C" (bytewise order, as SQLite
   compares, so ISO dates and names sort the same on both backends);
 - connections run in autocommit; `begin()` issues BEGIN/COMMIT itself, so a read outside a
   transaction is its own short transaction, as on SQLite;
-- a statement waits at most `db.BUSY_TIMEOUT_MS` for a lock (`lock_timeout`), then
-  `StoreBusyError`;
+- a statement waits at most `database.busy_timeout` for a lock (`lock_timeout`), then
+  `DatabaseBusy`;
 - the instance lock is a session advisory lock held on a connection of its own, released by
   the server the moment that connection ends (the holder exits or is killed). The connection
   names its process (`application_name`), which `lock_holder()` reads back.
@@ -28,8 +28,8 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import LockedError, StoreBusyError, StoreError
-from .db import (BUSY_TIMEOUT_MS, POOL_SIZE, LockHolder, Params, Result, client_label, lock_key,
+from ..errors import LockedError, DatabaseBusy, StoreError
+from .db import (BUSY_TIMEOUT, POOL_SIZE, busy_error, LockHolder, Params, Result, client_label, lock_key,
                  redact)
 
 IMMEDIATE_KEY = lock_key("immediate")
@@ -44,7 +44,8 @@ def translate(sql: str) -> tuple[str, bool]:
     found = _translated.get(sql)
     if found is not None:
         return found
-    text = _ddl(sql) if sql.lstrip()[:12].upper() == "CREATE TABLE" else sql
+    head = sql.lstrip()[:12].upper()
+    text = _ddl(sql) if head in ("CREATE TABLE", "ALTER TABLE ") else sql
     placeholders = False
 
     def swap(m: re.Match[str]) -> str:
@@ -74,25 +75,28 @@ def _ddl(sql: str) -> str:
     return re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', sql)
 
 
-def pg_error(exc: psycopg.Error, action: str = "") -> StoreError:
+def pg_error(exc: psycopg.Error, database: "PgDatabase | None" = None,
+             action: str = "") -> StoreError:
+    """A driver error as the store's own: DatabaseBusy for a lock not had in time."""
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        return busy_error(database.display if database else "the state database",
+                          database.busy_timeout if database else BUSY_TIMEOUT)
     text = " ".join(str(exc).split())
     prefix = f"{action}: " if action else ""
-    if isinstance(exc, (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)):
-        return StoreBusyError(f"the state database is busy: {prefix}{text}",
-                              "another process holds a lock; try again")
     return StoreError(f"state database: {prefix}{text}")
 
 
 class PgConnection:
     """One pooled psycopg connection, used by one thread at a time."""
 
-    __slots__ = ("raw", "_database", "_in_tx")
+    __slots__ = ("raw", "_database", "_origin", "_in_tx")
 
     dialect = "postgresql"
 
     def __init__(self, raw: psycopg.Connection, database: "PgDatabase | None") -> None:
         self.raw = raw
         self._database = database
+        self._origin = database  # for messages (kept after close)
         self._in_tx = False
 
     def execute(self, sql: str, params: Params = ()) -> Result:
@@ -100,7 +104,7 @@ class PgConnection:
         try:
             return Result(self.raw.execute(text, params if has_params else None))
         except psycopg.Error as exc:
-            raise pg_error(exc) from None
+            raise pg_error(exc, self._origin) from None
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> Result:
         text, _ = translate(sql)
@@ -109,7 +113,7 @@ class PgConnection:
             cursor.executemany(text, rows)
             return Result(cursor)
         except psycopg.Error as exc:
-            raise pg_error(exc) from None
+            raise pg_error(exc, self._origin) from None
 
     def scalar(self, sql: str, params: Params = ()) -> Any:
         return self.execute(sql, params).scalar()
@@ -149,7 +153,7 @@ class PgConnection:
         try:
             self.raw.execute("BEGIN")
         except psycopg.Error as exc:
-            raise pg_error(exc) from None
+            raise pg_error(exc, self._origin) from None
         self._in_tx = True
         try:
             if immediate:
@@ -164,7 +168,7 @@ class PgConnection:
             self.raw.execute("COMMIT")
         except psycopg.Error as exc:
             self._rollback()
-            raise pg_error(exc, "commit") from None
+            raise pg_error(exc, self._origin, "commit") from None
 
     def _rollback(self) -> None:
         try:
@@ -189,18 +193,16 @@ class PgConnection:
         self.close()
 
 
-def _configure(raw: psycopg.Connection) -> None:
-    raw.execute(f"SET lock_timeout = {int(BUSY_TIMEOUT_MS)}")
-
-
 class PgDatabase:
     """A PostgreSQL database shared by threads through a connection pool (opened lazily)."""
 
     backend = "postgresql"
 
-    def __init__(self, url: str, password: str | None = None) -> None:
+    def __init__(self, url: str, password: str | None = None,
+                 busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.url = url
         self.path = url  # what messages name
+        self.busy_timeout = busy_timeout
         self._kwargs: dict[str, Any] = {"autocommit": True, "application_name": client_label()}
         if password:
             self._kwargs["password"] = password
@@ -217,15 +219,24 @@ class PgDatabase:
         if self._pool is None:
             self._pool = ConnectionPool(
                 self.url, min_size=1, max_size=POOL_SIZE * 2, kwargs=self._kwargs,
-                configure=_configure, open=False, timeout=BUSY_TIMEOUT_MS / 1000,
-                name="publisher")
+                configure=self._configure, open=False, timeout=self._wait, name="publisher")
             try:
-                self._pool.open(wait=True, timeout=BUSY_TIMEOUT_MS / 1000)
+                self._pool.open(wait=True, timeout=self._wait)
             except PoolTimeout:
                 self._pool.close()
                 self._pool = None
                 raise StoreError(self._cannot_connect()) from None
         return self._pool
+
+    @property
+    def _wait(self) -> float:
+        """Seconds to wait for a pooled connection (at least 10: the server may be starting)."""
+        return max(10.0, self.busy_timeout)
+
+    def _configure(self, raw: psycopg.Connection) -> None:
+        """Each new connection: waits for locks at most busy_timeout (0 in PostgreSQL is
+        "forever", so 1 ms stands for "do not wait")."""
+        raw.execute(f"SET lock_timeout = {max(1, int(self.busy_timeout * 1000))}")
 
     def _cannot_connect(self) -> str:
         try:  # the server's own reason (bad password, no such database, refused)
@@ -244,8 +255,9 @@ class PgDatabase:
         try:
             return PgConnection(self._get_pool().getconn(), self)
         except PoolTimeout:
-            raise StoreBusyError(f"{self.display}: no free database connection within "
-                                 f"{BUSY_TIMEOUT_MS // 1000} s") from None
+            raise DatabaseBusy(f"{self.display}: no free database connection within "
+                               f"{self._wait:g} s", "raise the server's max_connections, or "
+                               "run fewer processes") from None
 
     @contextmanager
     def begin(self, immediate: bool = False) -> Iterator[PgConnection]:
@@ -294,7 +306,7 @@ class PgDatabase:
             raw.execute("SET tcp_keepalives_count = 4")
             return raw
         except psycopg.Error as exc:
-            raise pg_error(exc, f"{self.display}: cannot connect") from None
+            raise pg_error(exc, self, f"{self.display}: cannot connect") from None
 
 
 def _key_halves(key: int) -> tuple[int, int]:
@@ -321,7 +333,7 @@ class PgInstanceLock:
             got = raw.execute("SELECT pg_try_advisory_lock(%s)", (INSTANCE_KEY,)).fetchone()
         except psycopg.Error as exc:
             raw.close()
-            raise pg_error(exc, "instance lock") from None
+            raise pg_error(exc, self.database, "instance lock") from None
         if not (got and got[0]):
             raw.close()
             holder = self.database.lock_holder()

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, render_template, request
 from jinja2 import ChoiceLoader, FileSystemLoader
@@ -19,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings
-from ..errors import ConfigError
+from ..errors import ConfigError, DatabaseBusy
 from ..store import Database
 from .feeds import FileServer
 from .mailer import ConfirmationSender, default_sender
@@ -63,8 +62,7 @@ def create_app(
     settings: Settings, engine: Database, now: Clock | None = None,
     sender: ConfirmationSender | None = None,
 ) -> Flask:
-    """The web app; raises ConfigError for a missing secret or a bad [web] section."""
-    check_web_settings(settings)
+    """The web app for checked settings; raises ConfigError for a missing secret."""
     template_dirs = tuple(dict.fromkeys([settings.templates_dir / "web", BUILTIN_TEMPLATES]))
     web = Web(
         settings=settings,
@@ -111,6 +109,15 @@ def create_app(
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
+    @app.errorhandler(DatabaseBusy)
+    def database_busy(exc: DatabaseBusy) -> Response:
+        # another process (a long import, a sender) holds the write lock: not our bug, come back
+        log.warning("%s %s: %s", request.method, request.path, exc.message)
+        body = render_template("error.html", code=503, title="Busy",
+                               message="We are busy right now. Please try again in a minute.")
+        return Response(body, status=503, content_type="text/html; charset=utf-8",
+                        headers={"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"})
+
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> Response:
         log.exception("error handling %s %s", request.method, request.path)
@@ -135,6 +142,8 @@ def create_app(
     return app
 
 
+RETRY_AFTER = 30  # seconds, in the 503 answered while the database is busy
+
 ERROR_MESSAGES = {
     400: "This link is not valid. It may have been mistyped, cut short or changed.",
     403: "This form has expired or was sent from another site. Go back, reload the page "
@@ -148,23 +157,6 @@ ERROR_MESSAGES = {
 
 def web_of(app: Flask) -> Web:
     return app.extensions["publisher"]  # type: ignore[no-any-return]
-
-
-def check_web_settings(settings: Settings) -> None:
-    w = settings.web
-    url = urlsplit(w.public_url)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise ConfigError(f"web.public_url must be an absolute http(s) url, not {w.public_url!r}")
-    if url.query or url.fragment:
-        raise ConfigError(f"web.public_url must not have a query or fragment: {w.public_url!r}")
-    for key in ("confirm_cooldown", "feed_max_age", "proxy_hops"):
-        if getattr(w, key) < 0:
-            raise ConfigError(f"web.{key} must not be negative")
-    for key in ("confirm_max_age", "subscribe_per_ip", "max_request_bytes", "threads", "page_size"):
-        if getattr(w, key) < 1:
-            raise ConfigError(f"web.{key} must be at least 1")
-    if not 0 <= w.port <= 65535:
-        raise ConfigError(f"web.port must be between 0 and 65535, not {w.port}")
 
 
 def _autoescape(name: str | None) -> bool:
