@@ -338,6 +338,22 @@ class Database:
         finally:
             conn.close()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only connection that sees one moment of the database throughout (a deferred
+        transaction: the first read fixes its snapshot of the write-ahead log)."""
+        conn = self.connect()
+        try:
+            conn.raw.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.raw.rollback()
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self) from None
+        finally:
+            conn.close()
+
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file (SQLite only: copies stay small)."""
         with self.connect() as conn:

@@ -231,6 +231,19 @@ DELIVERY_CLAIMS = [
     "ON CONFLICT (name) DO NOTHING",
 ]
 
+# --- web rate limits (migration 9): shared by every `serve` process of the store ---------------
+
+RATE_EVENTS = [
+    """CREATE TABLE IF NOT EXISTS rate_events (
+    scope TEXT NOT NULL,
+    client TEXT NOT NULL,
+    at TEXT NOT NULL
+)""",  # one row per counted request, deleted once out of its window; client: a keyed hash of
+    # the address (HMAC under the site secret), never the address itself
+    "CREATE INDEX IF NOT EXISTS rate_events_client ON rate_events (scope, client, at)",
+    "CREATE INDEX IF NOT EXISTS rate_events_at ON rate_events (scope, at)",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "articles, seed files and feed outputs", [*ARTICLES, *SEED_FILES, *FEED_OUTPUTS]),
     (2, "subscribers", SUBSCRIBERS),
@@ -242,4 +255,5 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (7, "mail loop: subscriber counters, mail events, inbound messages",
      [*SUBSCRIBER_LIFECYCLE, *MAIL_EVENTS, *INBOUND_MESSAGES]),
     (8, "delivery claims (owner, lease) and the planner lock", DELIVERY_CLAIMS),
+    (9, "web rate limits shared by every serve process", RATE_EVENTS),
 ]

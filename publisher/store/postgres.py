@@ -137,10 +137,12 @@ class PgConnection:
         return self.execute(sql, {**(params or {}), "claim_limit": limit}).all()
 
     def reset_ids(self, table: str) -> None:
-        """After rows were inserted with explicit ids: new ids continue after the largest."""
-        self.execute(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-            f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)").all()
+        """After rows were inserted with explicit ids: new ids continue after the largest
+        (tables whose id is an identity column; others have nothing to reset)."""
+        sequence = self.scalar("SELECT pg_get_serial_sequence(?, 'id')", (table,))
+        if sequence is not None:
+            self.execute(f"SELECT setval(?, coalesce((SELECT max(id) FROM {table}), 0) + 1, "
+                         "false)", (sequence,)).all()
 
     @property
     def in_transaction(self) -> bool:
@@ -264,6 +266,17 @@ class PgDatabase:
         conn = self.connect()
         try:
             with conn.begin(immediate):
+                yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[PgConnection]:
+        """A read-only connection that sees one moment of the database throughout."""
+        conn = self.connect()
+        try:
+            with conn.begin():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield conn
         finally:
             conn.close()
