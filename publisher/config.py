@@ -18,6 +18,7 @@ a frozen dataclass added to `Settings` and `SECTIONS`; checks across keys go in 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import string
@@ -43,6 +44,8 @@ SECRET_KEYS = {
     "web.secret_key": "PUBLISHER_SECRET_KEY",
     "database.password": "PUBLISHER_DATABASE_PASSWORD",
     "site.secret_key": "PUBLISHER_SECRET_KEY",
+    "inbound.password": "PUBLISHER_IMAP_PASSWORD",
+    "inbound.imap_password": "PUBLISHER_IMAP_PASSWORD",
 }
 
 Check = Callable[[Any], Any]
@@ -243,7 +246,10 @@ class PathsSection:
 @dataclass(frozen=True)
 class FeedsSection:
     url: str = setting("", optional(http_url))  # public url of feeds/; default {site.base_url}/feeds
-    max_entries: int = setting(50, at_least(1))
+    max_entries: int = setting(50, at_least(1))  # entries in each live feed document
+    archive_page_size: int = setting(100, at_least(1))  # entries per RFC 5005 archive page
+    websub_hubs: list[str] = setting([], each(http_url))  # WebSub hubs to announce feeds to
+    websub_timeout: float = setting(5.0, above(0))  # seconds per ping request to a hub
     max_seed_bytes: int = setting(5_000_000, at_least(1))
     workers: int = setting(0, at_least(0))  # seed-parsing processes; 0 = one per core
 
@@ -256,6 +262,9 @@ class MailSection:
     reply_to: str = setting("", optional(email_address))
     message_id_domain: str = setting("", optional(hostname))  # default: the host of site.base_url
     unsubscribe_mailto: str = setting("", optional(email_address))  # default: unsubscribe@<domain>
+    # VERP envelope sender, made bounces+<token>@domain per delivery; default: bounces@ the
+    # domain of from_address
+    bounce_address: str = setting("", optional(email_address))
     smtp_host: str = setting("127.0.0.1", not_empty)
     smtp_port: int = setting(25, between(1, 65535))
     smtp_security: str = setting("none", one_of("starttls", "ssl", "none"))
@@ -306,6 +315,33 @@ class WebSection:
     page_size: int = setting(20, at_least(1))  # articles per archive page
 
 
+def mailbox_url(value: str) -> str:
+    """`imaps://user@host[:port][/folder]` (or `imap://` on the loopback, for tests)."""
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        url = None
+    if url is None or url.scheme not in ("imaps", "imap") or not url.hostname or not url.username:
+        raise ValueError(f"must look like 'imaps://user@imap.example.org/INBOX', not {value!r}")
+    if url.password is not None:
+        raise ValueError("must not hold the password: set PUBLISHER_IMAP_PASSWORD instead")
+    if url.scheme == "imap" and url.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"must use imaps:// (TLS) for a server that is not this machine: {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class InboundSection:
+    """The mailbox that bounces, complaints and mailto unsubscribes arrive in (one of them)."""
+
+    maildir: str = ""  # a Maildir folder (relative to the config file)
+    mbox: str = ""  # an mbox file
+    imap_url: str = setting("", optional(mailbox_url))  # imaps://user@host/folder
+    processed_folder: str = setting("processed", not_empty)  # where acted-on messages go
+    interval: float = setting(300.0, above(0))  # seconds between polls of `publisher run`
+
+
 @dataclass(frozen=True)
 class DatabaseSection:
     # postgresql://user@host:port/dbname selects PostgreSQL (overridden by
@@ -321,6 +357,7 @@ class Secrets:
     smtp_password: str = ""
     secret_key: str = ""
     database_password: str = ""  # PUBLISHER_DATABASE_PASSWORD (libpq also reads PGPASSWORD)
+    imap_password: str = ""
 
 
 @dataclass(frozen=True)
@@ -334,6 +371,7 @@ class Settings:
     digest: DigestSection = field(default_factory=DigestSection)
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
     web: WebSection = field(default_factory=WebSection)
+    inbound: InboundSection = field(default_factory=InboundSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
     secrets: Secrets = field(default_factory=Secrets)
     explicit: frozenset[str] = frozenset()  # "section.key" of every key the file set
@@ -389,6 +427,11 @@ class Settings:
     def message_id_domain(self) -> str:
         return self.mail.message_id_domain or self.site_record.host
 
+    @property
+    def bounce_address(self) -> str:
+        """The VERP base address: `mail.bounce_address`, else bounces@ the From domain."""
+        return self.mail.bounce_address or f"bounces@{self.mail.from_address.rpartition('@')[2]}"
+
     def serving(self, host: str | None = None, port: int | None = None) -> Settings:
         """These settings with `serve --host/--port` applied; a `web.public_url` the file did
         not set follows them, so links in mails lead to where the server listens."""
@@ -397,6 +440,42 @@ class Settings:
         if "web.public_url" not in self.explicit:
             web = dataclasses.replace(web, public_url=default_public_url(web.host, web.port))
         return dataclasses.replace(self, web=web)
+
+
+def public_url_warnings(settings: Settings, host: str, port: int) -> list[str]:
+    """What is wrong with `web.public_url` for a server on host:port sending these mails.
+
+    A public url the file sets that names this machine (an IP address or localhost) on
+    another port or address leads every link in pages and mails elsewhere; a plain-http one
+    with the SMTP sender makes Gmail and Yahoo ignore the one-click unsubscribe (RFC 8058).
+    """
+    found = []
+    public = settings.web.public_url
+    url = urlsplit(public)
+    served = default_public_url(host, port)
+    if "web.public_url" in settings.explicit and _names_a_machine(url.hostname or ""):
+        url_port = url.port or (443 if url.scheme == "https" else 80)
+        wildcard = host in ("", "0.0.0.0", "::")
+        if url_port != port or not (wildcard or url.hostname == host.strip("[]")):
+            found.append(f"web.public_url {public} does not match where the web server listens, "
+                         f"{served}: "
+                         "links in pages and mails lead elsewhere (correct it, or remove it "
+                         "to follow --host/--port)")
+    if settings.mail.sender == "smtp" and url.scheme != "https":
+        found.append(f"web.public_url {public} is not https: with mail.sender = 'smtp', Gmail and "
+                     "Yahoo ignore the one-click unsubscribe of these mails (set an https "
+                     "web.public_url)")
+    return found
+
+
+def _names_a_machine(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def default_public_url(host: str, port: int) -> str:
@@ -413,6 +492,7 @@ SECTIONS: dict[str, type] = {
     "digest": DigestSection,
     "schedule": ScheduleSection,
     "web": WebSection,
+    "inbound": InboundSection,
     "database": DatabaseSection,
 }
 
@@ -467,6 +547,7 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
                 smtp_password=environ.get("PUBLISHER_SMTP_PASSWORD", ""),
                 secret_key=environ.get("PUBLISHER_SECRET_KEY", ""),
                 database_password=environ.get("PUBLISHER_DATABASE_PASSWORD", ""),
+                imap_password=environ.get("PUBLISHER_IMAP_PASSWORD", ""),
             ),
             explicit=frozenset(explicit),
             **sections,
@@ -527,6 +608,10 @@ def _build_section(section: str, cls: type, values: dict[str, Any], problems: li
 def _across(s: Settings) -> list[str]:
     """Checks that involve more than one key."""
     problems: list[str] = []
+    mailboxes = [k for k in ("maildir", "mbox", "imap_url") if getattr(s.inbound, k)]
+    if len(mailboxes) > 1:
+        problems.append(f"inbound: set one of inbound.maildir, inbound.mbox, inbound.imap_url, "
+                        f"not {' and '.join('inbound.' + k for k in mailboxes)}")
     return problems
 
 

@@ -28,6 +28,7 @@ import heapq
 import itertools
 import os
 import queue
+import re
 import secrets
 import socket
 import threading
@@ -366,6 +367,57 @@ class _Job:
     item: ledger.QueuedDelivery
     attempts: int
     data: bytes = b""
+    envelope_from: str = ""  # the VERP return path of this delivery
+
+
+SERVER_REFUSAL_AFTER = 5  # recipients refused the same way, none accepted: a server problem
+SERVER_REFUSAL_DOMAINS = 2  # ... at at least this many recipient domains
+_ADDRESSES = re.compile(r"<[^>]*>|\S+@\S+")
+
+
+def _reply_key(message: str) -> str:
+    """An SMTP refusal without the addresses in it: the same for every recipient when it is
+    the relay speaking (`554 5.7.1 Relay access denied`), not the recipient's mailbox."""
+    return " ".join(_ADDRESSES.sub("", message).split()).lower()
+
+
+class _RefusalWatch:
+    """A relay that refuses every recipient the same way (554 relay access denied, 451 for
+    everyone) is a server problem, not bounces. Until the first message is accepted, permanent
+    refusals are held back (not recorded); when `SERVER_REFUSAL_AFTER` recipients at
+    `SERVER_REFUSAL_DOMAINS` or more domains got the same reply, the run stops. The first
+    accepted message, or a different reply, releases what was held to be recorded as usual."""
+
+    def __init__(self) -> None:
+        self.watching = True
+        self.reply = ""
+        self.recipients: set[str] = set()
+        self.held: list[tuple[_Job, BaseException]] = []
+
+    def accepted(self) -> list[tuple[_Job, BaseException]]:
+        """A message went through: stop watching; what was held is to be recorded."""
+        self.watching = False
+        held, self.held = self.held, []
+        return held
+
+    def refused(self, job: _Job, error: BaseException) -> str:
+        """"record" (as usual), "hold" (a permanent refusal kept back) or "stop"."""
+        if not self.watching:
+            return "record"
+        key = _reply_key(str(error))
+        if self.reply and key != self.reply:  # replies differ: the recipients speak
+            self.watching = False
+            return "record"
+        self.reply = key
+        self.recipients.add(job.item.email.casefold())
+        domains = {address.rpartition("@")[2] for address in self.recipients}
+        if (len(self.recipients) >= SERVER_REFUSAL_AFTER
+                and len(domains) >= SERVER_REFUSAL_DOMAINS):
+            return "stop"
+        if isinstance(error, PermanentFailure):
+            self.held.append((job, error))
+            return "hold"
+        return "record"
 
 
 class _Delivery:
@@ -397,6 +449,8 @@ class _Delivery:
         self.rate = settings.mail.rate_limit
         self.next_slot = 0.0
         self.envelope_from = settings.mail.from_address
+        self.links = subscriptions.Links.from_settings(settings)  # VERP return paths
+        self.refusals = _RefusalWatch()
         # An idempotent sender (the outbox) lets us record sent rows in batches: a crash before
         # the batch is recorded only rewrites the same files. SMTP rows are recorded before the
         # connection that sent them gets another message (the results that came in together,
@@ -478,6 +532,8 @@ class _Delivery:
         d = job.item.delivery
         now = self.now
         if error is None:  # recorded by flush_sent: now (SMTP) or in batches (the outbox)
+            if self.refusals.watching:
+                self.record_held(self.refusals.accepted())
             self.pending_sent.append((d, job.attempts))
             self.report.sent += 1
             if len(self.pending_sent) >= SENT_BATCH:
@@ -490,6 +546,18 @@ class _Delivery:
                 ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=False,
                                     owner=owner)
             raise error
+        if isinstance(error, (PermanentFailure, TemporaryFailure)) and \
+                not isinstance(error, Unavailable):
+            verdict = self.refusals.refused(job, error)
+            if verdict == "hold":
+                return None
+            if verdict == "stop":
+                self.give_back_held(job)
+                raise FatalSendError(
+                    f"the server refused every recipient the same way ({str(error)[:120]}): "
+                    "a server problem, not bounces",
+                    "nothing was marked bouncing; the digests stay queued for the next run")
+            self.record_held(self.refusals.accepted() if not self.refusals.watching else [])
         job.attempts += 1
         if isinstance(error, TemporaryFailure) and job.attempts < self.settings.mail.max_attempts:
             delays = self.settings.mail.retry_delays or [0.0]
@@ -510,12 +578,25 @@ class _Delivery:
             ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=True,
                                 owner=owner)
             if isinstance(error, PermanentFailure):
-                if subscriber_store.record_failure(self.conn, d.subscriber_id,
-                                                   self.settings.mail.bounce_after):
+                if subscriptions.hard_bounce(self.conn, d.subscriber_id, now,
+                                             bounce_after=self.settings.mail.bounce_after,
+                                             digest_id=d.digest_id, origin="smtp",
+                                             detail=message):
                     self.report.bouncing.append(job.item.email)
         self.report.failed += 1
         self.report.errors.append(f"{job.item.email}: {message}")
         return None
+
+    def record_held(self, held: list[tuple[_Job, BaseException]]) -> None:
+        """Record the refusals held back while watching for a server-wide refusal."""
+        for job, error in held:
+            self.record(job, error)
+
+    def give_back_held(self, current: _Job) -> None:
+        """A server-wide refusal: the held deliveries (and this one) go back unrecorded."""
+        held, self.refusals.held = self.refusals.held, []
+        self.claimed.extend(job.item for job, _ in held)
+        self.claimed.append(current.item)
 
     def flush_sent(self) -> None:
         if self.pending_sent:
@@ -550,6 +631,8 @@ class _Delivery:
         self.conn = self.engine.connect()  # one connection claims and records everything
         try:
             self._loop(pool)
+            if self.refusals.held and not self.report.fatal:  # fewer than the threshold
+                self.record_held(self.refusals.accepted())
             self.flush_sent()
             self.release()
         finally:
@@ -587,7 +670,9 @@ class _Delivery:
                     if isinstance(built, str):
                         self.fail_unbuildable(item, built)
                         continue
-                    job = _Job(item, item.delivery.attempts, built)
+                    d = item.delivery
+                    job = _Job(item, d.attempts, built,
+                               self.links.return_path(d.digest_id, d.subscriber_id))
                 if job is None:
                     break
                 self.throttle()
@@ -624,7 +709,7 @@ def _send(session_holder: list, sender: Sender, envelope_from: str, job: _Job): 
     try:
         if not session_holder:
             session_holder.append(sender.open())
-        session_holder[0].send(envelope_from, job.item.email, job.data,
+        session_holder[0].send(job.envelope_from or envelope_from, job.item.email, job.data,
                                job.item.delivery.message_id)
         return (job, None)
     except SendError as exc:
