@@ -336,3 +336,32 @@ def test_db_copy_refuses_a_target_that_has_data_and_a_password_in_the_url(projec
     secret = project.run("db", "copy", "--to", "postgresql://u:pw@127.0.0.1:1/x")
     assert secret.returncode == 2 and "must not contain a password" in secret.stderr
     assert "pw@" not in secret.stderr
+
+
+def test_an_unreachable_database_is_one_clear_line(project: Project) -> None:
+    import time
+
+    with socket_closed_port() as port:
+        url = f"postgresql://publisher@127.0.0.1:{port}/nowhere"
+        started = time.monotonic()
+        result = project.run("status", env={"PUBLISHER_DATABASE_URL": url})
+    assert time.monotonic() - started < 20
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: {url}: cannot open the state database: cannot connect:"), result.stderr
+    assert "PGPASSWORD" in lines[0]
+
+
+class socket_closed_port:
+    """A local port nobody listens on (bound, never listening, for the block)."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        return int(self.sock.getsockname()[1])
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()

@@ -110,7 +110,9 @@ def sqlite_error(exc: sqlite3.Error, database: "Database | None" = None,
         return busy_error(database.path if database is not None else "the state database",
                           database.busy_timeout if database is not None else BUSY_TIMEOUT)
     prefix = f"{action}: " if action else ""
-    return StoreError(f"state database: {prefix}{text}")
+    error = StoreError(f"state database: {prefix}{text}")
+    error.detail = text  # type: ignore[attr-defined]  # the driver's words alone
+    return error
 
 
 # --- SQLite -------------------------------------------------------------------------------------
@@ -326,7 +328,7 @@ class Database:
         try:
             return Connection(self._acquire(), self)
         except sqlite3.Error as exc:
-            raise sqlite_error(exc, self, f"{self.path}: cannot open") from None
+            raise sqlite_error(exc, self) from None
 
     @contextmanager
     def begin(self, immediate: bool = False) -> Iterator[Connection]:
@@ -447,7 +449,8 @@ def open_database(target: Path | str, busy_timeout: float = BUSY_TIMEOUT,
         raise
     except StoreError as exc:
         database.dispose()
-        raise StoreError(f"{database.display}: cannot open the state database: {exc.message}",
+        detail = getattr(exc, "detail", exc.message)
+        raise StoreError(f"{database.display}: cannot open the state database: {detail}",
                          exc.hint) from None
     return database
 

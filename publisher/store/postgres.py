@@ -83,13 +83,15 @@ def pg_error(exc: psycopg.Error, database: "PgDatabase | None" = None,
                           database.busy_timeout if database else BUSY_TIMEOUT)
     text = " ".join(str(exc).split())
     prefix = f"{action}: " if action else ""
-    return StoreError(f"state database: {prefix}{text}")
+    error = StoreError(f"state database: {prefix}{text}")
+    error.detail = text  # type: ignore[attr-defined]  # the driver's words alone
+    return error
 
 
 class PgConnection:
     """One pooled psycopg connection, used by one thread at a time."""
 
-    __slots__ = ("raw", "_database", "_origin", "_in_tx")
+    __slots__ = ("raw", "_database", "_origin", "_in_tx", "_unbegun")
 
     dialect = "postgresql"
 
@@ -98,10 +100,17 @@ class PgConnection:
         self._database = database
         self._origin = database  # for messages (kept after close)
         self._in_tx = False
+        self._unbegun = False  # in begin(), BEGIN not sent yet: it goes with the first statement
 
     def execute(self, sql: str, params: Params = ()) -> Result:
         text, has_params = translate(sql)
         try:
+            if self._unbegun:  # BEGIN and this statement in one round trip
+                self._unbegun = False
+                with self.raw.pipeline():
+                    self.raw.execute("BEGIN")
+                    cursor = self.raw.execute(text, params if has_params else None)
+                return Result(cursor)
             return Result(self.raw.execute(text, params if has_params else None))
         except psycopg.Error as exc:
             raise pg_error(exc, self._origin) from None
@@ -110,7 +119,13 @@ class PgConnection:
         text, _ = translate(sql)
         try:
             cursor = self.raw.cursor()
-            cursor.executemany(text, rows)
+            if self._unbegun:
+                self._unbegun = False
+                with self.raw.pipeline():
+                    self.raw.execute("BEGIN")
+                    cursor.executemany(text, rows)
+            else:
+                cursor.executemany(text, rows)
             return Result(cursor)
         except psycopg.Error as exc:
             raise pg_error(exc, self._origin) from None
@@ -152,20 +167,22 @@ class PgConnection:
     def begin(self, immediate: bool = False) -> Iterator["PgConnection"]:
         if self._in_tx:
             raise StoreError("a transaction is already open on this connection")
-        try:
-            self.raw.execute("BEGIN")
-        except psycopg.Error as exc:
-            raise pg_error(exc, self._origin) from None
         self._in_tx = True
+        self._unbegun = True  # sent with the first statement (one round trip fewer)
         try:
             if immediate:
                 self.execute("SELECT pg_advisory_xact_lock(?)", (IMMEDIATE_KEY,)).all()
             yield self
         except BaseException:
             self._in_tx = False
-            self._rollback()
+            if not self._unbegun:
+                self._rollback()
+            self._unbegun = False
             raise
         self._in_tx = False
+        if self._unbegun:  # nothing was run: nothing to commit
+            self._unbegun = False
+            return
         try:
             self.raw.execute("COMMIT")
         except psycopg.Error as exc:
@@ -181,7 +198,9 @@ class PgConnection:
     def close(self) -> None:
         if self._in_tx:
             self._in_tx = False
-            self._rollback()
+            if not self._unbegun:
+                self._rollback()
+            self._unbegun = False
         if self._database is not None:
             self._database._release(self.raw)
             self._database = None
@@ -219,15 +238,24 @@ class PgDatabase:
 
     def _get_pool(self) -> ConnectionPool:
         if self._pool is None:
-            self._pool = ConnectionPool(
+            try:  # first one plain connection: a wrong url or password fails at once, clearly
+                psycopg.connect(self.url, connect_timeout=10, **self._kwargs).close()
+            except psycopg.Error as exc:
+                error = StoreError(f"{self.display}: cannot connect: "
+                                   + " ".join(str(exc).split()),
+                                   "check database.url (or PUBLISHER_DATABASE_URL) and the "
+                                   "password in PGPASSWORD or PUBLISHER_DATABASE_PASSWORD")
+                error.detail = "cannot connect: " + " ".join(str(exc).split())  # type: ignore[attr-defined]
+                raise error from None
+            pool = ConnectionPool(
                 self.url, min_size=1, max_size=POOL_SIZE * 2, kwargs=self._kwargs,
                 configure=self._configure, open=False, timeout=self._wait, name="publisher")
             try:
-                self._pool.open(wait=True, timeout=self._wait)
+                pool.open(wait=True, timeout=self._wait)
             except PoolTimeout:
-                self._pool.close()
-                self._pool = None
-                raise StoreError(self._cannot_connect()) from None
+                pool.close()
+                raise StoreError(f"{self.display}: cannot connect (timed out)") from None
+            self._pool = pool
         return self._pool
 
     @property
@@ -239,13 +267,6 @@ class PgDatabase:
         """Each new connection: waits for locks at most busy_timeout (0 in PostgreSQL is
         "forever", so 1 ms stands for "do not wait")."""
         raw.execute(f"SET lock_timeout = {max(1, int(self.busy_timeout * 1000))}")
-
-    def _cannot_connect(self) -> str:
-        try:  # the server's own reason (bad password, no such database, refused)
-            psycopg.connect(self.url, connect_timeout=5, **self._kwargs).close()
-        except psycopg.Error as exc:
-            return "cannot connect: " + " ".join(str(exc).split())
-        return "cannot connect (timed out)"
 
     def _release(self, raw: psycopg.Connection) -> None:
         if self._pool is not None:
