@@ -252,6 +252,9 @@ class FeedsSection:
     websub_timeout: float = setting(5.0, above(0))  # seconds per ping request to a hub
     max_seed_bytes: int = setting(5_000_000, at_least(1))
     workers: int = setting(0, at_least(0))  # seed-parsing processes; 0 = one per core
+    # A build that would unpublish more than this share of the published articles unpublishes
+    # none (unless --prune): a seeds folder gone empty is a mistake, not an editorial decision.
+    max_removal_fraction: float = setting(0.5, between(0, 1))
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,7 @@ class MailSection:
     smtp_security: str = setting("none", one_of("starttls", "ssl", "none"))
     smtp_username: str = ""
     smtp_timeout: float = setting(30.0, above(0))
+    run_timeout: float = setting(300.0, at_least(0))  # seconds one SMTP run may take; 0 = no limit
     connections: int = setting(1, at_least(1))
     rate_limit: float = setting(0.0, at_least(0))  # messages/s over all connections; 0 = unlimited
     max_attempts: int = setting(5, at_least(1))
