@@ -32,6 +32,10 @@ class Site:
         return f"{self.base_url}/{path.lstrip('/')}"
 
 
+DATE_FROM_PAGE = "page"  # the page's own date line
+DATE_FIRST_SEEN = "first-seen"  # no date on the page: when the publisher first took it in
+
+
 @dataclass(frozen=True)
 class Teaser:
     """A related-article teaser printed under an article."""
@@ -58,8 +62,10 @@ class Article:
     title: str
     summary: str
     authors: tuple[str, ...]
-    published: datetime
-    updated: datetime
+    # None only on an undated page fresh from a reader (`date_source` "first-seen", `guid` "");
+    # the pipeline dates it by the moment it was first taken in.
+    published: datetime | None
+    updated: datetime | None
     category: str
     credit: str
     translation_note: str
@@ -69,10 +75,14 @@ class Article:
     content_hash: str
     language: str = ""
     first_seen: datetime | None = None  # when the publisher first took it in (set by the store)
+    caption: str = ""  # the lead image's description, printed under it (not a credit)
+    date_source: str = DATE_FROM_PAGE  # or DATE_FIRST_SEEN: the page printed no date
 
     @property
     def full_html(self) -> str:
-        """The body as published in feeds and pages: credit first, translation note last."""
+        """The body as published in feeds and pages: credit first, translation note last.
+
+        The caption is not part of it: the article page prints it in its own place."""
         parts = []
         if self.credit:
             parts.append(f"<p><em>Image: {html.escape(self.credit)}</em></p>")
@@ -116,15 +126,46 @@ class FeedSpec:
     articles: tuple[Article, ...] = field(default=())
 
 
+ARCHIVE_FOLDER = "archive"  # archive page n of a feed: {feed folder}/archive/{n}/atom.xml
+
+
+@dataclass(frozen=True)
+class FeedLinks:
+    """Where a document sits in its feed: the links it carries besides its entries.
+
+    `page` 0 is the live (subscription) document, n >= 1 archive page n (1 the oldest);
+    `pages` is how many archive pages the feed has, the newest being page `pages`. The live
+    document links to the newest page (`prev-archive`, JSON `next_url`); page n to n-1
+    (`prev-archive`, `next_url`), to n+1 (`next-archive`) and to the live one (`current`).
+    `hubs` (WebSub) go on the live document only.
+    """
+
+    page: int = 0
+    pages: int = 0
+    hubs: tuple[str, ...] = ()
+
+
+def document_folder(spec: FeedSpec, page: int = 0) -> str:
+    """The folder below feeds/ of a spec's live document (page 0) or archive page `page`."""
+    folder = spec.path.strip("/")
+    if page:
+        folder = f"{folder}/{ARCHIVE_FOLDER}/{page}".lstrip("/")
+    return folder
+
+
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+SLUG_MAX = 200  # as WordPress: a slug is also a folder name (categories/<slug>/), 255 bytes at most
 
 
 @lru_cache(maxsize=8192)
 def slugify(text: str) -> str:
-    """WordPress-style slug: lower case, accents folded, every other run of characters one `-`."""
+    """WordPress-style slug: lower case, accents folded, every other run of characters one `-`,
+    at most SLUG_MAX characters."""
     folded = unicodedata.normalize("NFKD", text.replace("’", "").replace("'", ""))
     ascii_text = folded.encode("ascii", "ignore").decode("ascii").lower()
-    return _NON_SLUG.sub("-", ascii_text).strip("-") or "untitled"
+    return _NON_SLUG.sub("-", ascii_text).strip("-")[:SLUG_MAX].rstrip("-") or "untitled"
 
 
 def short_id(text: str) -> str:

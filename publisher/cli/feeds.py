@@ -23,7 +23,7 @@ PROGRESS_MIN = 200  # show a progress bar from this many seeds to parse
 def _report_seed_problems(report: pipeline.IngestReport) -> None:
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
-    for warning in report.skipped:
+    for warning in (*report.skipped, *report.undated):
         click.echo(f"warning: {warning}", err=True)
     if report.refusal:
         click.echo(f"warning: {report.refusal}", err=True)
@@ -101,6 +101,7 @@ def ingest(app: App, as_json: bool, prune: bool) -> None:
             "updated": [article_dict(records[i]) for i in report.updated],
             "unchanged": report.unchanged, "removed": report.deleted,
             "skipped": [{"file": e.path, "reason": e.reason} for e in report.skipped],
+            "warnings": [{"file": e.path, "reason": e.reason} for e in report.undated],
             "failed": [{"file": e.path, "reason": e.reason} for e in report.failed],
             "notes": report.notes,
         }, ensure_ascii=False, indent=2))
@@ -111,8 +112,9 @@ def ingest(app: App, as_json: bool, prune: bool) -> None:
 
 @click.command("build-feeds")
 @_PRUNE
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_app
-def build_feeds(app: App, prune: bool) -> None:
+def build_feeds(app: App, prune: bool, as_json: bool) -> None:
     """Ingest the seeds, then write every Atom, RSS and JSON feed and feeds/index.opml.
 
     Only feeds whose entries changed are rendered again; a file whose bytes would not change is
@@ -126,6 +128,21 @@ def build_feeds(app: App, prune: bool) -> None:
     report, feeds = built.ingest, built.feeds
     assert feeds is not None
     _report_seed_problems(report)
+    if as_json:
+        click.echo(json.dumps({
+            "articles": {
+                "new": len(report.new), "updated": len(report.updated),
+                "unchanged": report.unchanged, "removed": report.deleted,
+                "skipped": [{"file": e.path, "reason": e.reason} for e in report.skipped],
+                "failed": [{"file": e.path, "reason": e.reason} for e in report.failed],
+                "refused_removals": report.refused,
+            },
+            "feeds": {"written": feeds.written, "unchanged": feeds.unchanged,
+                      "removed": feeds.removed, "folder": str(app.settings.feeds_dir)},
+            "websub": [{"hub": p.hub, "ok": p.ok, "urls": p.urls, "detail": p.detail}
+                       for p in feeds.pings],
+        }, ensure_ascii=False, indent=2))
+        sys.exit(_exit_code(report))
     click.echo(ingest_summary(report))
     click.echo(f"feeds: {len(feeds.written)} written, {feeds.unchanged} unchanged, "
                f"{len(feeds.removed)} removed, in {app.settings.feeds_dir}")
@@ -176,3 +193,4 @@ def show_article(app: App, key: str, as_json: bool) -> None:
     if article.summary:
         click.echo(f"\n{article.summary}")
     click.echo(f"\nid {article.id} · source {article.source} · updated {article.updated.isoformat()}")
+    click.echo(f'date_source: "{article.date_source}"')

@@ -241,7 +241,15 @@ ARTICLE_PAGE_HASH = [
     "(source, id, slug, guid, content_hash, first_seen, deleted_at, page_hash)",
 ]
 
-# --- web rate limits (migration 10): shared by every `serve` process of the store ---------------
+# --- migration 10 ---
+# An article's lead-image caption, and where its published date comes from: "page" (its date
+# line) or "first-seen" (the page printed none: dated when the publisher first took it in).
+ARTICLE_CAPTION_DATE_SOURCE = [
+    "ALTER TABLE articles ADD COLUMN caption TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE articles ADD COLUMN date_source TEXT NOT NULL DEFAULT 'page'",
+]
+
+# --- web rate limits (migration 11): shared by every `serve` process of the store ---------------
 
 RATE_EVENTS = [
     """CREATE TABLE IF NOT EXISTS rate_events (
@@ -266,5 +274,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
      [*SUBSCRIBER_LIFECYCLE, *MAIL_EVENTS, *INBOUND_MESSAGES]),
     (8, "delivery claims (owner, lease) and the planner lock", DELIVERY_CLAIMS),
     (9, "articles: page hash (the same page under two file names)", ARTICLE_PAGE_HASH),
-    (10, "web rate limits shared by every serve process", RATE_EVENTS),
+    (10, "articles: image caption, date source", ARTICLE_CAPTION_DATE_SOURCE),
+    (11, "web rate limits shared by every serve process", RATE_EVENTS),
 ]
