@@ -650,6 +650,12 @@ class _Delivery:
                 ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=False,
                                     owner=owner)
             raise FatalSendError(message, "the undelivered digests stay queued for the next run")
+        if isinstance(error, TemporaryFailure) and self.refusals.watching:
+            # out of tries before any message was accepted: maybe the server, not this
+            # recipient; held back like a permanent refusal (recorded once it is clear)
+            job.attempts -= 1
+            self.refusals.held.append((job, error))
+            return None
         with self.conn.begin():
             ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=True,
                                 owner=owner)
