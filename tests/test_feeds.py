@@ -127,8 +127,15 @@ EMPTY = FeedSpec("category", "Empty", "empty", "Left Voice – Empty", "categori
 ALL_SPECS = (SITE_SPEC, LABOR, HOUSING, ANA, BOB, EMPTY)
 
 
-def render(name: str, spec: FeedSpec) -> bytes:
-    return feeds.FORMATS[name][1](spec, SITE, FEEDS_URL)
+def render(name: str, spec: FeedSpec, links: feeds.FeedLinks = feeds.LIVE) -> bytes:
+    return feeds.FORMATS[name][1](spec, SITE, FEEDS_URL, links)
+
+
+# Every place a document can have: live (alone, with archive and hubs), oldest, middle and
+# newest archive page.
+PLACES = [feeds.LIVE, feeds.FeedLinks(0, 3, ("https://hub.example.org/",)),
+          feeds.FeedLinks(1, 3), feeds.FeedLinks(2, 3), feeds.FeedLinks(3, 3)]
+PLACE_IDS = ["live", "live-archived-hubs", "page-1", "page-2", "page-3"]
 
 
 # --- golden files ---------------------------------------------------------------------------
@@ -493,9 +500,10 @@ def test_naive_dates_are_read_as_site_time() -> None:
 # --- rules the W3C feed validator applies -----------------------------------------------------
 
 
+@pytest.mark.parametrize("links", PLACES, ids=PLACE_IDS)
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.path or "site")
-def test_atom_follows_feed_validator_rules(spec: FeedSpec) -> None:
-    atom = etree.fromstring(render("atom.xml", spec))
+def test_atom_follows_feed_validator_rules(spec: FeedSpec, links: feeds.FeedLinks) -> None:
+    atom = etree.fromstring(render("atom.xml", spec, links))
     for date in atom.xpath("//a:updated/text() | //a:published/text()", namespaces=NS):
         assert RFC3339.match(date), date
     for href in atom.xpath("//a:link/@href", namespaces=NS):
@@ -504,8 +512,12 @@ def test_atom_follows_feed_validator_rules(spec: FeedSpec) -> None:
     assert len(ids) == len(set(ids)) and all(i.startswith("tag:") for i in ids)
     self_links = atom.xpath("a:link[@rel='self']", namespaces=NS)
     assert len(self_links) == 1
-    assert self_links[0].get("href") == feeds.feed_url(spec, FEEDS_URL, "atom.xml")
+    assert self_links[0].get("href") == feeds.feed_url(spec, FEEDS_URL, "atom.xml", links.page)
     assert self_links[0].get("type") == "application/atom+xml"
+    for rel in ("current", "prev-archive", "next-archive", "hub"):
+        assert len(atom.xpath(f"a:link[@rel='{rel}']", namespaces=NS)) <= 1
+    assert (atom.find("{http://purl.org/syndication/history/1.0}archive") is not None) == (
+        links.page > 0)
     assert len(atom.xpath("a:link[@rel='alternate'][@type='text/html']", namespaces=NS)) == 1
     for entry in atom.iterfind("a:entry", NS):
         assert entry.find("a:content", NS).get("type") == "html"
@@ -516,9 +528,10 @@ def test_atom_follows_feed_validator_rules(spec: FeedSpec) -> None:
     )
 
 
+@pytest.mark.parametrize("links", PLACES, ids=PLACE_IDS)
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.path or "site")
-def test_rss_follows_feed_validator_rules(spec: FeedSpec) -> None:
-    rss = etree.fromstring(render("rss.xml", spec))
+def test_rss_follows_feed_validator_rules(spec: FeedSpec, links: feeds.FeedLinks) -> None:
+    rss = etree.fromstring(render("rss.xml", spec, links))
     channel = rss.find("channel")
     for required in ("title", "link", "description"):
         assert channel.findtext(required), required
@@ -534,6 +547,25 @@ def test_rss_follows_feed_validator_rules(spec: FeedSpec) -> None:
     guids = rss.xpath("//item/guid/text()")
     assert len(guids) == len(set(guids)) == len(spec.articles)
     assert channel.findtext("language") == "en"
+    self_links = channel.xpath("a:link[@rel='self']/@href", namespaces=NS)
+    assert self_links == [feeds.feed_url(spec, FEEDS_URL, "rss.xml", links.page)]
+
+
+@pytest.mark.parametrize("links", PLACES, ids=PLACE_IDS)
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.path or "site")
+def test_every_place_reads_back_and_validates(spec: FeedSpec, links: feeds.FeedLinks) -> None:
+    schema = etree.RelaxNG(etree.parse(str(ATOM_RNG)))
+    files = feeds.render_files(spec, SITE, FEEDS_URL, links)
+    assert schema.validate(etree.fromstring(files["atom.xml"])), schema.error_log
+    for name in ("atom.xml", "rss.xml"):
+        parsed = feedparser.parse(files[name])
+        assert not parsed.bozo, (name, parsed.get("bozo_exception"))
+        assert [e.id for e in parsed.entries] == [a.guid for a in spec.articles]
+    doc = json.loads(files["feed.json"])
+    older = links.pages if links.page == 0 else links.page - 1
+    assert doc.get("next_url") == (
+        feeds.feed_url(spec, FEEDS_URL, "feed.json", older) if older else None)
+    assert doc["feed_url"] == feeds.feed_url(spec, FEEDS_URL, "feed.json")
 
 
 # --- OPML -----------------------------------------------------------------------------------
