@@ -21,7 +21,6 @@ from functools import wraps
 from importlib import resources
 from typing import TypeVar
 
-from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 
@@ -202,46 +201,14 @@ def description(spec: FeedSpec, site: Site) -> str:
 # --- Atom and RSS via feedgen -------------------------------------------------------------
 
 
-class _AtomEntryLink(BaseEntryExtension):
-    """Writes an Atom entry's alternate link.
-
-    feedgen 1.0 drops `rel` and `type` from entry links (a loop variable shadows the link data),
-    so Atom entries get their link from here instead of `FeedEntry.link()`. Also marks an entry
-    whose language differs from the feed's (feedgen has no per-entry xml:lang).
-    """
-
-    href = ""
-    lang = ""
-
-    def extend_atom(self, entry):  # type: ignore[no-untyped-def]
-        entry.append(
-            entry.makeelement("link", {"href": self.href, "rel": "alternate", "type": "text/html"})
-        )
-        if self.lang:
-            entry.set(_XML_LANG, self.lang)
-        return entry
-
-
 _DC = "http://purl.org/dc/elements/1.1/"
 
 
 class _DcNamespace(BaseExtension):
+    """Declares dc: on the RSS root, for the items' dc:creator."""
+
     def extend_ns(self):  # type: ignore[no-untyped-def]
         return {"dc": _DC}
-
-
-class _RssCreator(BaseEntryExtension):
-    """Writes an RSS item's dc:creator: feedgen's dc extension checks fifteen Dublin Core fields
-    per item, which cost more than the rest of the item; this is the one we use."""
-
-    name = ""
-
-    def extend_rss(self, item):  # type: ignore[no-untyped-def]
-        if self.name:
-            creator = item.makeelement(f"{{{_DC}}}creator", {})
-            creator.text = self.name
-            item.append(creator)
-        return item
 
 
 class _History(BaseExtension):
@@ -309,18 +276,11 @@ def _set_links(
     fg.link(href=home_url(spec, site), rel="alternate", type="text/html")
 
 
-def _document(
-    spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks
-) -> tuple[FeedGenerator, list[FeedEntry]]:
-    """One feedgen document that renders as both Atom and RSS: each entry is built once.
-
-    Every field but the links is shared; the Atom entry link comes from `_AtomEntryLink`, the
-    RSS item link is added by `_rss_bytes` (feedgen would also write it, without `rel`, into
-    the Atom entry), and authors go to Atom `<author>` and RSS `dc:creator`.
-    """
+def _document(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks) -> FeedGenerator:
+    """The feed-level part of a document, one feedgen document for both Atom and RSS; the
+    entries are written by `_atom_entry` and `_rss_item` and spliced in (`_with_entries`)."""
     fg = _generator(spec, site)
-    fg.register_extension("entry_link", BaseExtension, _AtomEntryLink, atom=True, rss=False)
-    fg.register_extension("creator", _DcNamespace, _RssCreator, atom=False, rss=True)
+    fg.register_extension("creator", _DcNamespace, BaseEntryExtension, atom=False, rss=True)
     if links != LIVE:
         fg.register_extension("history", _History, BaseEntryExtension)
         fg.history.archive = links.page > 0
@@ -330,73 +290,150 @@ def _document(
         # RFC 4287 4.1.1: a feed needs an author unless every entry has one. Without an email
         # address feedgen writes no RSS author.
         fg.author({"name": site.title or site.host})
-    entries = []
-    for article in spec.articles:
-        fe = fg.add_entry(order="append")
-        fe.id(article.guid)  # also the RSS guid, isPermaLink="false"
-        fe.title(article.title or article.url)  # feedgen refuses an empty title
-        fe.updated(aware(article.updated, site))
-        fe.published(aware(article.published, site))
-        fe.content(article.full_html, type="html")
-        if article.summary:
-            fe.summary(article.summary)
-        if article.category:
-            fe.category(term=article.category)
-        fe.entry_link.href = article.url
-        if article.language and article.language != site.language:
-            fe.entry_link.lang = article.language
-        if article.authors:
-            fe.author([{"name": name} for name in article.authors])
-            # RSS's own <author> must be an email address, which we don't publish. Co-authors
-            # share one dc:creator: with one element each, feedparser's `author` and newsboat
-            # show only the last.
-            fe.creator.name = ", ".join(article.authors)
-        entries.append(fe)
-    return fg, entries
+    return fg
+
+
+# --- entries: written directly, the bytes feedgen gives at a fraction of its cost -----------
+#
+# feedgen builds every entry as dicts and then an lxml tree, which took most of the build's
+# time once archive pages put every article into three documents. An entry is a few text
+# fields with two escaping rules, so it is written here exactly as lxml serialises feedgen's
+# tree (tests/feedgen_reference.py renders both ways and compares the bytes). A character XML
+# cannot carry raises ValueError, as lxml does, so `_xml_safe` cleans and renders again.
+
+
+def _text(value: str) -> str:
+    """Element text as libxml2 escapes it."""
+    if _NOT_XML_CHAR.search(value):
+        raise ValueError("All strings must be XML compatible")
+    if "&" in value:
+        value = value.replace("&", "&amp;")
+    if "<" in value:
+        value = value.replace("<", "&lt;")
+    if ">" in value:
+        value = value.replace(">", "&gt;")
+    if "\r" in value:
+        value = value.replace("\r", "&#13;")
+    return value
+
+
+def _attr(value: str) -> str:
+    """An attribute value (between double quotes) as libxml2 escapes it."""
+    value = _text(value)
+    for char, ref in (('"', "&quot;"), ("\n", "&#10;"), ("\t", "&#9;")):
+        if char in value:
+            value = value.replace(char, ref)
+    return value
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _rfc822(moment: datetime) -> str:
+    """feedgen's RSS date: strftime('%a, %d %b %Y %H:%M:%S %z') in the C locale."""
+    return (f"{_DAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} "
+            f"{moment.year:04d} {moment:%H:%M:%S %z}")
+
+
+def _atom_entry(article: Article, site: Site) -> str:
+    lang = article.language
+    parts = [f'  <entry xml:lang="{_attr(lang)}">\n' if lang and lang != site.language
+             else "  <entry>\n",
+             f"    <id>{_text(article.guid)}</id>\n"
+             f"    <title>{_text(article.title or article.url)}</title>\n"
+             f"    <updated>{aware(article.updated, site).isoformat()}</updated>\n"]
+    for name in article.authors:
+        if name:
+            parts.append(f"    <author>\n      <name>{_text(name)}</name>\n    </author>\n")
+    body = article.full_html
+    parts.append(f'    <content type="html">{_text(body)}</content>\n' if body
+                 else '    <content type="html"/>\n')
+    if article.summary:
+        parts.append(f"    <summary>{_text(article.summary)}</summary>\n")
+    if article.category:
+        parts.append(f'    <category term="{_attr(article.category)}"/>\n')
+    parts.append(f"    <published>{aware(article.published, site).isoformat()}</published>\n"
+                 f'    <link href="{_attr(article.url)}" rel="alternate" type="text/html"/>\n'
+                 "  </entry>\n")
+    return "".join(parts)
+
+
+def _rss_item(article: Article, site: Site) -> str:
+    """An RSS item: the summary as description and the full text as content:encoded, or the
+    full text as description when there is no summary. Co-authors share one dc:creator (with
+    one element each, feedparser's `author` and newsboat show only the last); RSS's own
+    <author> must be an email address, which we don't publish."""
+    parts = [f"    <item>\n      <title>{_text(article.title or article.url)}</title>\n"]
+    if article.url:
+        parts.append(f"      <link>{_text(article.url)}</link>\n")
+    body = _text(article.full_html)
+    if article.summary:
+        parts.append(f"      <description>{_text(article.summary)}</description>\n"
+                     f"      <content:encoded>{body}</content:encoded>\n")
+    else:
+        parts.append(f"      <description>{body}</description>\n")
+    parts.append(f'      <guid isPermaLink="false">{_text(article.guid)}</guid>\n')
+    if article.category:
+        parts.append(f"      <category>{_text(article.category)}</category>\n")
+    parts.append(f"      <pubDate>{_rfc822(aware(article.published, site))}</pubDate>\n")
+    names = ", ".join(article.authors)
+    if names:
+        parts.append(f"      <dc:creator>{_text(names)}</dc:creator>\n")
+    parts.append("    </item>\n")
+    return "".join(parts)
+
+
+def _with_entries(head: bytes, close: bytes, entries: list[str]) -> bytes:
+    """The feed-level document `head`, which ends in `close`, with the entries before it."""
+    if not entries:
+        return head
+    if not head.endswith(close):
+        raise AssertionError(f"feedgen document does not end in {close!r}")
+    return head[:-len(close)] + "".join(entries).encode("utf-8") + close
 
 
 def _atom_bytes(
     fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks
 ) -> bytes:
     _set_links(fg, spec, site, feeds_url, "atom.xml", ATOM_TYPE, links.page)
-    return with_stylesheet(fg.atom_str(pretty=True), document_folder(spec, links.page))
+    entries = [_atom_entry(a, site) for a in spec.articles]
+    return with_stylesheet(_with_entries(fg.atom_str(pretty=True), b"</feed>\n", entries),
+                           document_folder(spec, links.page))
 
 
 def _rss_bytes(
-    fg: FeedGenerator, entries: list[FeedEntry], spec: FeedSpec, site: Site, feeds_url: str,
-    links: FeedLinks,
+    fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks
 ) -> bytes:
-    """RSS 2.0 with content:encoded for the full text and dc:creator for authors.
-
-    Call after `_atom_bytes` on the same document: the item links added here would show in Atom.
-    """
+    """RSS 2.0 with content:encoded for the full text and dc:creator for authors."""
     _set_links(fg, spec, site, feeds_url, "rss.xml", RSS_TYPE, links.page)
-    for fe, article in zip(entries, spec.articles):
-        fe.link(href=article.url, replace=True)
-    return with_stylesheet(fg.rss_str(pretty=True), document_folder(spec, links.page))
+    items = [_rss_item(a, site) for a in spec.articles]
+    return with_stylesheet(
+        _with_entries(fg.rss_str(pretty=True), b"  </channel>\n</rss>\n", items),
+        document_folder(spec, links.page))
 
 
 @_xml_safe
 def render_atom(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE) -> bytes:
     """Atom 1.0, entries in the order given (the caller sorts them newest first)."""
-    fg, _entries = _document(spec, site, feeds_url, links)
+    fg = _document(spec, site, feeds_url, links)
     return _atom_bytes(fg, spec, site, feeds_url, links)
 
 
 @_xml_safe
 def render_rss(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE) -> bytes:
     """RSS 2.0, entries in the order given."""
-    fg, entries = _document(spec, site, feeds_url, links)
-    return _rss_bytes(fg, entries, spec, site, feeds_url, links)
+    fg = _document(spec, site, feeds_url, links)
+    return _rss_bytes(fg, spec, site, feeds_url, links)
 
 
 @_xml_safe
 def _render_atom_and_rss(
     spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE
 ) -> tuple[bytes, bytes]:
-    fg, entries = _document(spec, site, feeds_url, links)
+    fg = _document(spec, site, feeds_url, links)
     return (_atom_bytes(fg, spec, site, feeds_url, links),
-            _rss_bytes(fg, entries, spec, site, feeds_url, links))
+            _rss_bytes(fg, spec, site, feeds_url, links))
 
 
 # --- JSON Feed ----------------------------------------------------------------------------

@@ -616,3 +616,59 @@ def test_opml_date_is_the_given_newest_entry_date_not_1970() -> None:
 ])
 def test_json_string_equals_json_dumps(text: str) -> None:
     assert feeds._json_string(text) == json.dumps(text, ensure_ascii=False)
+
+
+# --- the entry writer gives the bytes feedgen gives ----------------------------------------
+
+
+def tricky_articles() -> tuple[Article, ...]:
+    """Every field shape the writer handles differently: escapes, CR/LF/tab, quotes in
+    attributes, empty body and summary, no category, a nameless co-author, another language,
+    UTC and local offsets, astral characters."""
+    base = make_article("Plain", published=datetime(2024, 1, 2, 3, 4, 5, tzinfo=NY))
+    return (
+        base,
+        replace(base, id="b", guid="tag:x,2024:b&<>", title='Q "quoted" \'single\' & <tag> >',
+                summary="line\r\nbreak\ttab", body_html="<p>a\r\nb\tc &amp; d</p>",
+                category='Cat "q" & <x>\ttab', url='https://e.org/?a=1&b="2"'),
+        replace(base, id="c", body_html="", credit="", translation_note="", summary=""),
+        replace(base, id="d", summary="", category="", authors=("", "Zoë 😀", "")),
+        replace(base, id="e", language="es", authors=(), title=""),
+        replace(base, id="f", language="en", published=datetime(2023, 12, 31, 23, 59, 59,
+                                                                tzinfo=timezone.utc)),
+        replace(base, id="g", credit="Foto & <co>", translation_note="Traducción “x”",
+                summary="\U0001F600 ]]> end", body_html="<![CDATA[ x ]]> ]]>"),
+    )
+
+
+@pytest.mark.parametrize("links", PLACES, ids=PLACE_IDS)
+def test_entries_are_written_exactly_as_feedgen_writes_them(links: feeds.FeedLinks) -> None:
+    from feedgen_reference import reference_atom_and_rss
+
+    for articles in (tricky_articles(), ARTICLES, ()):
+        spec = FeedSpec("category", "Labor", "labor", "Left Voice – Labor", "categories/labor",
+                        articles)
+        atom, rss = feeds._render_atom_and_rss(spec, SITE, FEEDS_URL, links)
+        ref_atom, ref_rss = reference_atom_and_rss(spec, SITE, FEEDS_URL, links)
+        assert atom == ref_atom
+        assert rss == ref_rss
+
+
+def test_dirty_entries_are_cleaned_like_feedgen_cleans_them() -> None:
+    from feedgen_reference import reference_atom_and_rss
+
+    spec, site = dirty_inputs()
+    atom, rss = feeds._render_atom_and_rss(spec, site, "https://example.org/feeds")
+    assert (atom, rss) == reference_atom_and_rss(*feeds.clean_inputs(spec, site,
+                                                                     "https://example.org/feeds"))
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(2024, 3, 5, 9, 30, tzinfo=NY), datetime(2024, 7, 4, 0, 0, tzinfo=NY),
+    datetime(1999, 12, 31, 23, 59, 59, tzinfo=timezone.utc),
+    datetime(2024, 2, 29, 12, 0, tzinfo=ZoneInfo("Asia/Kolkata")),
+])
+def test_rss_dates_are_feedgens(moment: datetime) -> None:
+    from feedgen.util import formatRFC2822
+
+    assert feeds._rfc822(moment) == formatRFC2822(moment)
