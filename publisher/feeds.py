@@ -394,20 +394,24 @@ def _with_entries(head: bytes, close: bytes, entries: list[str]) -> bytes:
 
 
 def _atom_bytes(
-    fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks
+    fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks,
+    entries: list[str] | None = None,
 ) -> bytes:
     _set_links(fg, spec, site, feeds_url, "atom.xml", ATOM_TYPE, links.page)
-    entries = [_atom_entry(a, site) for a in spec.articles]
+    if entries is None:
+        entries = [_atom_entry(a, site) for a in spec.articles]
     return with_stylesheet(_with_entries(fg.atom_str(pretty=True), b"</feed>\n", entries),
                            document_folder(spec, links.page))
 
 
 def _rss_bytes(
-    fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks
+    fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks,
+    items: list[str] | None = None,
 ) -> bytes:
     """RSS 2.0 with content:encoded for the full text and dc:creator for authors."""
     _set_links(fg, spec, site, feeds_url, "rss.xml", RSS_TYPE, links.page)
-    items = [_rss_item(a, site) for a in spec.articles]
+    if items is None:
+        items = [_rss_item(a, site) for a in spec.articles]
     return with_stylesheet(
         _with_entries(fg.rss_str(pretty=True), b"  </channel>\n</rss>\n", items),
         document_folder(spec, links.page))
@@ -439,7 +443,9 @@ def _render_atom_and_rss(
 # --- JSON Feed ----------------------------------------------------------------------------
 
 
-def _json_text(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks) -> str:
+def _json_text(
+    spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks, items: list[str] | None = None
+) -> str:
     """`feed_url` is the live document's on every page too: it names the feed. Each page's
     `next_url` is the next older page (JSON Feed's paging), so following them from the live
     document reaches every entry."""
@@ -455,7 +461,9 @@ def _json_text(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks) -> 
         **({"hubs": [{"type": "WebSub", "url": hub} for hub in links.hubs]}
            if links.hubs and links.page == 0 else {}),
     }
-    return _json_document(doc, [_json_item_text(a, site) for a in spec.articles])
+    if items is None:
+        items = [_json_item_text(a, site) for a in spec.articles]
+    return _json_document(doc, items)
 
 
 def _json_item_text(article: Article, site: Site) -> str:
@@ -541,15 +549,45 @@ FORMATS: dict[str, tuple[str, Renderer]] = {
 }
 
 
+# Each article's entry as Atom, RSS and JSON Feed text, by id, kept by the caller across the
+# documents of one build (an article is in its site, category and author documents).
+EntryMemo = dict[str, tuple[str, str, str]]
+
+
 def render_files(
-    spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE
+    spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE,
+    memo: EntryMemo | None = None,
 ) -> dict[str, bytes]:
     """The bytes of one document in the three formats, by file name: the same as each format's
-    renderer gives, with Atom and RSS rendered from one feedgen document (each entry built
-    once)."""
+    renderer gives, with Atom and RSS rendered from one feedgen document. With `memo`, every
+    entry is written once for all the documents it is in."""
+    if memo is not None:
+        try:
+            return _render_files_memo(spec, site, feeds_url, links, memo)
+        except ValueError:  # a character XML cannot carry: the plain path cleans the inputs
+            pass
     atom, rss = _render_atom_and_rss(spec, site, feeds_url, links)
     return {"atom.xml": atom, "rss.xml": rss,
             "feed.json": render_json(spec, site, feeds_url, links)}
+
+
+def _render_files_memo(
+    spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks, memo: EntryMemo
+) -> dict[str, bytes]:
+    texts = []
+    for article in spec.articles:
+        text = memo.get(article.id)
+        if text is None:
+            text = memo[article.id] = (_atom_entry(article, site), _rss_item(article, site),
+                                       _json_item_text(article, site))
+        texts.append(text)
+    fg = _document(spec, site, feeds_url, links)
+    atom = _atom_bytes(fg, spec, site, feeds_url, links, [t[0] for t in texts])
+    rss = _rss_bytes(fg, spec, site, feeds_url, links, [t[1] for t in texts])
+    json_text = _json_text(spec, site, feeds_url, links, [t[2] for t in texts])
+    if _json_needs_cleaning(json_text):
+        raise ValueError("JSON Feed text to clean")
+    return {"atom.xml": atom, "rss.xml": rss, "feed.json": json_text.encode("utf-8")}
 
 
 _FORMAT_LABELS = {"atom.xml": "Atom", "rss.xml": "RSS", "feed.json": "JSON Feed"}

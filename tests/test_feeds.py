@@ -672,3 +672,17 @@ def test_rss_dates_are_feedgens(moment: datetime) -> None:
     from feedgen.util import formatRFC2822
 
     assert feeds._rfc822(moment) == formatRFC2822(moment)
+
+
+def test_a_memo_shared_by_documents_gives_the_same_bytes() -> None:
+    memo: feeds.EntryMemo = {}
+    dirty, dirty_site = dirty_inputs()
+    for spec, links in [(SITE_SPEC, feeds.LIVE), (LABOR, feeds.FeedLinks(2, 3)),
+                        (BOB, feeds.FeedLinks(0, 1, ("https://hub.example.org/",))),
+                        (SITE_SPEC, feeds.FeedLinks(1, 1))]:
+        assert feeds.render_files(spec, SITE, FEEDS_URL, links, memo) == feeds.render_files(
+            spec, SITE, FEEDS_URL, links)
+    assert set(memo) == {a.id for a in ARTICLES}
+    cleaned = feeds.render_files(dirty, dirty_site, "https://example.org/feeds", memo=memo)
+    assert cleaned == feeds.render_files(dirty, dirty_site, "https://example.org/feeds")
+    assert b"Verticaltab" in cleaned["atom.xml"]
