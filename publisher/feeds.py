@@ -50,6 +50,11 @@ _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _KIND_ORDER = {"site": 0, "category": 1, "author": 2}
 
 
+def _html_text(text: str) -> str:
+    """Text as HTML that shows exactly that text (`&`, `<`, `>` escaped)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def clean(text: str) -> str:
     """Drop characters XML cannot carry: one of them would make lxml reject the whole feed."""
     return _NOT_XML_CHAR.sub("", text)
@@ -369,7 +374,8 @@ def _rss_item(article: Article, site: Site) -> str:
         parts.append(f"      <link>{_text(article.url)}</link>\n")
     body = _text(article.full_html)
     if article.summary:
-        parts.append(f"      <description>{_text(article.summary)}</description>\n"
+        # RSS <description> is read as HTML, and the summary is text: it goes in escaped.
+        parts.append(f"      <description>{_text(_html_text(article.summary))}</description>\n"
                      f"      <content:encoded>{body}</content:encoded>\n")
     else:
         parts.append(f"      <description>{body}</description>\n")

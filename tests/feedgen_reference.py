@@ -63,6 +63,8 @@ def _document(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks):  # 
         fe.title(article.title or article.url)
         fe.updated(feeds.aware(article.updated, site))
         fe.published(feeds.aware(article.published, site))
+        if article.summary:
+            fe.description(feeds._html_text(article.summary))
         fe.content(article.full_html, type="html")
         if article.summary:
             fe.summary(article.summary)

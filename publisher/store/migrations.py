@@ -241,6 +241,14 @@ ARTICLE_PAGE_HASH = [
     "(source, id, slug, guid, content_hash, first_seen, deleted_at, page_hash)",
 ]
 
+# --- migration 10 ---
+# An article's lead-image caption, and where its published date comes from: "page" (its date
+# line) or "first-seen" (the page printed none: dated when the publisher first took it in).
+ARTICLE_CAPTION_DATE_SOURCE = [
+    "ALTER TABLE articles ADD COLUMN caption TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE articles ADD COLUMN date_source TEXT NOT NULL DEFAULT 'page'",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "articles, seed files and feed outputs", [*ARTICLES, *SEED_FILES, *FEED_OUTPUTS]),
     (2, "subscribers", SUBSCRIBERS),
@@ -253,4 +261,5 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
      [*SUBSCRIBER_LIFECYCLE, *MAIL_EVENTS, *INBOUND_MESSAGES]),
     (8, "delivery claims (owner, lease) and the planner lock", DELIVERY_CLAIMS),
     (9, "articles: page hash (the same page under two file names)", ARTICLE_PAGE_HASH),
+    (10, "articles: image caption, date source", ARTICLE_CAPTION_DATE_SOURCE),
 ]
