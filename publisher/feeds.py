@@ -304,13 +304,25 @@ def _document(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks) -> F
 # time once archive pages put every article into three documents. An entry is a few text
 # fields with two escaping rules, so it is written here exactly as lxml serialises feedgen's
 # tree (tests/feedgen_reference.py renders both ways and compares the bytes). A character XML
-# cannot carry raises ValueError, as lxml does, so `_xml_safe` cleans and renders again.
+# cannot carry raises ValueError, as lxml does (`_xml_bytes`), so `_xml_safe` cleans and
+# renders again.
+
+# In UTF-8, the C0 controls XML forbids are single bytes no other character's encoding holds.
+_NOT_XML_BYTES = bytes(c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D))
+
+
+def _xml_bytes(text: str) -> bytes:
+    """`text` in UTF-8, or ValueError if it holds a character XML cannot carry: one C-level
+    pass over the bytes (a regular expression over every body cost more than the writing)."""
+    raw = text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for lone surrogates
+    if (len(raw.translate(None, _NOT_XML_BYTES)) != len(raw)
+            or b"\xef\xbf\xbe" in raw or b"\xef\xbf\xbf" in raw):  # U+FFFE, U+FFFF
+        raise ValueError("All strings must be XML compatible")
+    return raw
 
 
 def _text(value: str) -> str:
-    """Element text as libxml2 escapes it."""
-    if _NOT_XML_CHAR.search(value):
-        raise ValueError("All strings must be XML compatible")
+    """Element text as libxml2 escapes it (checked for XML characters by `_xml_bytes`)."""
     if "&" in value:
         value = value.replace("&", "&amp;")
     if "<" in value:
@@ -390,37 +402,36 @@ def _rss_item(article: Article, site: Site) -> str:
     return "".join(parts)
 
 
-def _with_entries(head: bytes, close: bytes, entries: list[str]) -> bytes:
+def _with_entries(head: bytes, close: bytes, entries: list[bytes]) -> bytes:
     """The feed-level document `head`, which ends in `close`, with the entries before it."""
     if not entries:
         return head
     if not head.endswith(close):
         raise AssertionError(f"feedgen document does not end in {close!r}")
-    return head[:-len(close)] + "".join(entries).encode("utf-8") + close
+    return head[:-len(close)] + b"".join(entries) + close
 
 
 def _atom_bytes(
     fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks,
-    entries: list[str] | None = None,
+    entries: list[bytes] | None = None,
 ) -> bytes:
     _set_links(fg, spec, site, feeds_url, "atom.xml", ATOM_TYPE, links.page)
     if entries is None:
-        entries = [_atom_entry(a, site) for a in spec.articles]
-    return with_stylesheet(_with_entries(fg.atom_str(pretty=True), b"</feed>\n", entries),
-                           document_folder(spec, links.page))
+        entries = [_xml_bytes(_atom_entry(a, site)) for a in spec.articles]
+    head = with_stylesheet(fg.atom_str(pretty=True), document_folder(spec, links.page))
+    return _with_entries(head, b"</feed>\n", entries)
 
 
 def _rss_bytes(
     fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks,
-    items: list[str] | None = None,
+    items: list[bytes] | None = None,
 ) -> bytes:
     """RSS 2.0 with content:encoded for the full text and dc:creator for authors."""
     _set_links(fg, spec, site, feeds_url, "rss.xml", RSS_TYPE, links.page)
     if items is None:
-        items = [_rss_item(a, site) for a in spec.articles]
-    return with_stylesheet(
-        _with_entries(fg.rss_str(pretty=True), b"  </channel>\n</rss>\n", items),
-        document_folder(spec, links.page))
+        items = [_xml_bytes(_rss_item(a, site)) for a in spec.articles]
+    head = with_stylesheet(fg.rss_str(pretty=True), document_folder(spec, links.page))
+    return _with_entries(head, b"  </channel>\n</rss>\n", items)
 
 
 @_xml_safe
@@ -555,9 +566,9 @@ FORMATS: dict[str, tuple[str, Renderer]] = {
 }
 
 
-# Each article's entry as Atom, RSS and JSON Feed text, by id, kept by the caller across the
+# Each article's entry as Atom, RSS and JSON Feed bytes, by id, kept by the caller across the
 # documents of one build (an article is in its site, category and author documents).
-EntryMemo = dict[str, tuple[str, str, str]]
+EntryMemo = dict[str, tuple[bytes, bytes, bytes]]
 
 
 def render_files(
@@ -584,16 +595,27 @@ def _render_files_memo(
     for article in spec.articles:
         text = memo.get(article.id)
         if text is None:
-            text = memo[article.id] = (_atom_entry(article, site), _rss_item(article, site),
-                                       _json_item_text(article, site))
+            item = _json_item_text(article, site)
+            if _json_needs_cleaning(item):
+                raise ValueError("JSON Feed text to clean")
+            text = memo[article.id] = (_xml_bytes(_atom_entry(article, site)),
+                                       _xml_bytes(_rss_item(article, site)),
+                                       item.encode("utf-8"))  # fails for lone surrogates
         texts.append(text)
     fg = _document(spec, site, feeds_url, links)
     atom = _atom_bytes(fg, spec, site, feeds_url, links, [t[0] for t in texts])
     rss = _rss_bytes(fg, spec, site, feeds_url, links, [t[1] for t in texts])
-    json_text = _json_text(spec, site, feeds_url, links, [t[2] for t in texts])
-    if _json_needs_cleaning(json_text):
+    # The JSON document around the items: the items' place holds a marker, then their bytes.
+    marker = "\x00items\x00"
+    frame = _json_text(spec, site, feeds_url, links, [marker] if texts else [])
+    if _json_needs_cleaning(frame.replace(marker, "")):
         raise ValueError("JSON Feed text to clean")
-    return {"atom.xml": atom, "rss.xml": rss, "feed.json": json_text.encode("utf-8")}
+    if texts:
+        before, after = frame.encode("utf-8").split(marker.encode("utf-8"))
+        data = before + b",\n    ".join(t[2] for t in texts) + after
+    else:
+        data = frame.encode("utf-8")
+    return {"atom.xml": atom, "rss.xml": rss, "feed.json": data}
 
 
 _FORMAT_LABELS = {"atom.xml": "Atom", "rss.xml": "RSS", "feed.json": "JSON Feed"}

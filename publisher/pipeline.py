@@ -561,7 +561,7 @@ class _WorkerState:
 
     database: Path | None = None
     articles: dict[str, Article] = {}  # loaded so far: a task often needs the same ones again
-    entries: dict[str, tuple[str, str, str]] = {}  # their entry texts, written once
+    entries: dict[str, tuple[bytes, bytes, bytes]] = {}  # their entries, written once
 
 
 def _start_worker(database: Path | None) -> None:
@@ -603,7 +603,7 @@ def _write_feed_task(
 
 def _render_feeds(
     docs: Sequence[feedplan.Document], records: dict[str, Article], site: Site,
-    feeds_url: str, feeds_dir: Path, memo: dict[str, tuple[str, str, str]] | None = None,
+    feeds_url: str, feeds_dir: Path, memo: dict[str, tuple[bytes, bytes, bytes]] | None = None,
 ) -> tuple[list[str], int]:
     """Render and write each document's three files; (files written, files unchanged).
 
