@@ -156,12 +156,16 @@ def document_folder(spec: FeedSpec, page: int = 0) -> str:
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 
+SLUG_MAX = 200  # as WordPress: a slug is also a folder name (categories/<slug>/), 255 bytes at most
+
+
 @lru_cache(maxsize=8192)
 def slugify(text: str) -> str:
-    """WordPress-style slug: lower case, accents folded, every other run of characters one `-`."""
+    """WordPress-style slug: lower case, accents folded, every other run of characters one `-`,
+    at most SLUG_MAX characters."""
     folded = unicodedata.normalize("NFKD", text.replace("’", "").replace("'", ""))
     ascii_text = folded.encode("ascii", "ignore").decode("ascii").lower()
-    return _NON_SLUG.sub("-", ascii_text).strip("-") or "untitled"
+    return _NON_SLUG.sub("-", ascii_text).strip("-")[:SLUG_MAX].rstrip("-") or "untitled"
 
 
 def short_id(text: str) -> str:

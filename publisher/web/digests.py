@@ -28,7 +28,7 @@ DIGEST_CSP = (
 def register(app: Flask, web: Web) -> None:
     tz = web.settings.site_record.timezone
 
-    @app.get("/digests/")
+    @app.get(ROUTES["archive"])
     def digest_archive() -> str:
         raw = request.args.get("page", "1")
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
