@@ -8,7 +8,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from functools import cached_property, lru_cache
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -45,6 +45,45 @@ class Teaser:
     authors: tuple[str, ...] = ()
     published: date | None = None
     image_description: str = ""
+
+
+@dataclass(frozen=True)
+class SeedContent:
+    """What a reader finds in one seed: content only.
+
+    Identity (id, slug, url, guid, first_seen) is not the reader's business: the pipeline
+    assigns it (`pipeline.identify`) and the store keeps it. `slug` is the slug the seed asks
+    for (front matter `slug`, else its title), which the pipeline may make unique.
+    """
+
+    source: str  # path relative to the seeds folder
+    title: str
+    summary: str
+    authors: tuple[str, ...]
+    published: datetime | None  # None: the page printed no date (`date_source` "first-seen")
+    updated: datetime | None  # the seed's own `updated`, else `published`
+    category: str
+    credit: str
+    translation_note: str
+    body_html: str
+    related: tuple[Teaser, ...]
+    content_hash: str
+    language: str = ""
+    slug: str = ""
+    caption: str = ""
+    date_source: str = DATE_FROM_PAGE
+
+    @cached_property
+    def page_hash(self) -> str:
+        return page_hash(self.title, self.published, self.body_html)
+
+
+def page_hash(title: str, published: datetime | None, body_html: str) -> str:
+    """What makes two seeds the same page: equal title, date and body (the date as the store
+    writes it, ISO 8601 in UTC with microseconds; None for a page that prints no date)."""
+    when = "" if published is None else published.astimezone(timezone.utc).isoformat(
+        timespec="microseconds")
+    return hashlib.sha256(f"{title}\0{when}\0{body_html}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from itertools import compress, repeat
 from operator import itemgetter
 
 from ..errors import NotAnArticle, SeedError
-from ..model import Article, Site, Teaser
-from .record import make_article
+from ..model import SeedContent, Site, Teaser
+from .record import make_content
 from .text import (
     clean_summary,
     detect_language,
@@ -99,7 +99,7 @@ _MAX_HEADING = 100  # characters: a longer line is a paragraph
 _PARTICLES = frozenset("and & de da das do dos del della di du la le van von der den y e".split())
 
 
-def parse_scraped(text: str, source: str, site: Site, *, utf8: bytes | None = None) -> Article:
+def parse_scraped(text: str, source: str, site: Site, *, utf8: bytes | None = None) -> SeedContent:
     """Parse one scraped article page; NotAnArticle for listings, SeedError if unparseable.
 
     `utf8`, if given, must be the UTF-8 encoding of `text` (`read_seed` passes the bytes it
@@ -131,7 +131,7 @@ def parse_scraped(text: str, source: str, site: Site, *, utf8: bytes | None = No
     if category_at < len(lines) and dates[category_at] is None and _is_category(lines[category_at]):
         category, category_at = lines[category_at], category_at + 1
 
-    return make_article(
+    return make_content(
         text=text,
         text_utf8=utf8,
         source=source,
