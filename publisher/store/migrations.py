@@ -180,6 +180,20 @@ ARTICLE_LOOKUP_INDEXES = [
     "(published DESC, updated DESC, id, deleted_at, category, authors, content_hash)",
 ]
 
+# Full-text search (store/search.py). SQLite's FTS5; the rows are filled by
+# `search.refresh_search_index`, not at ingest. `search_entries.id` is the FTS rowid.
+SEARCH_INDEX = [
+    "CREATE VIRTUAL TABLE IF NOT EXISTS article_search USING fts5("
+    "title, summary, body, tokenize = 'porter unicode61 remove_diacritics 2')",
+    f"""CREATE TABLE IF NOT EXISTS search_entries (
+    id {AUTO_ID},
+    article_id TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    PRIMARY KEY (id),
+    UNIQUE (article_id)
+)""",  # one row per indexed article: which version of it the index holds
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "articles, seed files and feed outputs", [*ARTICLES, *SEED_FILES, *FEED_OUTPUTS]),
     (2, "subscribers", SUBSCRIBERS),
@@ -188,4 +202,5 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (5, "scheduler: seed watch, runs, schedule slots",
      [*SEED_WATCH, *SCHEDULER_RUNS, *SCHEDULE_SLOTS]),
     (6, "covering indexes for article identity and feed order", ARTICLE_LOOKUP_INDEXES),
+    (7, "full-text search index of articles", SEARCH_INDEX),
 ]
