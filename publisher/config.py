@@ -1,19 +1,33 @@
-"""Settings: read config.toml, check every key and type, resolve paths, fill defaults.
+"""Settings: read config.toml, check every key (type and value) once, resolve paths, fill defaults.
 
-Every default lives in the dataclasses below; the README documents the same keys.
-Secrets never come from the file: see `Secrets`.
+Every default lives in the dataclasses below, with the checks its value must pass; the README
+documents the same keys. Every problem in a file is reported at once, one line each, naming
+the file and the key. The rest of the program receives checked `Settings` and never checks
+them again. Secrets never come from the file: see `SECRET_KEYS` and `Secrets`.
+
+Adding a key: one line in its section, e.g.
+
+    max_removal_fraction: float = setting(0.5, between(0, 1))
+    websub_hubs: list[str] = setting([], each(http_url))
+
+A check takes the value and returns it (possibly normalised) or raises ValueError with the
+rest of a sentence starting with the key ("must be at least 0, not -1"). A new section is
+a frozen dataclass added to `Settings` and `SECTIONS`; checks across keys go in `_across`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import string
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
@@ -22,87 +36,257 @@ from .model import Site
 CONFIG_ENV = "PUBLISHER_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
 
+# Keys that would hold a secret: refused in the file, naming the environment variable to use.
+SECRET_KEYS = {
+    "mail.smtp_password": "PUBLISHER_SMTP_PASSWORD",
+    "mail.password": "PUBLISHER_SMTP_PASSWORD",
+    "web.secret_key": "PUBLISHER_SECRET_KEY",
+    "site.secret_key": "PUBLISHER_SECRET_KEY",
+}
+
+Check = Callable[[Any], Any]
+
+
+# --- checks: value -> value, or ValueError("must be ...") ----------------------------------------
+
+def setting(default: Any, *checks: Check) -> Any:
+    """A config key's default and the checks a value from the file must pass, in order."""
+    meta = {"checks": checks}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def at_least(low: float) -> Check:
+    def check(value: Any) -> Any:
+        if value < low:
+            raise ValueError(f"must be at least {low:g}, not {value!r}")
+        return value
+    return check
+
+
+def above(low: float) -> Check:
+    def check(value: Any) -> Any:
+        if value <= low:
+            raise ValueError(f"must be more than {low:g}, not {value!r}")
+        return value
+    return check
+
+
+def between(low: float, high: float) -> Check:
+    def check(value: Any) -> Any:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}, not {value!r}")
+        return value
+    return check
+
+
+def one_of(*choices: str) -> Check:
+    def check(value: Any) -> Any:
+        if value not in choices:
+            listed = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+            raise ValueError(f"must be {listed}, not {value!r}")
+        return value
+    return check
+
+
+def each(inner: Check) -> Check:
+    """Every item of a list passes `inner`."""
+    def check(value: Any) -> Any:
+        out = []
+        for i, item in enumerate(value):
+            try:
+                out.append(inner(item))
+            except ValueError as exc:
+                raise ValueError(f"item {i + 1}: {exc}") from None
+        return out
+    return check
+
+
+def optional(inner: Check) -> Check:
+    """An empty string (meaning "use the default rule") or a value passing `inner`."""
+    def check(value: Any) -> Any:
+        return value if value == "" else inner(value)
+    return check
+
+
+def not_empty(value: Any) -> Any:
+    if not str(value).strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def email_address(value: str) -> str:
+    from .addresses import normalize_address  # noqa: PLC0415 - email-validator only when needed
+
+    try:
+        return normalize_address(value)
+    except ValueError as exc:
+        raise ValueError(f"is not an email address: {value!r} ({exc})") from None
+
+
+def http_url(value: str) -> str:
+    """An absolute http(s) url without query or fragment."""
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(f"must be an absolute http(s) url, not {value!r}")
+    if url.query or url.fragment:
+        raise ValueError(f"must not have a query or fragment: {value!r}")
+    if any(c.isspace() for c in value):
+        raise ValueError(f"must not contain spaces: {value!r}")
+    return value
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
+                       re.IGNORECASE)
+
+
+def hostname(value: str) -> str:
+    if not _HOSTNAME.match(value):
+        raise ValueError(f"must be a host name like 'example.org', not {value!r}")
+    return value
+
+
+def language_tag(value: str) -> str:
+    """A BCP 47 language tag made of registered subtags (`en`, `pt-BR`, `zh-Hant`)."""
+    import langcodes  # noqa: PLC0415 - the one importer; loaded only when a file sets the key
+
+    if "_" in value or not langcodes.tag_is_valid(value):
+        raise ValueError(f"must be a BCP 47 language tag like 'en' or 'pt-BR', not {value!r}")
+    return value
+
+
+def time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"is not a known time zone: {value!r}") from None
+    return value
+
+
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def time_of_day(value: str) -> str:
+    """`7:00` or `07:00` (24-hour clock), normalised to `07:00`."""
+    m = _TIME.match(value.strip())
+    if not m:
+        raise ValueError(f"must be a 24-hour time like '07:00', not {value!r}")
+    return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+
+def weekday_time(value: str) -> str:
+    """`mon 07:00` (a weekday, then a 24-hour time), normalised to lower case."""
+    parts = value.strip().lower().split()
+    if len(parts) != 2 or parts[0][:3] not in WEEKDAYS or not _TIME.match(parts[1]):
+        raise ValueError(f"must look like 'mon 07:00', not {value!r}")
+    return f"{parts[0][:3]} {time_of_day(parts[1])}"
+
+
+def format_template(*names: str) -> Check:
+    """A str.format pattern using only the given {names}."""
+    def check(value: str) -> str:
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+            value.format(**{n: "x" for n in names})
+        except (ValueError, KeyError, IndexError):
+            fields = {"?"}
+        unknown = fields - set(names)
+        if unknown:
+            allowed = ", ".join("{" + n + "}" for n in names)
+            raise ValueError(f"must use only {allowed}, not {value!r}")
+        return value
+    return check
+
+
+# --- the sections ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class SiteSection:
-    title: str = "Left Voice"
-    base_url: str = "https://www.leftvoice.org"
+    title: str = setting("Left Voice", not_empty)
+    base_url: str = setting("https://www.leftvoice.org", http_url)
     description: str = ""
-    language: str = "en"
-    timezone: str = "America/New_York"
+    language: str = setting("en", language_tag)
+    timezone: str = setting("America/New_York", time_zone)
 
 
 @dataclass(frozen=True)
 class PathsSection:
-    seeds: str = "seeds"
-    feeds: str = "feeds"
-    database: str = "state/publisher.db"
-    outbox: str = "outbox"
-    templates: str = "templates"
+    seeds: str = setting("seeds", not_empty)
+    feeds: str = setting("feeds", not_empty)
+    database: str = setting("state/publisher.db", not_empty)
+    outbox: str = setting("outbox", not_empty)
+    templates: str = setting("templates", not_empty)
 
 
 @dataclass(frozen=True)
 class FeedsSection:
-    url: str = ""  # public url of the feeds/ folder; default: {site.base_url}/feeds
-    max_entries: int = 50
-    max_seed_bytes: int = 5_000_000
-    workers: int = 0  # seed-parsing processes; 0 = one per core
+    url: str = setting("", optional(http_url))  # public url of feeds/; default {site.base_url}/feeds
+    max_entries: int = setting(50, at_least(1))
+    max_seed_bytes: int = setting(5_000_000, at_least(1))
+    workers: int = setting(0, at_least(0))  # seed-parsing processes; 0 = one per core
 
 
 @dataclass(frozen=True)
 class MailSection:
-    sender: str = "outbox"  # "outbox" or "smtp"
-    from_address: str = "digest@leftvoice.org"
+    sender: str = setting("outbox", one_of("outbox", "smtp"))
+    from_address: str = setting("digest@leftvoice.org", email_address)
     from_name: str = "Left Voice"
-    reply_to: str = ""
-    message_id_domain: str = ""  # default: the host of site.base_url
-    unsubscribe_mailto: str = ""  # default: unsubscribe@<message_id_domain>
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
-    smtp_security: str = "none"  # "starttls", "ssl" or "none"
+    reply_to: str = setting("", optional(email_address))
+    message_id_domain: str = setting("", optional(hostname))  # default: the host of site.base_url
+    unsubscribe_mailto: str = setting("", optional(email_address))  # default: unsubscribe@<domain>
+    smtp_host: str = setting("127.0.0.1", not_empty)
+    smtp_port: int = setting(25, between(1, 65535))
+    smtp_security: str = setting("none", one_of("starttls", "ssl", "none"))
     smtp_username: str = ""
-    smtp_timeout: float = 30.0
-    connections: int = 1
-    rate_limit: float = 0.0  # messages per second over all connections; 0 = unlimited
-    max_attempts: int = 5
-    retry_delays: list[float] = field(default_factory=lambda: [1.0, 5.0, 30.0, 120.0])
-    bounce_after: int = 3
+    smtp_timeout: float = setting(30.0, above(0))
+    connections: int = setting(1, at_least(1))
+    rate_limit: float = setting(0.0, at_least(0))  # messages/s over all connections; 0 = unlimited
+    max_attempts: int = setting(5, at_least(1))
+    retry_delays: list[float] = setting([1.0, 5.0, 30.0, 120.0], each(at_least(0)))
+    bounce_after: int = setting(3, at_least(1))
     dkim_key_file: str = ""
-    dkim_selector: str = "default"
+    dkim_selector: str = setting("default", hostname)
     outbox_fsync: bool = False  # fsync each .eml before it counts as sent (slower)
 
 
 @dataclass(frozen=True)
 class DigestSection:
-    backfill: int = 0
-    max_articles: int = 20
-    subject_single: str = "{title}"
-    subject_many: str = "{site}: {count} new articles"
+    backfill: int = setting(0, at_least(0))
+    max_articles: int = setting(20, at_least(1))
+    subject_single: str = setting("{title}", format_template("site", "count", "title"))
+    subject_many: str = setting("{site}: {count} new articles",
+                                format_template("site", "count", "title"))
 
 
 @dataclass(frozen=True)
 class ScheduleSection:
-    scan_interval: float = 60.0
-    settle_seconds: float = 2.0
-    daily_at: str = "07:00"
-    weekly_at: str = "mon 07:00"
-    timezone: str = ""  # default: site.timezone
-    max_lateness_hours: float = 36.0
+    scan_interval: float = setting(60.0, above(0))
+    settle_seconds: float = setting(2.0, at_least(0))
+    daily_at: str = setting("07:00", time_of_day)
+    weekly_at: str = setting("mon 07:00", weekday_time)
+    timezone: str = setting("", optional(time_zone))  # default: site.timezone
+    max_lateness_hours: float = setting(36.0, above(0))
 
 
 @dataclass(frozen=True)
 class WebSection:
-    public_url: str = "http://127.0.0.1:8080"
-    host: str = "127.0.0.1"
-    port: int = 8080
-    confirm_cooldown: int = 600
-    feed_max_age: int = 300
-    confirm_max_age: int = 7 * 24 * 3600  # seconds a confirmation link stays valid
-    subscribe_per_ip: int = 10  # subscribe requests per client address per hour
-    max_request_bytes: int = 65536  # larger request bodies get 413
-    threads: int = 4  # waitress worker threads
-    proxy_hops: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto/-Host
-    page_size: int = 20  # articles per archive page
+    public_url: str = setting("", optional(http_url))  # default: http://{host}:{port}
+    host: str = setting("127.0.0.1", not_empty)
+    port: int = setting(8080, between(0, 65535))
+    confirm_cooldown: int = setting(600, at_least(0))
+    feed_max_age: int = setting(300, at_least(0))
+    confirm_max_age: int = setting(7 * 24 * 3600, at_least(1))  # seconds a confirm link is valid
+    subscribe_per_ip: int = setting(10, at_least(1))  # subscribe requests per address per hour
+    max_request_bytes: int = setting(65536, at_least(1))  # larger request bodies get 413
+    threads: int = setting(4, at_least(1))  # waitress worker threads
+    proxy_hops: int = setting(0, at_least(0))  # reverse proxies that set X-Forwarded-*
+    page_size: int = setting(20, at_least(1))  # articles per archive page
 
 
 @dataclass(frozen=True)
@@ -125,6 +309,7 @@ class Settings:
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
     web: WebSection = field(default_factory=WebSection)
     secrets: Secrets = field(default_factory=Secrets)
+    explicit: frozenset[str] = frozenset()  # "section.key" of every key the file set
 
     def path(self, relative: str) -> Path:
         p = Path(relative).expanduser()
@@ -172,6 +357,21 @@ class Settings:
     def message_id_domain(self) -> str:
         return self.mail.message_id_domain or self.site_record.host
 
+    def serving(self, host: str | None = None, port: int | None = None) -> Settings:
+        """These settings with `serve --host/--port` applied; a `web.public_url` the file did
+        not set follows them, so links in mails lead to where the server listens."""
+        web = dataclasses.replace(self.web, host=self.web.host if host is None else host,
+                                  port=self.web.port if port is None else port)
+        if "web.public_url" not in self.explicit:
+            web = dataclasses.replace(web, public_url=default_public_url(web.host, web.port))
+        return dataclasses.replace(self, web=web)
+
+
+def default_public_url(host: str, port: int) -> str:
+    if host in ("", "0.0.0.0", "::"):  # listening everywhere: this machine's loopback works
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
 
 SECTIONS: dict[str, type] = {
     "site": SiteSection,
@@ -195,53 +395,95 @@ def find_config(explicit: str | None, environ: Mapping[str, str]) -> Path | None
 
 
 def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and check a config file; `path=None` gives the embedded defaults rooted at the cwd."""
+    """Read and check a config file; `path=None` gives the embedded defaults rooted at the cwd.
+
+    ConfigError lists every problem found, one line each: `FILE: KEY problem`."""
     environ = os.environ if environ is None else environ
-    raw: dict[str, Any] = {}
-    if path is not None:
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    raw = _read(path) if path is not None else {}
     name = str(path) if path else "defaults"
+    problems: list[str] = []
     sections: dict[str, Any] = {}
+    explicit: set[str] = set()
     for key, value in raw.items():
         if key not in SECTIONS:
-            raise ConfigError(f"{name}: unknown section [{key}]", f"known: {', '.join(SECTIONS)}")
-        if not isinstance(value, dict):
-            raise ConfigError(f"{name}: [{key}] must be a table")
-        sections[key] = _build_section(name, key, SECTIONS[key], value)
-    root = path.resolve().parent if path else Path.cwd()
-    settings = Settings(
-        config_path=path,
-        root=root,
-        secrets=Secrets(
-            smtp_password=environ.get("PUBLISHER_SMTP_PASSWORD", ""),
-            secret_key=environ.get("PUBLISHER_SECRET_KEY", ""),
-        ),
-        **sections,
-    )
-    _validate(name, settings)
+            problems.append(f"unknown section [{key}] (known: {', '.join(SECTIONS)})")
+        elif not isinstance(value, dict):
+            problems.append(f"[{key}] must be a table")
+        else:
+            sections[key] = _build_section(key, SECTIONS[key], value, problems)
+            explicit.update(f"{key}.{k}" for k in value)
+    if not problems:
+        web = sections.get("web", WebSection())
+        if not web.public_url:
+            sections["web"] = dataclasses.replace(
+                web, public_url=default_public_url(web.host, web.port))
+        settings = Settings(
+            config_path=path,
+            root=path.resolve().parent if path else Path.cwd(),
+            secrets=Secrets(
+                smtp_password=environ.get("PUBLISHER_SMTP_PASSWORD", ""),
+                secret_key=environ.get("PUBLISHER_SECRET_KEY", ""),
+            ),
+            explicit=frozenset(explicit),
+            **sections,
+        )
+        problems.extend(_across(settings))
+    if problems:
+        raise ConfigError("\n".join(f"{name}: {p}" for p in problems))
     return settings
 
 
-def _build_section(name: str, section: str, cls: type, values: dict[str, Any]) -> Any:
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found",
+                          "give an existing file with --config or PUBLISHER_CONFIG") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file",
+                          f"give the file, e.g. --config {path / DEFAULT_CONFIG_NAME}") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: cannot read the config file: permission denied") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _build_section(section: str, cls: type, values: dict[str, Any], problems: list[str]) -> Any:
     hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    checked: dict[str, Any] = {}
     for key, value in values.items():
+        full = f"{section}.{key}"
+        if full in SECRET_KEYS:
+            problems.append(f"{full} is a secret and is never read from the file: "
+                            f"remove it and set {SECRET_KEYS[full]} in the environment")
+            continue
         if key not in fields:
-            raise ConfigError(
-                f"{name}: unknown key {section}.{key}", f"known: {', '.join(sorted(fields))}"
-            )
-        if not _type_ok(value, hints[key]):
-            raise ConfigError(
-                f"{name}: {section}.{key} must be {_type_name(hints[key])}, "
-                f"not {type(value).__name__} {value!r}"
-            )
-    coerced = {k: float(v) if hints[k] is float else v for k, v in values.items()}
-    return cls(**coerced)
+            problems.append(f"unknown key {full} (known: {', '.join(sorted(fields))})")
+            continue
+        hint = hints[key]
+        if not _type_ok(value, hint):
+            problems.append(f"{full} must be {_type_name(hint)}, not {type(value).__name__} {value!r}")
+            continue
+        value = float(value) if hint is float else value
+        if typing.get_origin(hint) is list and typing.get_args(hint)[0] is float:
+            value = [float(v) for v in value]
+        try:
+            for check in fields[key].metadata.get("checks", ()):
+                value = check(value)
+        except ValueError as exc:
+            problems.append(f"{full} {exc}")
+            continue
+        checked[key] = value
+    return cls(**checked)
+
+
+def _across(s: Settings) -> list[str]:
+    """Checks that involve more than one key."""
+    problems: list[str] = []
+    return problems
 
 
 def _type_ok(value: Any, hint: Any) -> bool:
@@ -263,27 +505,3 @@ def _type_name(hint: Any) -> str:
     if typing.get_origin(hint) is list:
         return f"a list of {_type_name(typing.get_args(hint)[0]).split(' ', 1)[1]}s"
     return names.get(hint, str(hint))
-
-
-def _validate(name: str, s: Settings) -> None:
-    def fail(key: str, problem: str) -> None:
-        raise ConfigError(f"{name}: {key} {problem}")
-
-    for key, tz in (("site.timezone", s.site.timezone), ("schedule.timezone", s.schedule.timezone)):
-        if tz:
-            try:
-                ZoneInfo(tz)
-            except (ZoneInfoNotFoundError, ValueError):
-                fail(key, f"is not a known time zone: {tz!r}")
-    if not s.site.base_url.startswith(("http://", "https://")):
-        fail("site.base_url", f"must be an absolute http(s) url, not {s.site.base_url!r}")
-    if s.feeds.max_entries < 1:
-        fail("feeds.max_entries", "must be at least 1")
-    if s.mail.sender not in ("outbox", "smtp"):
-        fail("mail.sender", f"must be 'outbox' or 'smtp', not {s.mail.sender!r}")
-    if s.mail.smtp_security not in ("starttls", "ssl", "none"):
-        fail("mail.smtp_security", "must be 'starttls', 'ssl' or 'none'")
-    if s.mail.connections < 1:
-        fail("mail.connections", "must be at least 1")
-    if s.schedule.scan_interval <= 0:
-        fail("schedule.scan_interval", "must be positive")

@@ -32,6 +32,7 @@ from markupsafe import Markup
 from .config import Settings
 from .errors import ConfigError
 from .model import Article
+from .subscriptions import path_for
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 HTML_TEMPLATE = "digest.html.j2"
@@ -276,7 +277,7 @@ class DigestRenderer:
         self._css = Markup(css_source.replace("</", "<\\/"))
 
     def view_url(self, digest_id: str) -> str:
-        return f"{self.public_url}/digests/{digest_id}/"
+        return self.public_url + path_for("view", digest_id=digest_id)
 
     def context(self, digest_id: str, articles: Sequence[Article], now: datetime) -> dict:
         items = [digest_item(a, self.site.base_url) for a in articles]

@@ -409,42 +409,67 @@ _FORMAT_LABELS = {"atom.xml": "Atom", "rss.xml": "RSS", "feed.json": "JSON Feed"
 
 # --- OPML ---------------------------------------------------------------------------------
 
+# One OPML file per format, each listing every feed once: index.opml (Atom) is the one to import.
+OPML_FILES = {"index.opml": "atom.xml", "index-rss.opml": "rss.xml", "index-json.opml": "feed.json"}
+_OPML_GROUPS = {"category": "Categories", "author": "Authors"}
+
 
 def ordered_specs(specs: Sequence[FeedSpec]) -> list[FeedSpec]:
     """Site feed first, then categories, then authors; the given order within each kind."""
     return sorted(specs, key=lambda s: _KIND_ORDER.get(s.kind, len(_KIND_ORDER)))
 
 
-def _opml_outline(parent: ET.Element, spec: FeedSpec, site: Site, feeds_url: str) -> None:
-    title = clean(spec.title)
-    group = ET.SubElement(parent, "outline", text=title, title=title)
-    for name in FORMATS:
-        label = f"{title} ({_FORMAT_LABELS[name]})"
-        ET.SubElement(
-            group,
-            "outline",
-            type="rss",
-            text=label,
-            title=label,
-            xmlUrl=clean(feed_url(spec, feeds_url, name)),
-            htmlUrl=clean(home_url(spec, site)),
-        )
+def _opml_feed(parent: ET.Element, spec: FeedSpec, site: Site, feeds_url: str, name: str) -> None:
+    title = clean(feed_title(spec, site))
+    ET.SubElement(
+        parent,
+        "outline",
+        type="rss",
+        text=title,
+        title=title,
+        xmlUrl=clean(feed_url(spec, feeds_url, name)),
+        htmlUrl=clean(home_url(spec, site)),
+    )
 
 
-def render_opml(specs: Sequence[FeedSpec], site: Site, feeds_url: str) -> bytes:
-    """OPML 2.0 listing every spec's three feeds; dateCreated is the newest entry's date.
+def render_opml(
+    specs: Sequence[FeedSpec], site: Site, feeds_url: str, *, name: str = "atom.xml",
+    updated: datetime | None = None,
+) -> bytes:
+    """OPML 2.0 listing every spec's feed in one format (`name`, a key of FORMATS) once: the
+    site feed, then a "Categories" and an "Authors" folder.
 
+    `dateCreated` is `updated`, the newest entry's date (the caller knows it from the store;
+    by default the newest among the specs' articles), so an unchanged site gives the same bytes.
     Written with the standard library, which does not refuse control characters: clean always.
     """
     ordered = ordered_specs(specs)
-    newest = max((feed_updated(s.articles, site) for s in ordered), default=EMPTY_FEED_DATE)
+    if updated is None:
+        updated = max((feed_updated(s.articles, site) for s in ordered), default=EMPTY_FEED_DATE)
+    label = "" if name == "atom.xml" else f" ({_FORMAT_LABELS[name]})"
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
-    ET.SubElement(head, "title").text = clean(f"{site.title} feeds")
-    ET.SubElement(head, "dateCreated").text = format_datetime(newest)
+    ET.SubElement(head, "title").text = clean(f"{site.title} feeds{label}")
+    ET.SubElement(head, "dateCreated").text = format_datetime(
+        aware(updated, site).astimezone(site.timezone))
     ET.SubElement(head, "ownerId").text = clean(site.url(""))
     body = ET.SubElement(root, "body")
+    folders: dict[str, ET.Element] = {}
     for spec in ordered:
-        _opml_outline(body, spec, site, feeds_url)
+        parent = body
+        if spec.kind in _OPML_GROUPS:
+            group = _OPML_GROUPS[spec.kind]
+            if group not in folders:
+                folders[group] = ET.SubElement(body, "outline", text=group, title=group)
+            parent = folders[group]
+        _opml_feed(parent, spec, site, feeds_url, name)
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def render_opml_files(
+    specs: Sequence[FeedSpec], site: Site, feeds_url: str, updated: datetime | None = None
+) -> dict[str, bytes]:
+    """Every OPML file by name (see OPML_FILES)."""
+    return {opml: render_opml(specs, site, feeds_url, name=name, updated=updated)
+            for opml, name in OPML_FILES.items()}

@@ -83,7 +83,7 @@ class Article:
 
 
 CADENCES = ("immediate", "daily", "weekly")
-SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bouncing")
+SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bouncing", "complained")
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,9 @@ class Subscriber:
     created_at: datetime
     confirmed_at: datetime | None = None
     last_digest_at: datetime | None = None  # up to when articles have been sent to them
-    failures: int = 0  # permanent delivery failures in a row
+    failures: int = 0  # permanent delivery failures (hard bounces) since the last delivered digest
+    soft_bounces: int = 0  # temporary failures reported since the last delivered digest
+    status_serial: int = 0  # +1 on every status change (confirmation links name the one they saw)
 
 
 @dataclass(frozen=True)

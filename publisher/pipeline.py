@@ -19,7 +19,7 @@ from .store import Database
 from . import __version__
 from .config import Settings
 from .errors import NotAnArticle, SeedError
-from .feeds import FORMATS, render_files, render_opml
+from .feeds import FORMATS, render_files, render_opml_files
 from .fsutil import write_atomic
 from .model import Article, FeedSpec, Site, slugify, tag_uri
 from .readers import read_seed
@@ -193,11 +193,14 @@ def build_feeds(
         report.written += written
         report.unchanged += unchanged
     report.unchanged += 3 * (len(specs) - len(stale))
-    opml = render_opml([spec for spec, _ in specs], site, settings.feeds_url)
-    if write_atomic(feeds_dir / "index.opml", opml, durable=False):
-        report.written.append("index.opml")
-    else:
-        report.unchanged += 1
+    newest = max((row.updated for row in index), default=None)  # sortable UTC text
+    opml_files = render_opml_files([spec for spec, _ in specs], site, settings.feeds_url,
+                                   parse_utc(newest) if newest else None)
+    for name, opml in opml_files.items():
+        if write_atomic(feeds_dir / name, opml, durable=False):
+            report.written.append(name)
+        else:
+            report.unchanged += 1
     report.removed = _remove_stale_feeds(feeds_dir, {spec.path for spec, _ in specs})
     with engine.begin() as conn:
         article_store.record_feed_fingerprints(conn, prints, now)

@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 
 from .store import Connection, Database
 
-from . import tokens
+from . import subscriptions, tokens
 from .config import Settings
 from .digest import (PLACEHOLDERS, DigestRenderer, Personal, RenderedDigest, greeting_for,
                      select_articles)
@@ -93,21 +93,17 @@ class Preview:
 # --- small helpers shared by the verbs ---------------------------------------------------------
 
 def message_id(settings: Settings, digest_id: int | str, subscriber_id: int) -> str:
-    return f"<digest-{digest_id}.{subscriber_id}@{settings.message_id_domain}>"
-
-
-def unsubscribe_mailto(settings: Settings) -> str:
-    return settings.mail.unsubscribe_mailto or f"unsubscribe@{settings.message_id_domain}"
+    return subscriptions.message_id(settings.message_id_domain, digest_id, subscriber_id)
 
 
 def personal_links(settings: Settings, subscriber_id: int, secret: str | None = None
                    ) -> tuple[str, str, str]:
     """(unsubscribe token, unsubscribe url, manage url) for one subscriber."""
-    secret = settings.secrets.secret_key if secret is None else secret
-    base = settings.web.public_url.rstrip("/")
-    unsub = tokens.sign(secret, "unsubscribe", str(subscriber_id))
-    manage = tokens.sign(secret, "manage", str(subscriber_id))
-    return unsub, f"{base}/unsubscribe/{unsub}", f"{base}/manage/{manage}"
+    links = subscriptions.Links.from_settings(settings)
+    if secret is not None:
+        links.secret = secret
+    p = links.personal(subscriber_id)
+    return p.unsubscribe_token, p.unsubscribe_url, p.manage_url
 
 
 def _letter(settings: Settings, rendered: RenderedDigest, now: datetime) -> Letter:
@@ -135,29 +131,24 @@ class _MessageIds:
         self.domain = settings.message_id_domain
 
     def __call__(self, digest_id: int | str, subscriber_id: int) -> str:
-        return f"<digest-{digest_id}.{subscriber_id}@{self.domain}>"
+        return subscriptions.message_id(self.domain, digest_id, subscriber_id)
 
 
 class _Recipients:
     """`_recipient` for the send loop: what is the same for every subscriber looked up once."""
 
     def __init__(self, settings: Settings) -> None:
-        self.secret = settings.secrets.secret_key
-        self.base = settings.web.public_url.rstrip("/")
-        self.mailto = f"mailto:{unsubscribe_mailto(settings)}?subject=unsubscribe-"
-        self.message_id = _MessageIds(settings)
+        self.links = subscriptions.Links.from_settings(settings)
 
     def __call__(self, digest_id: int, subscriber_id: int, email: str, name: str,
                  cadence: str) -> Recipient:
-        sid = str(subscriber_id)
-        unsub = tokens.sign(self.secret, "unsubscribe", sid)
-        unsub_url = f"{self.base}/unsubscribe/{unsub}"
+        links = self.links.personal(subscriber_id)
         personal = Personal(greeting=greeting_for(name), email=email, cadence=cadence,
-                            unsubscribe_url=unsub_url,
-                            manage_url=f"{self.base}/manage/{tokens.sign(self.secret, 'manage', sid)}")
+                            unsubscribe_url=links.unsubscribe_url, manage_url=links.manage_url)
         return Recipient(email=email, name=name,
-                         message_id=self.message_id(digest_id, subscriber_id),
-                         unsubscribe_url=unsub_url, unsubscribe_mailto=self.mailto + unsub,
+                         message_id=self.links.message_id(digest_id, subscriber_id),
+                         unsubscribe_url=links.unsubscribe_url,
+                         unsubscribe_mailto=links.unsubscribe_mailto,
                          text_values=personal.text_values(), html_values=personal.html_values())
 
 
@@ -165,10 +156,11 @@ def _recipient(settings: Settings, digest_id: int | str, subscriber_id: int, ema
                name: str, cadence: str, links: tuple[str, str, str]) -> Recipient:
     token, unsub_url, _ = links
     personal = _personal(links, name, email, cadence)
+    mailto = subscriptions.Links.from_settings(settings).unsubscribe_address
     return Recipient(
         email=email, name=name, message_id=message_id(settings, digest_id, subscriber_id),
         unsubscribe_url=unsub_url,
-        unsubscribe_mailto=f"mailto:{unsubscribe_mailto(settings)}?subject=unsubscribe-{token}",
+        unsubscribe_mailto=f"mailto:{mailto}?subject={subscriptions.UNSUBSCRIBE_SUBJECT}{token}",
         text_values=personal.text_values(), html_values=personal.html_values(),
     )
 
@@ -194,14 +186,8 @@ def sender_for(settings: Settings, signer: DkimSigner | None = None) -> Sender:
 
 
 def _check_settings(settings: Settings) -> None:
+    """The environment a send needs (the settings themselves were checked at load)."""
     tokens.require_secret(settings.secrets.secret_key)
-    m = settings.mail
-    if m.max_attempts < 1:
-        raise PublisherError("mail.max_attempts must be at least 1")
-    if any(d < 0 for d in m.retry_delays):
-        raise PublisherError("mail.retry_delays must not be negative")
-    if settings.digest.max_articles < 1:
-        raise PublisherError("digest.max_articles must be at least 1")
 
 
 # --- choosing what is due ----------------------------------------------------------------------

@@ -8,17 +8,13 @@ fall-back change is taken the first time. Pure functions; `now` is always passed
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from .config import Settings
-from .errors import ConfigError
+from .config import WEEKDAYS, Settings
 
 SLOT_CADENCES = ("daily", "weekly")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
 @dataclass(frozen=True)
@@ -34,29 +30,13 @@ class SlotRule:
 
 
 def parse_rules(settings: Settings) -> dict[str, SlotRule]:
-    """The daily and weekly rules of the settings; ConfigError names the bad key."""
+    """The daily and weekly rules of the (already checked) settings."""
     tz = settings.schedule_timezone
-    daily = _parse_time("schedule.daily_at", settings.schedule.daily_at)
-    text = settings.schedule.weekly_at.strip().lower()
-    parts = text.split()
-    if len(parts) != 2 or parts[0][:3] not in WEEKDAYS:
-        raise ConfigError(
-            f"schedule.weekly_at must look like 'mon 07:00', not {settings.schedule.weekly_at!r}"
-        )
-    weekly = _parse_time("schedule.weekly_at", parts[1])
-    if settings.schedule.max_lateness_hours <= 0:
-        raise ConfigError("schedule.max_lateness_hours must be positive")
+    day, at = settings.schedule.weekly_at.split()
     return {
-        "daily": SlotRule("daily", daily, None, tz),
-        "weekly": SlotRule("weekly", weekly, WEEKDAYS.index(parts[0][:3]), tz),
+        "daily": SlotRule("daily", time.fromisoformat(settings.schedule.daily_at), None, tz),
+        "weekly": SlotRule("weekly", time.fromisoformat(at), WEEKDAYS.index(day), tz),
     }
-
-
-def _parse_time(key: str, text: str) -> time:
-    m = _TIME.match(text.strip())
-    if not m:
-        raise ConfigError(f"{key} must be a 24-hour time like '07:00', not {text!r}")
-    return time(int(m.group(1)), int(m.group(2)))
 
 
 def slot_on(rule: SlotRule, day: date) -> datetime:

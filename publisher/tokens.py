@@ -1,7 +1,8 @@
 """HMAC-signed tokens for links in mails (unsubscribe, manage, confirm), scoped by purpose.
 
-A token is `<value>.<mac>` in URL-safe base64; the MAC covers the purpose too, so a token
-made for one purpose never verifies for another.
+A token is `<value>.<mac>` in URL-safe base64 without padding; the MAC covers the purpose too,
+so a token made for one purpose never verifies for another. Only that one canonical encoding
+is accepted (no padding, no extra characters, no other spelling of the same bytes).
 """
 
 from __future__ import annotations
@@ -40,9 +41,14 @@ def unsign(secret: str, purpose: str, token: str) -> str:
     body, _, mac = token.partition(".")
     try:
         given = base64.urlsafe_b64decode(mac + "=" * (-len(mac) % 4))
-        value = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8")
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        value = raw.decode("utf-8")
     except (ValueError, UnicodeDecodeError):
         raise BadToken("malformed token") from None
+    # One canonical spelling only: no padding, no stray characters (the decoder skips them), no
+    # non-zero trailing bits; anything else is a different string naming the same bytes.
+    if _b64(raw) != body or _b64(given) != mac:
+        raise BadToken("token not in its canonical encoding")
     if not body or not hmac.compare_digest(given, _mac(key, purpose, body)):
         raise BadToken("invalid token")
     return value

@@ -526,27 +526,43 @@ def test_rss_follows_feed_validator_rules(spec: FeedSpec) -> None:
 # --- OPML -----------------------------------------------------------------------------------
 
 
-def test_opml_lists_every_feed_site_first_then_categories_then_authors() -> None:
+def test_opml_lists_every_feed_once_site_first_then_categories_then_authors() -> None:
     shuffled = (ANA, LABOR, SITE_SPEC, BOB, HOUSING)
     opml = etree.fromstring(feeds.render_opml(shuffled, SITE, FEEDS_URL))
     assert opml.get("version") == "2.0"
     assert opml.findtext("head/title") == "Left Voice feeds"
     assert parsedate_to_datetime(opml.findtext("head/dateCreated")) == STRIKE.updated
-    groups = opml.findall("body/outline")
-    assert [g.get("text") for g in groups] == [
-        s.title for s in (SITE_SPEC, LABOR, HOUSING, ANA, BOB)
-    ]
-    labor = groups[1].findall("outline")
-    assert [o.get("xmlUrl") for o in labor] == [
-        f"{FEEDS_URL}/categories/labor/atom.xml",
-        f"{FEEDS_URL}/categories/labor/rss.xml",
-        f"{FEEDS_URL}/categories/labor/feed.json",
-    ]
-    assert {o.get("type") for o in labor} == {"rss"}
-    assert {o.get("htmlUrl") for o in labor} == {"https://www.leftvoice.org/category/labor/"}
+    top = opml.findall("body/outline")
+    assert [o.get("text") for o in top] == ["Left Voice", "Categories", "Authors"]
+    assert top[0].get("xmlUrl") == f"{FEEDS_URL}/atom.xml"
+    assert [o.get("text") for o in top[1]] == [LABOR.title, HOUSING.title]
+    assert [o.get("text") for o in top[2]] == [ANA.title, BOB.title]
+    feeds_listed = opml.xpath("//outline[@xmlUrl]")
+    assert [o.get("xmlUrl") for o in feeds_listed] == [
+        feeds.feed_url(s, FEEDS_URL, "atom.xml") for s in (SITE_SPEC, LABOR, HOUSING, ANA, BOB)]
+    assert {o.get("type") for o in feeds_listed} == {"rss"}
+    assert top[1][0].get("htmlUrl") == "https://www.leftvoice.org/category/labor/"
     assert feeds.render_opml(shuffled, SITE, FEEDS_URL) == feeds.render_opml(
         shuffled, SITE, FEEDS_URL
     )
+
+
+def test_opml_files_one_per_format_each_feed_once() -> None:
+    files = feeds.render_opml_files(ALL_SPECS, SITE, FEEDS_URL)
+    assert list(files) == ["index.opml", "index-rss.opml", "index-json.opml"]
+    for opml_name, feed_name in feeds.OPML_FILES.items():
+        urls = etree.fromstring(files[opml_name]).xpath("//outline/@xmlUrl")
+        assert urls == [feeds.feed_url(s, FEEDS_URL, feed_name)
+                        for s in feeds.ordered_specs(ALL_SPECS)], opml_name
+    assert etree.fromstring(files["index-rss.opml"]).findtext("head/title") == (
+        "Left Voice feeds (RSS)")
+
+
+def test_opml_date_is_the_given_newest_entry_date_not_1970() -> None:
+    bare = [replace(s, articles=()) for s in ALL_SPECS]  # the build hands specs without articles
+    newest = datetime(2024, 3, 6, 19, 0, tzinfo=timezone.utc)
+    opml = etree.fromstring(feeds.render_opml(bare, SITE, FEEDS_URL, updated=newest))
+    assert parsedate_to_datetime(opml.findtext("head/dateCreated")) == newest
 
 
 @pytest.mark.parametrize("text", [

@@ -68,3 +68,20 @@ def test_newsboat_shows_every_article_in_full(served_feeds: str, tmp_path: Path,
     assert "Translated by Oscar Fernandez" in espionage_body
     assert items[0][4] == ("https://www.leftvoice.org/"
                            "a-migrant-caravan-breaks-through-police-blockade-in-mexico-let-them-all-in/")
+
+
+def test_newsboat_imports_each_feed_once_from_the_opml(project: Project, tmp_path: Path) -> None:
+    """index.opml lists every feed once (Atom); its folders become newsboat tags."""
+    project.run("build-feeds", check=True)
+    for opml, suffix in (("index.opml", "atom.xml"), ("index-rss.opml", "rss.xml"),
+                         ("index-json.opml", "feed.json")):
+        urls = tmp_path / f"urls-{opml}"
+        urls.write_text("")
+        subprocess.run(["newsboat", "-u", str(urls), "-c", str(tmp_path / "cache.db"),
+                        "-C", "/dev/null", "-i", str(project.feeds / opml)],
+                       check=True, timeout=60, capture_output=True)
+        assert urls.read_text().splitlines() == [
+            f"https://www.leftvoice.org/feeds/{suffix}",
+            f'https://www.leftvoice.org/feeds/categories/latin-america/{suffix} "Categories"',
+            f'https://www.leftvoice.org/feeds/authors/left-voice/{suffix} "Authors"',
+        ], opml

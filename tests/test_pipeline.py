@@ -56,7 +56,7 @@ def test_unchanged_seeds_change_nothing(project: Project) -> None:
     assert (again.new, again.updated, again.unchanged, again.to_parse) == ([], [], 2, 0)
     feeds = pipeline.build_feeds(engine, settings, T0 + timedelta(hours=1))
     assert feeds.written == []
-    assert feeds.unchanged == 10
+    assert feeds.unchanged == 12  # 3 feeds x 3 formats + 3 OPML files
 
 
 def test_corrected_title_updates_in_place(project: Project) -> None:
@@ -151,7 +151,7 @@ def test_many_seeds_go_through_the_worker_pools(project: Project) -> None:
     report = pipeline.ingest(engine, settings, T0)
     assert (len(report.new), report.failed) == (pipeline.PARALLEL_THRESHOLD + 22, [])
     feeds = pipeline.build_feeds(engine, settings, T0)
-    assert len(feeds.written) == 3 * (1 + 1 + 1 + pipeline.PARALLEL_THRESHOLD + 20) + 1
+    assert len(feeds.written) == 3 * (1 + 1 + 1 + pipeline.PARALLEL_THRESHOLD + 20) + 3
     with engine.begin() as conn:
         stored = article_store.list_articles(conn, settings.site_record.timezone)
     assert len({a.slug for a in stored}) == len(stored)
@@ -181,3 +181,17 @@ def test_json_columns_hold_what_json_dumps_gives() -> None:
     assert json.loads(expected)[0]["authors"] == [tricky[2], "B"]
     for names in ((), ("Ana",), tuple(tricky)):
         assert article_store._json_names(names) == json.dumps(list(names))
+
+
+def test_opml_date_is_the_newest_entry_date(project: Project) -> None:
+    from email.utils import parsedate_to_datetime
+
+    from lxml import etree
+
+    settings, engine = _open(project)
+    pipeline.ingest(engine, settings, T0)
+    pipeline.build_feeds(engine, settings, T0)
+    for name in ("index.opml", "index-rss.opml", "index-json.opml"):
+        opml = etree.fromstring((project.feeds / name).read_bytes())
+        created = parsedate_to_datetime(opml.findtext("head/dateCreated"))
+        assert created.isoformat() == "2021-10-26T00:00:00-04:00", name  # the caravan article

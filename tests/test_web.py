@@ -29,6 +29,8 @@ FEED_TYPES = {
     "rss.xml": "application/rss+xml",
     "feed.json": "application/feed+json",
     "index.opml": "text/x-opml",
+    "index-rss.opml": "text/x-opml",
+    "index-json.opml": "text/x-opml",
 }
 
 
@@ -564,3 +566,47 @@ def test_access_log_one_line_per_request_without_tokens(site: WebSite, caplog) -
 
 def access_lines(caplog) -> list[str]:  # type: ignore[no-untyped-def]
     return [r.getMessage() for r in caplog.records if r.name == "publisher.web.access"]
+
+
+# --- suppression, links used once (publisher.subscriptions) ------------------------------------
+
+
+def test_a_confirmation_link_used_once_cannot_undo_a_later_unsubscribe(site: WebSite) -> None:
+    browser = Browser(site)
+    browser.subscribe("once@example.org")
+    path = confirm_path(outbox_mails(site)[0])
+    page = browser.get(path)
+    assert browser.post(path, {"csrf_token": browser.csrf(page)}).status == 303
+    reader = subscriber(site, "once@example.org")
+    call(site, "POST", f"/unsubscribe/{token('unsubscribe', reader.id)}",
+         {"Content-Type": "application/x-www-form-urlencoded"}, b"List-Unsubscribe=One-Click")
+    assert subscriber(site, "once@example.org").status == "unsubscribed"
+    again = browser.get(path)
+    assert again.status == 400 and "expired" in again.text
+    assert browser.post(path, {"csrf_token": browser.csrf(browser.get("/subscribe/"))}).status == 400
+    assert subscriber(site, "once@example.org").status == "unsubscribed"
+
+
+@pytest.mark.parametrize("suppressed", ["bouncing", "complained"])
+def test_a_suppressed_address_needs_a_fresh_confirmation(site: WebSite, suppressed: str) -> None:
+    reader = add_active(site)
+    with site.engine.begin() as conn:
+        subscriber_store.set_status(conn, reader.id, suppressed, site.clock())
+    browser = Browser(site)
+    path = f"/manage/{token('manage', reader.id)}"
+    page = browser.get(path)
+    reply = browser.post(path, {"csrf_token": browser.csrf(page), "action": "resubscribe"})
+    assert reply.status == 303 and "done=confirm" in reply.header("Location")
+    assert subscriber(site, "reader@example.org").status == suppressed  # the manage link is not enough
+    (mail,) = outbox_mails(site)
+    assert mail["To"] == "reader@example.org"
+    confirm = confirm_path(mail)
+    form = browser.get(confirm)
+    assert browser.post(confirm, {"csrf_token": browser.csrf(form)}).status == 303
+    assert subscriber(site, "reader@example.org").status == "active"
+
+
+def test_padded_tokens_are_400(site: WebSite) -> None:
+    reader = add_active(site)
+    for variant in (token("manage", reader.id) + "=", token("manage", reader.id) + "%3D%3D"):
+        assert call(site, "GET", f"/manage/{variant}").status == 400

@@ -77,11 +77,17 @@ def main() -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except LockedError as exc:
-        click.echo(f"error: {exc}", err=True)
+        report(exc)
         sys.exit(EXIT_LOCKED)
     except PublisherError as exc:
-        click.echo(f"error: {exc}", err=True)
+        report(exc)
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+
+
+def report(exc: PublisherError) -> None:
+    """One `error:` line per problem (a config file may have several)."""
+    for line in str(exc).splitlines():
+        click.echo(f"error: {line}", err=True)

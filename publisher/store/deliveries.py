@@ -186,7 +186,7 @@ _MARK_SENT = (
     "UPDATE deliveries SET state = 'sent', attempts = :attempts, last_error = '', "
     "updated_at = :now, sent_at = :now WHERE id = :id")
 _MOVE_WATERMARK = (
-    "UPDATE subscribers SET last_digest_at = :watermark, failures = 0 WHERE id = :id")
+    "UPDATE subscribers SET last_digest_at = :watermark, failures = 0, soft_bounces = 0 WHERE id = :id")
 
 
 def mark_sent_many(conn: Connection, sent: Sequence[tuple[DeliveryRow, int]],

@@ -180,8 +180,42 @@ ARTICLE_LOOKUP_INDEXES = [
     "(published DESC, updated DESC, id, deleted_at, category, authors, content_hash)",
 ]
 
-# Full-text search (store/search.py). SQLite's FTS5; the rows are filled by
-# `search.refresh_search_index`, not at ingest. `search_entries.id` is the FTS rowid.
+# --- the mail loop (migration 7): what came back, the subscriber's lifecycle counters ---
+
+SUBSCRIBER_LIFECYCLE = [
+    # soft_bounces: temporary failures reported since the last delivered digest (hard ones are
+    # `failures`); status_serial: +1 on every status change, so a confirmation link issued
+    # before a change (e.g. an unsubscribe) never applies after it
+    "ALTER TABLE subscribers ADD COLUMN soft_bounces INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE subscribers ADD COLUMN status_serial INTEGER NOT NULL DEFAULT 0",
+]
+
+MAIL_EVENTS = [  # one row per bounce, complaint or mailed unsubscribe: the rates in `status`
+    f"""CREATE TABLE IF NOT EXISTS mail_events (
+    id {AUTO_ID},
+    subscriber_id INTEGER,
+    digest_id INTEGER,
+    kind TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (id)
+)""",  # kind: "hard_bounce", "soft_bounce", "complaint", "unsubscribe"; origin: "smtp", "inbound"
+    "CREATE INDEX IF NOT EXISTS mail_events_at ON mail_events (at, kind)",
+]
+
+INBOUND_MESSAGES = [  # every message `inbound` has acted on, by Message-ID: each acted on once
+    """CREATE TABLE IF NOT EXISTS inbound_messages (
+    message_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    processed_at TEXT NOT NULL,
+    PRIMARY KEY (message_key)
+)""",
+]
+
+# --- full-text search (migration 8, store/search.py) ---
+# SQLite's FTS5; the rows are filled by `search.refresh_search_index`, not at ingest. `search_entries.id` is the FTS rowid.
 SEARCH_INDEX = [
     "CREATE VIRTUAL TABLE IF NOT EXISTS article_search USING fts5("
     "title, summary, body, tokenize = 'porter unicode61 remove_diacritics 2')",
@@ -202,5 +236,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (5, "scheduler: seed watch, runs, schedule slots",
      [*SEED_WATCH, *SCHEDULER_RUNS, *SCHEDULE_SLOTS]),
     (6, "covering indexes for article identity and feed order", ARTICLE_LOOKUP_INDEXES),
-    (7, "full-text search index of articles", SEARCH_INDEX),
+    (7, "mail loop: subscriber counters, mail events, inbound messages",
+     [*SUBSCRIBER_LIFECYCLE, *MAIL_EVENTS, *INBOUND_MESSAGES]),
+    (8, "full-text search index of articles", SEARCH_INDEX),
 ]

@@ -11,7 +11,7 @@ from .db import Connection, parse_utc, utc_text
 
 # Every column of `subscribers`, in the order `_subscriber()` unpacks them.
 _COLUMNS = ("id, email, email_key, name, cadence, categories, status, created_at, confirmed_at, "
-            "last_digest_at, failures")
+            "last_digest_at, failures, soft_bounces, status_serial")
 _SELECT = f"SELECT {_COLUMNS} FROM subscribers"
 
 
@@ -74,11 +74,14 @@ def iter_subscribers(
 
 
 def set_status(conn: Connection, subscriber_id: int, status: str, now: datetime) -> None:
+    """Change the status (and its serial, which outdates every confirmation link issued before)."""
     if status == "active":
-        conn.execute("UPDATE subscribers SET status = ?, confirmed_at = ?, failures = 0 "
-                     "WHERE id = ?", (status, utc_text(now), subscriber_id))
+        conn.execute("UPDATE subscribers SET status = ?, confirmed_at = ?, failures = 0, "
+                     "soft_bounces = 0, status_serial = status_serial + 1 WHERE id = ?",
+                     (status, utc_text(now), subscriber_id))
     else:
-        conn.execute("UPDATE subscribers SET status = ? WHERE id = ?", (status, subscriber_id))
+        conn.execute("UPDATE subscribers SET status = ?, status_serial = status_serial + 1 "
+                     "WHERE id = ?", (status, subscriber_id))
 
 
 def set_preferences(
@@ -99,13 +102,32 @@ def set_preferences(
 
 
 def record_failure(conn: Connection, subscriber_id: int, bounce_after: int) -> bool:
-    """Count a permanent failure; return True when the subscriber is now `bouncing`."""
+    """Count a permanent failure; return True when the subscriber is now `bouncing` (only an
+    `active` subscriber becomes bouncing: an unsubscribed or complained one stays so)."""
     conn.execute("UPDATE subscribers SET failures = failures + 1 WHERE id = ?", (subscriber_id,))
-    failures = conn.scalar("SELECT failures FROM subscribers WHERE id = ?", (subscriber_id,))
-    if failures is not None and failures >= bounce_after:
-        conn.execute("UPDATE subscribers SET status = 'bouncing' WHERE id = ?", (subscriber_id,))
-        return True
-    return False
+    changed = conn.execute(
+        "UPDATE subscribers SET status = 'bouncing', status_serial = status_serial + 1 "
+        "WHERE id = ? AND status = 'active' AND failures >= ?", (subscriber_id, bounce_after))
+    return changed.rowcount > 0
+
+
+def activate_at_serial(conn: Connection, subscriber_id: int, serial: int, now: datetime) -> bool:
+    """Active, if the status has not changed since `serial` (a confirmation link's check)."""
+    changed = conn.execute(
+        "UPDATE subscribers SET status = 'active', confirmed_at = ?, failures = 0, "
+        "soft_bounces = 0, status_serial = status_serial + 1 WHERE id = ? AND status_serial = ?",
+        (utc_text(now), subscriber_id, serial))
+    return changed.rowcount > 0
+
+
+def raise_failures(conn: Connection, subscriber_id: int, failures: int) -> None:
+    conn.execute("UPDATE subscribers SET failures = ? WHERE id = ? AND failures < ?",
+                 (failures, subscriber_id, failures))
+
+
+def record_soft_bounce(conn: Connection, subscriber_id: int) -> None:
+    conn.execute("UPDATE subscribers SET soft_bounces = soft_bounces + 1 WHERE id = ?",
+                 (subscriber_id,))
 
 
 def count_by(conn: Connection) -> dict[tuple[str, str], int]:
@@ -122,12 +144,12 @@ def delete_subscriber(conn: Connection, subscriber_id: int) -> None:
 
 def _subscriber(r: tuple) -> Subscriber:  # type: ignore[type-arg]
     (id_, email, _key, name, cadence, categories, status, created_at, confirmed_at,
-     last_digest_at, failures) = r
+     last_digest_at, failures, soft_bounces, status_serial) = r
     return Subscriber(
         id=id_, email=email, name=name, cadence=cadence,
         categories=tuple(json.loads(categories)), status=status,
         created_at=parse_utc(created_at),
         confirmed_at=parse_utc(confirmed_at) if confirmed_at else None,
         last_digest_at=parse_utc(last_digest_at) if last_digest_at else None,
-        failures=failures,
+        failures=failures, soft_bounces=soft_bounces, status_serial=status_serial,
     )

@@ -20,7 +20,6 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings
-from ..errors import ConfigError
 from ..store import Database
 from .feeds import FileServer
 from .mailer import ConfirmationSender, default_sender
@@ -64,8 +63,7 @@ def create_app(
     settings: Settings, engine: Database, now: Clock | None = None,
     sender: ConfirmationSender | None = None,
 ) -> Flask:
-    """The web app; raises ConfigError for a missing secret or a bad [web] section."""
-    check_web_settings(settings)
+    """The web app for checked settings; raises ConfigError for a missing secret."""
     template_dirs = tuple(dict.fromkeys([settings.templates_dir / "web", BUILTIN_TEMPLATES]))
     web = Web(
         settings=settings,
@@ -163,23 +161,6 @@ def public_redirect(web: Web, response: Response) -> Response:
 
 def web_of(app: Flask) -> Web:
     return app.extensions["publisher"]  # type: ignore[no-any-return]
-
-
-def check_web_settings(settings: Settings) -> None:
-    w = settings.web
-    url = urlsplit(w.public_url)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise ConfigError(f"web.public_url must be an absolute http(s) url, not {w.public_url!r}")
-    if url.query or url.fragment:
-        raise ConfigError(f"web.public_url must not have a query or fragment: {w.public_url!r}")
-    for key in ("confirm_cooldown", "feed_max_age", "proxy_hops"):
-        if getattr(w, key) < 0:
-            raise ConfigError(f"web.{key} must not be negative")
-    for key in ("confirm_max_age", "subscribe_per_ip", "max_request_bytes", "threads", "page_size"):
-        if getattr(w, key) < 1:
-            raise ConfigError(f"web.{key} must be at least 1")
-    if not 0 <= w.port <= 65535:
-        raise ConfigError(f"web.port must be between 0 and 65535, not {w.port}")
 
 
 def _autoescape(name: str | None) -> bool:

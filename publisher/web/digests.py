@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, abort, render_template
 
 from ..store import web as web_store
+from ..subscriptions import ROUTES
 from .paging import page_count, page_number, pager
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def register(app: Flask, web: Web) -> None:
         return render_template("digests.html", digests=found, pager=pager(number, pages),
                                canonical=web.absolute("digests/"))
 
-    @app.get("/digests/<int:digest_id>/")
+    @app.get(ROUTES["view"])
     def digest_page(digest_id: int) -> Response:
         from ..sending import render_archived_digest  # noqa: PLC0415 - the digest stack, lazily
 

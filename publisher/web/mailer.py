@@ -23,7 +23,8 @@ class ConfirmationSender(Protocol):
 
 
 def confirmation_message(
-    settings: Settings, to: str, subject: str, text: str, html: str, now: datetime
+    settings: Settings, to: str, subject: str, text: str, html: str, now: datetime,
+    message_id: str = "",
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = Address(header_value(settings.mail.from_name),
@@ -31,7 +32,7 @@ def confirmation_message(
     message["To"] = header_value(to)
     message["Subject"] = header_value(subject)
     message["Date"] = format_datetime(now)
-    message["Message-ID"] = make_msgid("confirm", domain=settings.message_id_domain)
+    message["Message-ID"] = message_id or make_msgid("confirm", domain=settings.message_id_domain)
     if settings.mail.reply_to:
         message["Reply-To"] = header_value(settings.mail.reply_to)
     message["Auto-Submitted"] = "auto-generated"

@@ -1,7 +1,10 @@
 """Subscribe (double opt-in), confirm, manage and unsubscribe.
 
+The rules (who may become active, which links are valid) live in `publisher.subscriptions`;
+these views parse the request, call it, and render. The routes come from its `ROUTES` table.
 Tokens (see `publisher.tokens`), each scoped by purpose:
-- "confirm": `<subscriber id>:<unix time issued>`, valid for `web.confirm_max_age` seconds;
+- "confirm": `<subscriber id>:<unix time issued>:<status serial>`, valid for
+  `web.confirm_max_age` seconds and only until the subscriber's status changes;
 - "manage" and "unsubscribe": `<subscriber id>`, valid until the secret changes (they sit in
   every digest, and RFC 8058 wants the unsubscribe url to keep working).
 
@@ -17,12 +20,10 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from email_validator import EmailNotValidError, validate_email
 from flask import Flask, Response, abort, redirect, render_template, request, url_for
 
-from .. import tokens
+from .. import subscriptions
 from ..model import CADENCES, Subscriber
-from ..store import subscribers as subscriber_store
 from ..store import web as web_store
 from .mailer import confirmation_message
 from .security import CSRF_FIELD
@@ -32,8 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("publisher.web")
 
-MAX_EMAIL_LENGTH = 254
-DEFAULT_CADENCE = "daily"
+DEFAULT_CADENCE = subscriptions.DEFAULT_CADENCE
 CADENCE_LABELS = {
     "immediate": "As soon as an article is published",
     "daily": "Once a day",
@@ -45,7 +45,8 @@ NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
 
 def register(app: Flask, web: Web) -> None:
     settings = web.settings
-    secret = settings.secrets.secret_key
+    links = subscriptions.Links.from_settings(settings)
+    routes = subscriptions.ROUTES
 
     def page(template: str, status: int = 200, **context: object) -> Response:
         """A no-store page whose forms carry the visitor's CSRF token."""
@@ -65,14 +66,11 @@ def register(app: Flask, web: Web) -> None:
 
     def subscriber_from(purpose: str, token: str) -> Subscriber:
         """The subscriber a manage/unsubscribe token names, or 400."""
-        try:
-            value = tokens.unsign(secret, purpose, token)
-        except tokens.BadToken:
-            abort(400)
-        if not value.isdigit():
+        subscriber_id = links.subscriber_id_from(purpose, token)
+        if subscriber_id is None:
             abort(400)
         with web.engine.connect() as conn:
-            found = subscriber_store.get_subscriber(conn, int(value))
+            found = subscriptions.get(conn, subscriber_id)
         if found is None:
             abort(400)
         return found
@@ -101,11 +99,8 @@ def register(app: Flask, web: Web) -> None:
         cadence, chosen = chosen_preferences()
         raw = request.form.get("email", "").strip()
         try:
-            if len(raw) > MAX_EMAIL_LENGTH:
-                raise EmailNotValidError("too long")
-            checked = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
-            email = checked.ascii_email or checked.normalized
-        except EmailNotValidError:
+            email = subscriptions.normalise_address(raw)
+        except subscriptions.BadAddress:
             return page("subscribe.html", status=400, sections=sections, email=raw,
                         cadence=cadence, chosen=chosen,
                         error="Please enter a valid email address, like name@example.org.")
@@ -117,42 +112,32 @@ def register(app: Flask, web: Web) -> None:
 
     # --- confirm ---------------------------------------------------------------------------
 
-    def confirm_target(token: str) -> Subscriber | None:
-        """The subscriber of a valid confirm token; None when it expired; 400 when forged."""
-        try:
-            value = tokens.unsign(secret, "confirm", token)
-        except tokens.BadToken:
-            abort(400)
-        subscriber_id, _, issued = value.partition(":")
-        if not subscriber_id.isdigit() or not issued.isdigit():
-            abort(400)
-        age = web.now().timestamp() - int(issued)
-        if age > settings.web.confirm_max_age:
-            return None
-        with web.engine.connect() as conn:
-            found = subscriber_store.get_subscriber(conn, int(subscriber_id))
-        if found is None:
-            abort(400)
-        return found
-
-    @app.route("/confirm/<token>", methods=["GET", "POST"])
+    @app.route(routes["confirm"], methods=["GET", "POST"])
     def confirm(token: str) -> Response:
-        subscriber = confirm_target(token)
-        if subscriber is None:
+        with web.engine.connect() as conn:
+            checked = subscriptions.check_confirmation(conn, links, token, web.now(),
+                                                       settings.web.confirm_max_age)
+        if checked is None:
+            abort(400)
+        if checked.state in ("expired", "used"):
             return page("expired.html", status=400)
+        subscriber = checked.subscriber
+        assert subscriber is not None
         if request.method != "POST":  # GET, HEAD: show the page only
             return page("confirm.html", subscriber=subscriber, token=token)
         require_csrf()
-        if subscriber.status != "active":
+        if checked.state == "ok":
             with web.engine.begin() as conn:
-                subscriber_store.set_status(conn, subscriber.id, "active", web.now())
+                done = subscriptions.confirm(conn, checked, web.now())
+            if not done:  # the status changed since the page was shown
+                return page("expired.html", status=400)
             log.info("subscriber %s confirmed", subscriber.id)
         return redirect(url_for("manage", token=manage_token(web, subscriber.id), done="confirmed"),
                         code=303)
 
     # --- manage ----------------------------------------------------------------------------
 
-    @app.route("/manage/<token>", methods=["GET", "POST"])
+    @app.route(routes["manage"], methods=["GET", "POST"])
     def manage(token: str) -> Response:
         subscriber = subscriber_from("manage", token)
         if request.method != "POST":  # GET, HEAD: show the page only
@@ -164,36 +149,36 @@ def register(app: Flask, web: Web) -> None:
         require_csrf()
         action = request.form.get("action", "")
         now = web.now()
+        outcome = {"save": "saved", "unsubscribe": "unsubscribed", "resubscribe": "resubscribed"}
+        if action not in outcome:
+            abort(400)
+        done = outcome[action]
         with web.engine.begin() as conn:
             if action == "save":
                 cadence, chosen = chosen_preferences()
-                subscriber_store.set_preferences(conn, subscriber.id, cadence=cadence,
+                subscriptions.update_preferences(conn, subscriber.id, cadence=cadence,
                                                  categories=chosen)
             elif action == "unsubscribe":
-                if subscriber.status != "unsubscribed":
-                    subscriber_store.set_status(conn, subscriber.id, "unsubscribed", now)
-            elif action == "resubscribe":
-                # The token came in a mail to this address: that proves the mailbox is theirs.
-                if subscriber.status != "active":
-                    subscriber_store.set_status(conn, subscriber.id, "active", now)
-            else:
-                abort(400)
+                subscriptions.unsubscribe(conn, subscriber, now)
+            elif not subscriptions.resubscribe(conn, subscriber, now):
+                done = "confirm"  # suppressed: a fresh confirmation first
+        if done == "confirm":
+            request_confirmation(web, subscriber.email, subscriber.cadence, subscriber.categories)
         log.info("subscriber %s: %s", subscriber.id, action)
-        done = {"save": "saved", "unsubscribe": "unsubscribed", "resubscribe": "resubscribed"}
-        return redirect(url_for("manage", token=token, done=done[action]), code=303)
+        return redirect(url_for("manage", token=token, done=done), code=303)
 
     # --- unsubscribe (RFC 8058) ------------------------------------------------------------
 
-    @app.route("/unsubscribe/<token>", methods=["GET", "POST"])
+    @app.route(routes["unsubscribe"], methods=["GET", "POST"])
     def unsubscribe(token: str) -> Response:
         subscriber = subscriber_from("unsubscribe", token)
         manage_href = url_for("manage", token=manage_token(web, subscriber.id))
         if request.method != "POST":  # GET and HEAD never change anything
             return page("unsubscribe.html", subscriber=subscriber, token=token,
                         manage_href=manage_href)
-        if subscriber.status != "unsubscribed":
-            with web.engine.begin() as conn:
-                subscriber_store.set_status(conn, subscriber.id, "unsubscribed", web.now())
+        with web.engine.begin() as conn:
+            changed = subscriptions.unsubscribe(conn, subscriber, web.now())
+        if changed:
             log.info("subscriber %s unsubscribed (%s)", subscriber.id,
                      "one-click" if request.form.get("List-Unsubscribe") == ONE_CLICK else "page")
         if request.form.get("List-Unsubscribe") == ONE_CLICK:
@@ -207,11 +192,12 @@ MANAGE_MESSAGES = {
     "saved": "Your choices are saved.",
     "unsubscribed": "You are unsubscribed. You will get no more digests.",
     "resubscribed": "Welcome back: you are subscribed again.",
+    "confirm": "We sent you a confirmation link: open it to get digests again.",
 }
 
 
 def manage_token(web: Web, subscriber_id: int) -> str:
-    return tokens.sign(web.settings.secrets.secret_key, "manage", str(subscriber_id))
+    return subscriptions.Links.from_settings(web.settings).token("manage", str(subscriber_id))
 
 
 def request_confirmation(web: Web, email: str, cadence: str, sections: tuple[str, ...]) -> None:
@@ -219,24 +205,18 @@ def request_confirmation(web: Web, email: str, cadence: str, sections: tuple[str
     had one within `web.confirm_cooldown`. Silent either way: the caller shows the same page."""
     now = web.now()
     with web.engine.begin() as conn:
-        subscriber = subscriber_store.find_subscriber(conn, email)
-        if subscriber is not None and subscriber.status == "active":
-            return  # changes nothing, mails nothing, reveals nothing
+        subscriber = subscriptions.request(conn, email, cadence=cadence, categories=sections,
+                                           now=now)
         if subscriber is None:
-            subscriber = subscriber_store.add_subscriber(
-                conn, email, name="", cadence=cadence, categories=sections, status="pending",
-                now=now)
-        else:
-            subscriber_store.set_preferences(conn, subscriber.id, cadence=cadence,
-                                             categories=sections)
+            return  # already active: changes nothing, mails nothing, reveals nothing
         email_key = subscriber.email.casefold()
         if not web_store.claim_confirmation_mail(conn, email_key, now,
                                                  web.settings.web.confirm_cooldown):
             log.info("confirmation for subscriber %s not sent: cooldown", subscriber.id)
             return
-    token = tokens.sign(web.settings.secrets.secret_key, "confirm",
-                        f"{subscriber.id}:{int(now.timestamp())}")
-    link = web.absolute(f"confirm/{token}")
+    link = web.absolute(subscriptions.path_for(
+        "confirm", token=subscriptions.Links.from_settings(web.settings).confirm_token(
+            subscriber, now)).lstrip("/"))
     context = {"link": link, "site_title": web.settings.site.title,
                "hours": max(1, web.settings.web.confirm_max_age // 3600)}
     message = confirmation_message(
@@ -244,7 +224,8 @@ def request_confirmation(web: Web, email: str, cadence: str, sections: tuple[str
         subject=f"Confirm your subscription to {web.settings.site.title}",
         text=render_template("confirm_mail.txt", **context),
         html=render_template("confirm_mail.html", **context),
-        now=now,
+        now=now, message_id=subscriptions.confirmation_message_id(
+            web.settings.message_id_domain, subscriber.id, now),
     )
     started = time.monotonic()
     try:
