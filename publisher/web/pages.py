@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from ..model import Article, slugify
 from ..store import web as web_store
+from . import search_views
 from .paging import page_count, page_number, pager
 
 if TYPE_CHECKING:
@@ -131,8 +132,11 @@ def article(slug: str) -> str:
     web = _web()
     with web.engine.connect() as conn:
         found = web_store.live_article_by_slug(conn, slug, web.settings.site_record.timezone)
-        if found is None:
-            abort(404)
+    if found is None:
+        abort(404)
+    if found.related:
+        search_views.keeper().refresh()  # related teasers are found by title in the index
+    with web.engine.connect() as conn:
         linked = web_store.related_slugs(conn, found.related)
     related = [(t, url_for("archive.article", slug=linked[t.title]) if t.title in linked else None)
                for t in found.related]
@@ -187,8 +191,9 @@ def author(slug: str) -> str:
 
 def register(app: Flask, web: Web) -> None:
     """Every reading blueprint (the subscribe views register themselves)."""
-    from . import assets, digests, feed_views, search_views, wordpress  # noqa: PLC0415
+    from . import assets, digests, feed_views, wordpress  # noqa: PLC0415
 
+    search_views.install(app, web.engine, web.now)
     app.register_blueprint(wordpress.bp)  # first: its /category/<slug>/feed/ beats /<slug>/
     app.register_blueprint(bp)
     app.register_blueprint(search_views.bp)
