@@ -253,6 +253,7 @@ class MailSection:
     dkim_key_file: str = ""
     dkim_selector: str = setting("default", hostname)
     outbox_fsync: bool = False  # fsync each .eml before it counts as sent (slower)
+    lease_seconds: float = setting(300.0, above(0))  # a dead sender's claims: anyone's after this
 
 
 @dataclass(frozen=True)
@@ -290,6 +291,11 @@ class WebSection:
 
 
 @dataclass(frozen=True)
+class DatabaseSection:
+    busy_timeout: float = setting(30.0, at_least(0))  # seconds a write waits for another's lock
+
+
+@dataclass(frozen=True)
 class Secrets:
     """Read from the environment only, never from config.toml."""
 
@@ -308,6 +314,7 @@ class Settings:
     digest: DigestSection = field(default_factory=DigestSection)
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
     web: WebSection = field(default_factory=WebSection)
+    database: DatabaseSection = field(default_factory=DatabaseSection)
     secrets: Secrets = field(default_factory=Secrets)
     explicit: frozenset[str] = frozenset()  # "section.key" of every key the file set
 
@@ -381,6 +388,7 @@ SECTIONS: dict[str, type] = {
     "digest": DigestSection,
     "schedule": ScheduleSection,
     "web": WebSection,
+    "database": DatabaseSection,
 }
 
 

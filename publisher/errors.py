@@ -42,6 +42,11 @@ class StoreError(PublisherError):
     """The state database cannot be opened or is in an unexpected state."""
 
 
+class DatabaseBusy(StoreError):
+    """Another process held the state database's write lock longer than database.busy_timeout:
+    nothing was changed; try again later (the CLI exits 1, the web answers 503)."""
+
+
 class SendError(PublisherError):
     """A message could not be delivered."""
 

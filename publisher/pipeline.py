@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Sequence
 
 from .store import Database
 
-from . import __version__
+from . import __version__, orphans
 from .config import Settings
 from .errors import NotAnArticle, SeedError
 from .feeds import FORMATS, render_files, render_opml_files
@@ -286,6 +286,7 @@ class _WorkerState:
 
 
 def _start_worker(database: Path | None) -> None:
+    orphans.die_with_parent()  # a killed parent leaves no worker (nor its inherited lock) behind
     # The garbage collector is off: workers only build acyclic records and exit, and the
     # collector's passes over them cost more than 10%.
     gc.disable()

@@ -73,12 +73,16 @@ def library_sender(engine: Database, settings: Settings) -> DigestSender:
     """
 
     def send(cadence: str, now: datetime, stop: threading.Event) -> DigestOutcome:
-        report = sending.send_digests(engine, settings, now, cadence=cadence, stop=stop)
+        # daily/weekly: `now` is the slot, planned once per store whoever gets there first
+        slot = now if cadence in slots.SLOT_CADENCES else None
+        report = sending.send_digests(engine, settings, now, cadence=cadence, stop=stop,
+                                      slot=slot)
         fatal = str(report.fatal or "")
         return DigestOutcome(
             cadence,
             sent=report.sent,
             failed=report.failed,
+            queued=report.left,  # e.g. a dead sender's claims, until their lease expires
             resumed=report.resumed,
             interrupted=report.interrupted or stop.is_set() or bool(fatal),
             detail="" if stop.is_set() else fatal,

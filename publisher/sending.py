@@ -1,30 +1,38 @@
 """The digest verbs: `send_digests` (plan, then deliver with a ledger) and `preview_digest`.
 
-Crash safety, Postfix style:
+Exactly once, with any number of sender processes (`send-digests`, `tick`, `run`) on one store:
 
-1. Plan: in one transaction, for every due active subscriber with something new, find or create
-   the digest row for exactly those articles and queue one delivery row per (subscriber, digest),
-   carrying the watermark (`now`) the subscriber moves to once it is sent. Subscribers that
-   still have a queued row from an interrupted run are not planned again.
-2. Deliver: every queued row (the new ones and any left by a killed run) is sent; once the
-   server accepted it, and before that connection is given another message, a transaction marks
-   it sent and moves the subscriber's watermark (results that arrive together, at most one per
-   connection, share that transaction; the idempotent outbox is recorded in larger batches).
+1. Plan, under the store's planner lock (one planner at a time, see `ledger.lock_planning`), in
+   one transaction: for every due active subscriber with something new and nothing unfinished
+   (queued or being sent), find or create the digest row for exactly those articles and queue
+   one delivery row per (subscriber, digest), carrying the watermark the subscriber moves to
+   once it is sent. A daily or weekly slot is claimed in that same transaction: a slot is
+   planned once per store, by whichever process gets there first.
+2. Deliver: claim a few deliveries at a time (`queued`, or `sending` with an expired lease),
+   checking each subscriber's status in the claiming transaction; send; once the server
+   accepted a message, and before that connection is given another one, mark it sent and move
+   the watermark (results that arrive together, at most one per connection, share that
+   transaction; the idempotent outbox is recorded in larger batches). Only the claim's owner
+   records its outcome.
 
-A kill between "accepted" and "marked sent" sends that message again (at most one per
-connection), with the same Message-ID (it is derived from the digest and subscriber ids); nobody
-is skipped. `stop` ends a run the same orderly way: messages in flight are finished and
-recorded, the rest stays queued.
+A sender killed between "accepted" and "marked sent" leaves its claims to expire
+(`mail.lease_seconds`); whoever claims them next sends those messages again (at most one per
+connection), with the same Message-ID (derived from the digest and subscriber ids); nobody is
+skipped. `stop` ends a run the orderly way: messages in flight are finished and recorded, the
+claims not yet sent are given back at once.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import queue
+import secrets
+import socket
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Sequence
@@ -41,6 +49,7 @@ from .mail import (DkimSigner, FatalSendError, Letter, MessageTemplate, Permanen
 from .model import CADENCES, Article, Subscriber
 from .store import articles as article_store
 from .store import deliveries as ledger
+from .store import runs as run_store
 from .store import subscribers as subscriber_store
 
 # Without --cadence a subscriber is due when this long has passed since their last digest.
@@ -49,7 +58,9 @@ DUE_AFTER = {"immediate": timedelta(0), "daily": timedelta(hours=20),
 RENDER_CACHE = 8  # rendered digests kept while sending (queued rows come grouped by digest)
 CANDIDATE_CACHE = 16
 PLAN_BATCH = 500  # deliveries queued per INSERT
-SENT_BATCH = 500  # outbox deliveries recorded per transaction  # article lists kept while planning, by watermark
+SENT_BATCH = 500  # outbox deliveries recorded per transaction
+CLAIM_OUTBOX = 100  # deliveries claimed at a time by the (idempotent) outbox
+CLAIM_PER_CONNECTION = 2  # ... and per SMTP connection
 
 
 @dataclass
@@ -59,7 +70,9 @@ class SendReport:
     retried: int = 0  # attempts that failed temporarily and were tried again
     failed: int = 0  # deliveries that failed for good in this run
     planned: int = 0  # deliveries queued by this run
-    resumed: int = 0  # deliveries left queued by an earlier, interrupted run
+    resumed: int = 0  # deliveries unfinished (queued, or being sent) when this run planned
+    slot_planned: bool = False  # this run planned the slot it was given
+    left: int = 0  # deliveries still unfinished at the end (others' claims, unexpired leases)
     digests: int = 0  # distinct digest contents rendered (= premailer runs)
     bouncing: list[str] = field(default_factory=list)  # addresses now marked bouncing
     errors: list[str] = field(default_factory=list)  # one line per failed delivery
@@ -240,7 +253,7 @@ def send_digests(
     dry_run: bool = False, sender: Sender | None = None,
     sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
     renderer: DigestRenderer | None = None, stop: threading.Event | None = None,
-    until: datetime | None = None,
+    until: datetime | None = None, slot: datetime | None = None,
 ) -> SendReport:
     """Plan and send every digest that is due; return what happened.
 
@@ -251,6 +264,10 @@ def send_digests(
     `until` (default `now`) is the end of the period planned: articles taken in up to then, and
     the watermark subscribers move to; `now` is the send time (the Date header, the ledger's
     times). The scheduler plans a slot's period with `until=slot_at`.
+
+    `slot`: plan the `cadence` digest of this daily/weekly slot, unless some process (this one
+    or another) already did; the claim is part of the planning transaction. The queued
+    deliveries are sent either way.
 
     `stop`: once set, no new delivery is taken (checked while planning and before each queued
     row); the messages in flight are finished and recorded, the rest stays queued for the next
@@ -267,21 +284,29 @@ def send_digests(
     renderer = renderer or DigestRenderer(settings)
     calls_before = renderer.inline_calls
     signer = _signer(settings)
-    _plan(engine, settings, now, until, cadence, report, stop)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    _plan(engine, settings, now, until, cadence, report, stop, owner, slot)
     if not stop.is_set():
         _Delivery(engine, settings, now, sender or sender_for(settings, signer), renderer, signer,
-                  report, sleep, clock, stop).run()
+                  report, sleep, clock, stop, owner).run()
+        with engine.connect() as conn:
+            report.left = ledger.count_unfinished(conn)
     report.interrupted = stop.is_set()
     report.digests = renderer.inline_calls - calls_before
     return report
 
 
 def _plan(engine: Database, settings: Settings, now: datetime, until: datetime,
-          cadence: str | None, report: SendReport, stop: threading.Event) -> None:
+          cadence: str | None, report: SendReport, stop: threading.Event, owner: str,
+          slot: datetime | None) -> None:
     ids_for = _MessageIds(settings)
     with engine.begin() as conn:
-        busy = ledger.subscribers_with_queued(conn)
-        report.resumed = ledger.count_queued(conn)
+        ledger.lock_planning(conn, owner, now)  # first: the others' plans are committed
+        report.resumed = ledger.count_unfinished(conn)
+        if slot is not None and cadence is not None and run_store.slot_claimed(conn, cadence,
+                                                                                 slot):
+            return  # planned by someone else (or earlier): only deliver
+        busy = ledger.subscribers_with_unfinished(conn)
         candidates = _Candidates(conn, settings, until)
         digest_ids: OrderedDict[tuple[str, ...], int] = OrderedDict()
         batch: list[ledger.Planned] = []
@@ -309,14 +334,17 @@ def _plan(engine: Database, settings: Settings, now: datetime, until: datetime,
                 report.planned += ledger.plan_deliveries(conn, batch, until, now)
                 batch = []
         report.planned += ledger.plan_deliveries(conn, batch, until, now)
+        if slot is not None and cadence is not None and not stop.is_set():
+            run_store.claim_slot(conn, cadence, slot, now)
+            report.slot_planned = True
 
 
 def _dry_run(engine: Database, settings: Settings, now: datetime, cadence: str | None,
              report: SendReport) -> SendReport:
     contents: set[tuple[str, ...]] = set()
     with engine.begin() as conn:
-        busy = ledger.subscribers_with_queued(conn)
-        report.sent = ledger.count_queued(conn)
+        busy = ledger.subscribers_with_unfinished(conn)
+        report.sent = ledger.count_unfinished(conn)
         report.resumed = report.sent
         candidates = _Candidates(conn, settings, now)
         for sub in _subscribers(conn, cadence):
@@ -341,15 +369,16 @@ class _Job:
 
 
 class _Delivery:
-    """The delivery loop: this thread reads the ledger, builds messages and records results;
+    """The delivery loop: this thread claims deliveries, builds messages and records results;
     `connections` worker threads each hold one session (connection) and only send."""
 
     def __init__(self, engine: Database, settings: Settings, now: datetime, sender: Sender,
                  renderer: DigestRenderer, signer: DkimSigner | None, report: SendReport,
                  sleep: Callable[[float], None], clock: Callable[[], float],
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, owner: str) -> None:
         self.engine = engine
         self.stop = stop
+        self.owner = owner
         # waiting (retry backoff, rate limit) ends early when `stop` is set
         self.wait = stop.wait if sleep is time.sleep else sleep
         self.recipient = _Recipients(settings)
@@ -361,6 +390,8 @@ class _Delivery:
         self.report = report
         self.sleep = sleep
         self.clock = clock
+        self.started = clock()
+        self.lease = timedelta(seconds=settings.mail.lease_seconds)
         self.templates: OrderedDict[int, MessageTemplate | None] = OrderedDict()
         self.workers = max(1, int(getattr(sender, "connections", 1) or 1))
         self.rate = settings.mail.rate_limit
@@ -371,7 +402,38 @@ class _Delivery:
         # connection that sent them gets another message (the results that came in together,
         # at most one per connection, in one transaction).
         self.batch_sent = bool(getattr(sender, "idempotent", False))
+        self.claim_size = (CLAIM_OUTBOX if self.batch_sent
+                           else CLAIM_PER_CONNECTION * self.workers)
         self.pending_sent: list[tuple[ledger.DeliveryRow, int]] = []  # (row, attempts before)
+        self.claimed: deque[ledger.QueuedDelivery] = deque()
+
+    def moment(self) -> datetime:
+        """`now` moved on by the time this run has taken (leases are measured from it)."""
+        return self.now + timedelta(seconds=self.clock() - self.started)
+
+    # -- claims
+    def claim(self) -> bool:
+        """Claim the next few deliveries (recording pending sent rows in the same transaction);
+        False when there is nothing left to claim."""
+        while True:
+            moment = self.moment()
+            with self.conn.begin():
+                if self.pending_sent:
+                    ledger.mark_sent_many(self.conn, self.pending_sent, self.owner, self.now)
+                    self.pending_sent = []
+                items, closed = ledger.claim_deliveries(self.conn, self.owner, moment,
+                                                        moment + self.lease, self.claim_size)
+            self.claimed.extend(items)
+            if items:
+                return True
+            if not closed:  # (a batch of unsubscribed ones only: claim on)
+                return False
+
+    def release(self) -> None:
+        """Give back the claims not sent (stopping, or a fatal error): queued for anyone."""
+        self.claimed.clear()
+        with self.conn.begin():
+            ledger.release_claims(self.conn, self.owner, self.moment())
 
     # -- per message
     def template(self, digest_id: int) -> MessageTemplate | None:
@@ -411,7 +473,8 @@ class _Delivery:
 
     # -- results, one transaction each, right after the server answered
     def record(self, job: _Job, error: BaseException | None) -> float | None:
-        """Record an outcome; return the delay before the next attempt, or None when done."""
+        """Record an outcome; return the delay before the next attempt, or None when done.
+        Raises FatalSendError (after recording) when sending must stop."""
         d = job.item.delivery
         now = self.now
         if error is None:  # recorded by flush_sent: now (SMTP) or in batches (the outbox)
@@ -420,40 +483,50 @@ class _Delivery:
             if len(self.pending_sent) >= SENT_BATCH:
                 self.flush_sent()
             return None
+        owner = self.owner
+        message = str(error)
+        if isinstance(error, FatalSendError):  # not this recipient's fault: queued again
+            with self.conn.begin():
+                ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=False,
+                                    owner=owner)
+            raise error
+        job.attempts += 1
+        if isinstance(error, TemporaryFailure) and job.attempts < self.settings.mail.max_attempts:
+            delays = self.settings.mail.retry_delays or [0.0]
+            delay = delays[min(job.attempts - 1, len(delays) - 1)]
+            # still ours while we wait to try again (and for a lease after that)
+            until = self.moment() + timedelta(seconds=delay) + self.lease
+            with self.conn.begin():
+                ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=False,
+                                    owner=owner, lease_until=until)
+            self.report.retried += 1
+            return delay
+        if isinstance(error, Unavailable):  # server down: queued again for the next run
+            with self.conn.begin():
+                ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=False,
+                                    owner=owner)
+            raise FatalSendError(message, "the undelivered digests stay queued for the next run")
         with self.conn.begin():
-            conn = self.conn
-            message = str(error)
-            if isinstance(error, FatalSendError):  # not this recipient's fault: stays queued
-                ledger.mark_attempt(conn, d.id, job.attempts, message, now, failed=False)
-                raise error
-            job.attempts += 1
-            if isinstance(error, TemporaryFailure) and job.attempts < self.settings.mail.max_attempts:
-                ledger.mark_attempt(conn, d.id, job.attempts, message, now, failed=False)
-                self.report.retried += 1
-                delays = self.settings.mail.retry_delays or [0.0]
-                return delays[min(job.attempts - 1, len(delays) - 1)]
-            if isinstance(error, Unavailable):  # server down: leave it queued for the next run
-                ledger.mark_attempt(conn, d.id, job.attempts, message, now, failed=False)
-                raise FatalSendError(message, "the undelivered digests stay queued for the next run")
-            ledger.mark_attempt(conn, d.id, job.attempts, message, now, failed=True)
-            self.report.failed += 1
-            self.report.errors.append(f"{job.item.email}: {message}")
+            ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=True,
+                                owner=owner)
             if isinstance(error, PermanentFailure):
-                if subscriber_store.record_failure(conn, d.subscriber_id,
+                if subscriber_store.record_failure(self.conn, d.subscriber_id,
                                                    self.settings.mail.bounce_after):
                     self.report.bouncing.append(job.item.email)
-            return None
+        self.report.failed += 1
+        self.report.errors.append(f"{job.item.email}: {message}")
+        return None
 
     def flush_sent(self) -> None:
         if self.pending_sent:
             with self.conn.begin():
-                ledger.mark_sent_many(self.conn, self.pending_sent, self.now)
+                ledger.mark_sent_many(self.conn, self.pending_sent, self.owner, self.now)
             self.pending_sent = []
 
     def fail_unbuildable(self, item: ledger.QueuedDelivery, reason: str) -> None:
         with self.conn.begin():
-            ledger.mark_attempt(self.conn, item.delivery.id, item.delivery.attempts, reason, self.now,
-                                failed=True)
+            ledger.mark_attempt(self.conn, item.delivery.id, item.delivery.attempts, reason,
+                                self.now, failed=True, owner=self.owner)
         if item.status == "active":
             self.report.failed += 1
             self.report.errors.append(f"{item.email}: {reason}")
@@ -474,16 +547,21 @@ class _Delivery:
             pool = _InlinePool(self.sender, self.envelope_from)
         else:
             pool = _ThreadPool(self.sender, self.envelope_from, self.workers)
-        self.conn = self.engine.connect()  # one connection records every outcome
+        self.conn = self.engine.connect()  # one connection claims and records everything
         try:
             self._loop(pool)
             self.flush_sent()
+            self.release()
         finally:
             pool.close(max(5.0, self.settings.mail.smtp_timeout + 5))
             self.conn.close()
 
+    def _next(self) -> ledger.QueuedDelivery | None:
+        if not self.claimed and not self.claim():
+            return None
+        return self.claimed.popleft()
+
     def _loop(self, pool: "_ThreadPool | _InlinePool") -> None:
-        source = ledger.iter_queued(self.engine.begin)
         retries: list[tuple[float, int, _Job]] = []
         order = itertools.count()
         in_flight = 0
@@ -494,14 +572,14 @@ class _Delivery:
         exhausted = False
         while True:
             while not stopping and in_flight < window:
-                if self.stop.is_set():  # the rest stays queued, untouched, for the next run
+                if self.stop.is_set():  # the rest is given back, untouched, for the next run
                     stopping = True
                     break
                 job = None
                 if retries and retries[0][0] <= self.clock():
                     job = heapq.heappop(retries)[2]
                 elif not exhausted:
-                    item = next(source, None)
+                    item = self._next()
                     if item is None:
                         exhausted = True
                         continue
@@ -515,6 +593,7 @@ class _Delivery:
                 self.throttle()
                 if self.stop.is_set():  # set while waiting for the rate limit: not sent
                     stopping = True
+                    self.claimed.appendleft(job.item)  # (given back with the rest)
                     break
                 pool.put(job)
                 in_flight += 1
@@ -537,6 +616,8 @@ class _Delivery:
                     heapq.heappush(retries, (self.clock() + delay, next(order), job))
             if not self.batch_sent:
                 self.flush_sent()
+        if retries:  # stopped while these waited for another attempt: anyone's again
+            self.claimed.extend(job.item for _, _, job in retries)
 
 
 def _send(session_holder: list, sender: Sender, envelope_from: str, job: _Job):  # type: ignore[type-arg]

@@ -96,7 +96,7 @@ class Daemonised:
             f'[schedule]\nscan_interval = 1\nsettle_seconds = {settle}\n'
             f'daily_at = "{later}"\nweekly_at = "{weekday} {later}"\n'
             f'[mail]\nsender = "smtp"\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp_port}\n'
-            'smtp_timeout = 10\nretry_delays = [0.2]\n',
+            'smtp_timeout = 10\nretry_delays = [0.2]\nlease_seconds = 2\n',
             encoding="utf-8")
         self.env = {**os.environ, "PUBLISHER_CONFIG": str(root / "config.toml"),
                     "PUBLISHER_SECRET_KEY": SECRET}

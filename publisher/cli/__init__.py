@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from ..errors import LockedError, PublisherError
+from ..errors import DatabaseBusy, LockedError, PublisherError
 from .app import App
 
 # command name -> "module:attribute" below publisher.cli; imported only when the command runs,
@@ -79,6 +79,9 @@ def main() -> None:
     except LockedError as exc:
         report(exc)
         sys.exit(EXIT_LOCKED)
+    except DatabaseBusy as exc:  # nothing half-done: the transaction was rolled back
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     except PublisherError as exc:
         report(exc)
         sys.exit(EXIT_USAGE)

@@ -30,7 +30,8 @@ class App:
         if self._engine is None:
             from ..store import open_database  # only commands that need it open it
 
-            self._engine = open_database(self.settings.database_path)
+            self._engine = open_database(self.settings.database_path,
+                                         self.settings.database.busy_timeout)
         return self._engine
 
     def now(self) -> datetime:

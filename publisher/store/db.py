@@ -30,12 +30,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from ..errors import StoreError
+from ..errors import DatabaseBusy, StoreError
 from .migrations import MIGRATIONS, SCHEMA_MIGRATIONS
 
 Params = Sequence[Any] | dict[str, Any]
 
 POOL_SIZE = 8  # idle connections kept per Database (the web server and senders use threads)
+BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's write lock (database.busy_timeout)
 
 _READ_VERBS = ("SELECT", "PRAGMA", "EXPLAIN", "VALUES")
 _writes: dict[str, bool] = {}  # statement text -> writes? (a cache: statements are constants)
@@ -92,27 +93,49 @@ class Result:
         return self._cursor.lastrowid
 
 
+def _busy_error(exc: sqlite3.OperationalError, database: "Database | None") -> BaseException:
+    """The store's own error for "another process holds the write lock" (after the wait)."""
+    if getattr(exc, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
+            and "database is locked" not in str(exc):
+        return exc
+    path = database.path if database is not None else "the state database"
+    timeout = database.busy_timeout if database is not None else BUSY_TIMEOUT
+    return DatabaseBusy(
+        f"the state database is busy (another process has held a write lock for {timeout:g} s): "
+        f"{path}", "nothing was changed; try again once it is done, or raise "
+        "database.busy_timeout")
+
+
 class Connection:
     """One sqlite3 connection, used by one thread at a time (checked out of `Database`'s pool)."""
 
-    __slots__ = ("raw", "_pending", "_database")
+    __slots__ = ("raw", "_pending", "_database", "_origin")
 
     def __init__(self, raw: sqlite3.Connection, database: "Database | None" = None) -> None:
         self.raw = raw
         self._pending = False  # inside begin(), no write yet: BEGIN IMMEDIATE before the first
         self._database = database
+        self._origin = database  # for messages (kept after close)
+
+    dialect = "sqlite"
 
     def execute(self, sql: str, params: Params = ()) -> Result:
-        if self._pending and _is_write(sql):
-            self.raw.execute("BEGIN IMMEDIATE")
-            self._pending = False
-        return Result(self.raw.execute(sql, params))
+        try:
+            if self._pending and _is_write(sql):
+                self.raw.execute("BEGIN IMMEDIATE")
+                self._pending = False
+            return Result(self.raw.execute(sql, params))
+        except sqlite3.OperationalError as exc:
+            raise _busy_error(exc, self._origin) from None
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> Result:
-        if self._pending:
-            self.raw.execute("BEGIN IMMEDIATE")
-            self._pending = False
-        return Result(self.raw.executemany(sql, rows))
+        try:
+            if self._pending:
+                self.raw.execute("BEGIN IMMEDIATE")
+                self._pending = False
+            return Result(self.raw.executemany(sql, rows))
+        except sqlite3.OperationalError as exc:
+            raise _busy_error(exc, self._origin) from None
 
     def scalar(self, sql: str, params: Params = ()) -> Any:
         return self.execute(sql, params).scalar()
@@ -130,7 +153,10 @@ class Connection:
         if self.in_transaction:
             raise StoreError("a transaction is already open on this connection")
         if immediate:
-            self.raw.execute("BEGIN IMMEDIATE")
+            try:
+                self.raw.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise _busy_error(exc, self._origin) from None
         else:
             self._pending = True
         try:
@@ -142,7 +168,11 @@ class Connection:
             raise
         self._pending = False
         if self.raw.in_transaction:
-            self.raw.commit()
+            try:
+                self.raw.commit()
+            except sqlite3.OperationalError as exc:
+                self.raw.rollback()
+                raise _busy_error(exc, self._origin) from None
 
     def close(self) -> None:
         """Give the connection back to its database's pool (or close it)."""
@@ -167,8 +197,9 @@ class Database:
     out of a small pool and gives it back afterwards, so a connection is used by one thread at a
     time and nested blocks get separate connections (as with an SQLAlchemy Engine)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.path = str(path)
+        self.busy_timeout = busy_timeout
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
@@ -179,7 +210,7 @@ class Database:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        return _connect(self.path)
+        return _connect(self.path, self.busy_timeout)
 
     def _release(self, raw: sqlite3.Connection) -> None:
         with self._lock:
@@ -216,10 +247,11 @@ class Database:
             raw.close()
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def _connect(path: str, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
     raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        raw.execute("PRAGMA busy_timeout=10000")  # first: the WAL switch may wait for a lock
+        # first: the WAL switch may wait for a lock
+        raw.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         raw.execute("PRAGMA journal_mode=WAL")
         raw.execute("PRAGMA synchronous=NORMAL")
         raw.execute("PRAGMA foreign_keys=ON")
@@ -229,12 +261,16 @@ def _connect(path: str) -> sqlite3.Connection:
     return raw
 
 
-def open_database(path: Path | str) -> Database:
-    """The SQLite database at `path` (created with its folder), migrated."""
+def open_database(path: Path | str, busy_timeout: float = BUSY_TIMEOUT) -> Database:
+    """The SQLite database at `path` (created with its folder), migrated; writers wait up to
+    `busy_timeout` seconds for another process's write lock, then raise DatabaseBusy."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    database = Database(path)
+    database = Database(path, busy_timeout)
     try:
         migrate(database)
+    except DatabaseBusy:
+        database.dispose()
+        raise
     except sqlite3.Error as exc:
         database.dispose()
         message = " ".join(str(exc).split())

@@ -1,9 +1,19 @@
 """The digest ledger: one `digests` row per distinct digest content, one `deliveries` row per
-(subscriber, digest) with its state (`queued`, `sent`, `failed`).
+(subscriber, digest) with its state: `queued -> sending (owner, lease_until) -> sent | failed`.
 
-The crash-safety contract lives in these statements: a delivery is planned (`queued`) in one
-transaction before anything is sent, and marked `sent` together with the subscriber's new
-watermark in one transaction right after the server accepted the message.
+The exactly-once contract lives in these statements, for any number of sender processes:
+
+- planning holds the planner lock (`lock_planning`, a row of `store_locks` updated first in the
+  planning transaction), so one process plans at a time and sees what the others planned;
+- a sender claims a few rows at a time (`claim_deliveries`: one statement, in a write
+  transaction), re-reading each subscriber's status in that transaction; rows of subscribers
+  no longer active are closed there and then, so an unsubscribe committed before the claim
+  means no mail;
+- a claimed row is marked `sent` (with the subscriber's watermark, which only moves forward)
+  by its owner right after the server accepted the message; the other outcomes too, by the
+  owner only;
+- a lease that expired (its owner died) is claimable again: the message in flight at the
+  crash is sent again with the same Message-ID, and nothing else needs resuming.
 """
 
 from __future__ import annotations
@@ -23,11 +33,12 @@ _DELIVERY_COLUMNS = ("id, subscriber_id, digest_id, state, attempts, message_id,
                      "watermark, created_at, updated_at, sent_at")
 _INSERT_DELIVERY = (
     "INSERT INTO deliveries (subscriber_id, digest_id, state, attempts, message_id, last_error, "
-    "watermark, created_at, updated_at, sent_at) "
-    "VALUES (?, ?, 'queued', 0, ?, '', ?, ?, ?, NULL) "
+    "watermark, created_at, updated_at, sent_at, owner, lease_until) "
+    "VALUES (?, ?, 'queued', 0, ?, '', ?, ?, ?, NULL, '', NULL) "
     "ON CONFLICT (subscriber_id, digest_id) DO NOTHING")
-_REQUEUE = ("UPDATE deliveries SET state = 'queued', attempts = 0, watermark = ?, updated_at = ? "
-            "WHERE id = ?")
+_REQUEUE = ("UPDATE deliveries SET state = 'queued', attempts = 0, watermark = ?, updated_at = ?, "
+            "owner = '', lease_until = NULL WHERE id = ? AND state = 'failed'")
+UNFINISHED = ("queued", "sending")
 
 
 @dataclass(frozen=True)
@@ -100,7 +111,8 @@ def plan_delivery(
         return True
     if existing[1] == "sent":
         return False
-    conn.execute(_REQUEUE, (utc_text(watermark), utc_text(now), existing[0]))
+    if existing[1] == "failed":
+        conn.execute(_REQUEUE, (utc_text(watermark), utc_text(now), existing[0]))
     return True
 
 
@@ -133,7 +145,7 @@ def plan_deliveries(conn: Connection, planned: Sequence[Planned], watermark: dat
         found = existing.get((p.subscriber_id, p.digest_id))
         if found is None:
             rows_new.append((p.subscriber_id, p.digest_id, p.message_id, mark, stamp, stamp))
-        elif found[1] != "sent":
+        elif found[1] == "failed":
             requeue.append((mark, stamp, found[0]))
     if requeue:
         conn.executemany(_REQUEUE, requeue)
@@ -142,13 +154,27 @@ def plan_deliveries(conn: Connection, planned: Sequence[Planned], watermark: dat
     return len(rows_new) + len(requeue)
 
 
-def subscribers_with_queued(conn: Connection) -> set[int]:
+def lock_planning(conn: Connection, holder: str, now: datetime) -> None:
+    """Take the planner lock for the rest of this transaction (one planner per store).
+
+    A write to the lock's row, first in the transaction: on SQLite that write starts the
+    transaction with `BEGIN IMMEDIATE` (one writer at a time), on PostgreSQL it holds the row
+    lock until commit; either way a second planner waits here and then reads what the first one
+    committed.
+    """
+    conn.execute("UPDATE store_locks SET holder = ?, taken_at = ? WHERE name = 'planner'",
+                 (holder, utc_text(now)))
+
+
+def subscribers_with_unfinished(conn: Connection) -> set[int]:
+    """Subscribers with a delivery still queued or being sent (not planned again meanwhile)."""
     return set(conn.scalars(
-        "SELECT DISTINCT subscriber_id FROM deliveries WHERE state = 'queued'"))
+        "SELECT DISTINCT subscriber_id FROM deliveries WHERE state IN ('queued', 'sending')"))
 
 
-def count_queued(conn: Connection) -> int:
-    return conn.scalar("SELECT count(*) FROM deliveries WHERE state = 'queued'") or 0
+def count_unfinished(conn: Connection) -> int:
+    return conn.scalar(
+        "SELECT count(*) FROM deliveries WHERE state IN ('queued', 'sending')") or 0
 
 
 @dataclass(frozen=True)
@@ -160,55 +186,120 @@ class QueuedDelivery:
     status: str  # the subscriber's status now
 
 
-def iter_queued(conn_factory, batch: int = 500) -> Iterator[QueuedDelivery]:  # type: ignore[no-untyped-def]
-    """Queued deliveries with their subscriber, ordered by (digest, id), fetched in batches (each
-    in a short transaction from `conn_factory()`): a digest's messages come together, memory
-    stays flat, and rows marked meanwhile are not fetched again.
+# The claim: the lock clause is where the backends differ (PostgreSQL skips rows another
+# sender's open transaction is claiming; SQLite has one writer at a time anyway).
+_CLAIM = ("UPDATE deliveries SET state = 'sending', owner = ?, lease_until = ?, updated_at = ? "
+          "WHERE id IN (SELECT id FROM deliveries WHERE {where} "
+          "ORDER BY digest_id, id LIMIT ?{lock}) RETURNING id")
+_CLAIMABLE = {
+    "queued": "state = 'queued'",
+    "expired": "state = 'sending' AND lease_until < ?",  # its owner died (or hung)
+}
+_CLAIMED_ROWS = (
+    "SELECT {columns}, s.email, s.name, s.cadence, s.status FROM deliveries d "
+    "JOIN subscribers s ON s.id = d.subscriber_id WHERE d.id IN ({marks}) "
+    "ORDER BY d.digest_id, d.id")
+_CLOSE_INACTIVE = (
+    "UPDATE deliveries SET state = 'failed', last_error = ?, updated_at = ?, owner = '', "
+    "lease_until = NULL WHERE id = ?")
+
+
+def _lock_clause(conn: Connection) -> str:
+    return " FOR UPDATE SKIP LOCKED" if getattr(conn, "dialect", "sqlite") == "postgresql" else ""
+
+
+def claim_deliveries(conn: Connection, owner: str, now: datetime, lease_until: datetime,
+                     limit: int) -> tuple[list[QueuedDelivery], int]:
+    """Claim up to `limit` deliveries for `owner` (expired leases first, then queued rows, in
+    (digest, id) order); return those whose subscriber is active *now*, in this transaction,
+    and how many others were claimed and closed.
+
+    Rows of subscribers who are no longer active are closed (`failed`, "subscriber is ...") in
+    the same transaction. Call it inside `conn.begin()`: the claim is the transaction's first
+    write, so on SQLite it runs under `BEGIN IMMEDIATE`.
     """
-    after: tuple[int, int] = (0, 0)
+    stamp, until = utc_text(now), utc_text(lease_until)
+    lock = _lock_clause(conn)
+    ids: list[int] = []
+    for kind in ("expired", "queued"):
+        if len(ids) >= limit:
+            break
+        sql = _CLAIM.format(where=_CLAIMABLE[kind], lock=lock)
+        params: list[object] = [owner, until, stamp]
+        if kind == "expired":
+            params.append(stamp)
+        params.append(limit - len(ids))
+        ids += conn.execute(sql, params).scalars()
+    if not ids:
+        return [], 0
     columns = ", ".join(f"d.{c}" for c in _DELIVERY_COLUMNS.split(", "))
-    sql = (f"SELECT {columns}, s.email, s.name, s.cadence, s.status FROM deliveries d "
-           "JOIN subscribers s ON s.id = d.subscriber_id "
-           "WHERE d.state = 'queued' AND (d.digest_id > ? OR (d.digest_id = ? AND d.id > ?)) "
-           "ORDER BY d.digest_id, d.id LIMIT ?")
-    while True:
-        with conn_factory() as conn:
-            rows = conn.execute(sql, (after[0], after[0], after[1], batch)).all()
-        if not rows:
-            return
-        for row in rows:
-            yield QueuedDelivery(_delivery(row[:11]), *row[11:])
-        last = rows[-1]
-        after = (last[2], last[0])
+    rows = conn.execute(_CLAIMED_ROWS.format(columns=columns, marks=_marks(ids)), ids).all()
+    claimed, closed = [], []
+    for row in rows:
+        item = QueuedDelivery(_delivery(row[:11]), *row[11:])
+        if item.status == "active":
+            claimed.append(item)
+        else:
+            closed.append((f"subscriber is {item.status}", stamp, item.delivery.id))
+    if closed:
+        conn.executemany(_CLOSE_INACTIVE, closed)
+    return claimed, len(closed)
+
+
+def release_claims(conn: Connection, owner: str, now: datetime) -> int:
+    """Give back what `owner` claimed and did not finish (queued again, for anyone)."""
+    return conn.execute(
+        "UPDATE deliveries SET state = 'queued', owner = '', lease_until = NULL, updated_at = ? "
+        "WHERE state = 'sending' AND owner = ?", (utc_text(now), owner)).rowcount
+
+
+def extend_claim(conn: Connection, delivery_id: int, owner: str, lease_until: datetime) -> None:
+    conn.execute("UPDATE deliveries SET lease_until = ? WHERE id = ? AND owner = ? "
+                 "AND state = 'sending'", (utc_text(lease_until), delivery_id, owner))
 
 
 _MARK_SENT = (
     "UPDATE deliveries SET state = 'sent', attempts = :attempts, last_error = '', "
-    "updated_at = :now, sent_at = :now WHERE id = :id")
+    "updated_at = :now, sent_at = :now, owner = '', lease_until = NULL "
+    "WHERE id = :id AND owner = :owner AND state = 'sending'")
+# The watermark only moves forward (two digests for one subscriber may be marked in any order).
 _MOVE_WATERMARK = (
-    "UPDATE subscribers SET last_digest_at = :watermark, failures = 0, soft_bounces = 0 WHERE id = :id")
+    "UPDATE subscribers SET last_digest_at = :watermark, failures = 0, soft_bounces = 0 WHERE id = :id "
+    "AND (last_digest_at IS NULL OR last_digest_at < :watermark)")
 
 
-def mark_sent_many(conn: Connection, sent: Sequence[tuple[DeliveryRow, int]],
+def mark_sent_many(conn: Connection, sent: Sequence[tuple[DeliveryRow, int]], owner: str,
                    now: datetime) -> None:
-    """Sent: the ledger rows (each with the attempts made before this one), the subscribers'
-    watermarks and failure counts, in one transaction."""
+    """Sent: `owner`'s claimed rows (each with the attempts made before this one), the
+    subscribers' watermarks and failure counts, in one transaction."""
     if not sent:
         return
     stamp = utc_text(now)
-    conn.executemany(_MARK_SENT, [{"attempts": attempts + 1, "now": stamp, "id": d.id}
-                                  for d, attempts in sent])
+    conn.executemany(_MARK_SENT, [{"attempts": attempts + 1, "now": stamp, "id": d.id,
+                                   "owner": owner} for d, attempts in sent])
     conn.executemany(_MOVE_WATERMARK, [{"watermark": utc_text(d.watermark), "id": d.subscriber_id}
                                        for d, _ in sent])
 
 
 def mark_attempt(conn: Connection, delivery_id: int, attempts: int, error: str, now: datetime,
-                 *, failed: bool) -> None:
-    """A failed attempt: still `queued` (to retry) or `failed` for good."""
-    conn.execute(
-        "UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, updated_at = ? "
-        "WHERE id = ?",
-        ("failed" if failed else "queued", attempts, error[:1000], utc_text(now), delivery_id))
+                 *, failed: bool, owner: str | None = None,
+                 lease_until: datetime | None = None) -> None:
+    """A failed attempt: `failed` for good, or not: then still claimed by `owner` until
+    `lease_until` (a retry by this run), or queued again for anyone (`lease_until` None)."""
+    if failed:
+        state, lease, new_owner = "failed", None, ""
+    elif lease_until is not None:
+        state, lease, new_owner = "sending", utc_text(lease_until), owner or ""
+    else:
+        state, lease, new_owner = "queued", None, ""
+    sql = ("UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, updated_at = ?, "
+           "owner = ?, lease_until = ? WHERE id = ?")
+    params: list[object] = [state, attempts, error[:1000], utc_text(now), new_owner, lease,
+                            delivery_id]
+    if owner is not None:  # only our own claim
+        sql += " AND owner = ? AND state = 'sending'"
+        params.append(owner)
+    conn.execute(sql, params)
 
 
 def deliveries_for(conn: Connection, subscriber_id: int) -> list[DeliveryRow]:

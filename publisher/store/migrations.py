@@ -119,7 +119,7 @@ DELIVERIES = [
     CONSTRAINT deliveries_subscriber_digest UNIQUE (subscriber_id, digest_id),
     FOREIGN KEY (subscriber_id) REFERENCES subscribers (id) ON DELETE CASCADE,
     FOREIGN KEY (digest_id) REFERENCES digests (id)
-)""",  # state: "queued", "sent" or "failed"; watermark: the subscriber's last_digest_at once sent
+)""",  # state: "queued", "sending", "sent" or "failed"; watermark: the subscriber's last_digest_at once sent
     "CREATE INDEX IF NOT EXISTS deliveries_state_digest ON deliveries (state, digest_id, id)",
 ]
 
@@ -214,8 +214,26 @@ INBOUND_MESSAGES = [  # every message `inbound` has acted on, by Message-ID: eac
 )""",
 ]
 
-# --- full-text search (migration 8, store/search.py) ---
-# SQLite's FTS5; the rows are filled by `search.refresh_search_index`, not at ingest. `search_entries.id` is the FTS rowid.
+# --- claims (migration 8): several senders share the ledger, one planner at a time ---------
+
+DELIVERY_CLAIMS = [
+    # state "sending": claimed by `owner` (one sender run) until `lease_until`; an expired lease
+    # is claimable again (the owner died), which is all crash recovery there is.
+    "ALTER TABLE deliveries ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE deliveries ADD COLUMN lease_until TEXT",
+    """CREATE TABLE IF NOT EXISTS store_locks (
+    name TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    taken_at TEXT NOT NULL,
+    PRIMARY KEY (name)
+)""",  # a row per lock; a transaction holds it by updating the row (see deliveries.lock_planning)
+    "INSERT INTO store_locks (name, holder, taken_at) VALUES ('planner', '', '') "
+    "ON CONFLICT (name) DO NOTHING",
+]
+
+# --- full-text search (migration 9, store/search.py) ---
+# SQLite's FTS5; the rows are filled by `search.refresh_search_index`, not at ingest.
+# `search_entries.id` is the FTS rowid.
 SEARCH_INDEX = [
     "CREATE VIRTUAL TABLE IF NOT EXISTS article_search USING fts5("
     "title, summary, body, tokenize = 'porter unicode61 remove_diacritics 2')",
@@ -238,5 +256,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (6, "covering indexes for article identity and feed order", ARTICLE_LOOKUP_INDEXES),
     (7, "mail loop: subscriber counters, mail events, inbound messages",
      [*SUBSCRIBER_LIFECYCLE, *MAIL_EVENTS, *INBOUND_MESSAGES]),
-    (8, "full-text search index of articles", SEARCH_INDEX),
+    (8, "delivery claims (owner, lease) and the planner lock", DELIVERY_CLAIMS),
+    (9, "full-text search index of articles", SEARCH_INDEX),
 ]

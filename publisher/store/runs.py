@@ -107,18 +107,38 @@ class SlotRecord:
 
 
 def slot_done(conn: Connection, cadence: str, slot_at: datetime) -> bool:
+    """Handled for good: sent or skipped (a slot only `planned` still has deliveries to make)."""
+    return conn.scalar(
+        "SELECT count(*) FROM schedule_slots WHERE cadence = ? AND slot_at = ? "
+        "AND status <> 'planned'", (cadence, utc_text(slot_at))) > 0
+
+
+def slot_claimed(conn: Connection, cadence: str, slot_at: datetime) -> bool:
+    """Planned (or handled) already, by any process: its digests are never planned again."""
     return conn.scalar(
         "SELECT count(*) FROM schedule_slots WHERE cadence = ? AND slot_at = ?",
         (cadence, utc_text(slot_at))) > 0
 
 
+def claim_slot(conn: Connection, cadence: str, slot_at: datetime, now: datetime) -> bool:
+    """Record that this transaction planned the slot (status `planned`); False if a record
+    existed. Call it in the planning transaction, under the planner lock."""
+    return conn.execute(
+        "INSERT INTO schedule_slots (cadence, slot_at, status, recorded_at, detail) "
+        "VALUES (?, ?, 'planned', ?, '') ON CONFLICT (cadence, slot_at) DO NOTHING",
+        (cadence, utc_text(slot_at), utc_text(now))).rowcount == 1
+
+
 def record_slot(
     conn: Connection, cadence: str, slot_at: datetime, status: str, now: datetime, detail: str
 ) -> None:
-    """Mark a slot handled; recording it twice keeps the first record."""
+    """Mark a slot handled (`sent` or `skipped`); a `planned` record is completed, any other
+    record is kept as it was."""
     conn.execute(
         "INSERT INTO schedule_slots (cadence, slot_at, status, recorded_at, detail) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (cadence, slot_at) DO NOTHING",
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (cadence, slot_at) DO UPDATE SET "
+        "status = excluded.status, recorded_at = excluded.recorded_at, detail = excluded.detail "
+        "WHERE schedule_slots.status = 'planned'",
         (cadence, utc_text(slot_at), status, utc_text(now), detail))
 
 

@@ -20,6 +20,7 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings
+from ..errors import ConfigError, DatabaseBusy
 from ..store import Database
 from .feeds import FileServer
 from .mailer import ConfirmationSender, default_sender
@@ -111,6 +112,15 @@ def create_app(
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
+    @app.errorhandler(DatabaseBusy)
+    def database_busy(exc: DatabaseBusy) -> Response:
+        # another process (a long import, a sender) holds the write lock: not our bug, come back
+        log.warning("%s %s: %s", request.method, request.path, exc.message)
+        body = render_template("error.html", code=503, title="Busy",
+                               message="We are busy right now. Please try again in a minute.")
+        return Response(body, status=503, content_type="text/html; charset=utf-8",
+                        headers={"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"})
+
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> Response:
         log.exception("error handling %s %s", request.method, request.path)
@@ -134,6 +144,8 @@ def create_app(
     subscribe.register(app, web)
     return app
 
+
+RETRY_AFTER = 30  # seconds, in the 503 answered while the database is busy
 
 ERROR_MESSAGES = {
     400: "This link is not valid. It may have been mistyped, cut short or changed.",
