@@ -42,6 +42,8 @@ SECRET_KEYS = {
     "mail.password": "PUBLISHER_SMTP_PASSWORD",
     "web.secret_key": "PUBLISHER_SECRET_KEY",
     "site.secret_key": "PUBLISHER_SECRET_KEY",
+    "inbound.password": "PUBLISHER_IMAP_PASSWORD",
+    "inbound.imap_password": "PUBLISHER_IMAP_PASSWORD",
 }
 
 Check = Callable[[Any], Any]
@@ -240,6 +242,9 @@ class MailSection:
     reply_to: str = setting("", optional(email_address))
     message_id_domain: str = setting("", optional(hostname))  # default: the host of site.base_url
     unsubscribe_mailto: str = setting("", optional(email_address))  # default: unsubscribe@<domain>
+    # VERP envelope sender, made bounces+<token>@domain per delivery; default: bounces@ the
+    # domain of from_address
+    bounce_address: str = setting("", optional(email_address))
     smtp_host: str = setting("127.0.0.1", not_empty)
     smtp_port: int = setting(25, between(1, 65535))
     smtp_security: str = setting("none", one_of("starttls", "ssl", "none"))
@@ -290,6 +295,33 @@ class WebSection:
     page_size: int = setting(20, at_least(1))  # articles per archive page
 
 
+def mailbox_url(value: str) -> str:
+    """`imaps://user@host[:port][/folder]` (or `imap://` on the loopback, for tests)."""
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        url = None
+    if url is None or url.scheme not in ("imaps", "imap") or not url.hostname or not url.username:
+        raise ValueError(f"must look like 'imaps://user@imap.example.org/INBOX', not {value!r}")
+    if url.password is not None:
+        raise ValueError("must not hold the password: set PUBLISHER_IMAP_PASSWORD instead")
+    if url.scheme == "imap" and url.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"must use imaps:// (TLS) for a server that is not this machine: {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class InboundSection:
+    """The mailbox that bounces, complaints and mailto unsubscribes arrive in (one of them)."""
+
+    maildir: str = ""  # a Maildir folder (relative to the config file)
+    mbox: str = ""  # an mbox file
+    imap_url: str = setting("", optional(mailbox_url))  # imaps://user@host/folder
+    processed_folder: str = setting("processed", not_empty)  # where acted-on messages go
+    interval: float = setting(300.0, above(0))  # seconds between polls of `publisher run`
+
+
 @dataclass(frozen=True)
 class DatabaseSection:
     busy_timeout: float = setting(30.0, at_least(0))  # seconds a write waits for another's lock
@@ -301,6 +333,7 @@ class Secrets:
 
     smtp_password: str = ""
     secret_key: str = ""
+    imap_password: str = ""
 
 
 @dataclass(frozen=True)
@@ -314,6 +347,7 @@ class Settings:
     digest: DigestSection = field(default_factory=DigestSection)
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
     web: WebSection = field(default_factory=WebSection)
+    inbound: InboundSection = field(default_factory=InboundSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
     secrets: Secrets = field(default_factory=Secrets)
     explicit: frozenset[str] = frozenset()  # "section.key" of every key the file set
@@ -364,6 +398,11 @@ class Settings:
     def message_id_domain(self) -> str:
         return self.mail.message_id_domain or self.site_record.host
 
+    @property
+    def bounce_address(self) -> str:
+        """The VERP base address: `mail.bounce_address`, else bounces@ the From domain."""
+        return self.mail.bounce_address or f"bounces@{self.mail.from_address.rpartition('@')[2]}"
+
     def serving(self, host: str | None = None, port: int | None = None) -> Settings:
         """These settings with `serve --host/--port` applied; a `web.public_url` the file did
         not set follows them, so links in mails lead to where the server listens."""
@@ -388,6 +427,7 @@ SECTIONS: dict[str, type] = {
     "digest": DigestSection,
     "schedule": ScheduleSection,
     "web": WebSection,
+    "inbound": InboundSection,
     "database": DatabaseSection,
 }
 
@@ -431,6 +471,7 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
             secrets=Secrets(
                 smtp_password=environ.get("PUBLISHER_SMTP_PASSWORD", ""),
                 secret_key=environ.get("PUBLISHER_SECRET_KEY", ""),
+                imap_password=environ.get("PUBLISHER_IMAP_PASSWORD", ""),
             ),
             explicit=frozenset(explicit),
             **sections,
@@ -491,6 +532,10 @@ def _build_section(section: str, cls: type, values: dict[str, Any], problems: li
 def _across(s: Settings) -> list[str]:
     """Checks that involve more than one key."""
     problems: list[str] = []
+    mailboxes = [k for k in ("maildir", "mbox", "imap_url") if getattr(s.inbound, k)]
+    if len(mailboxes) > 1:
+        problems.append(f"inbound: set one of inbound.maildir, inbound.mbox, inbound.imap_url, "
+                        f"not {' and '.join('inbound.' + k for k in mailboxes)}")
     return problems
 
 

@@ -22,6 +22,11 @@ class ConfigError(PublisherError):
     """The configuration file or environment is wrong."""
 
 
+class PathError(PublisherError):
+    """A folder or file the configuration names cannot be created or written (disk full,
+    a file where a folder should be, a read-only disk)."""
+
+
 class SeedError(PublisherError):
     """One seed file cannot be read; the others are still published."""
 

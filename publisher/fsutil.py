@@ -1,9 +1,13 @@
-"""Atomic file writes: a reader never sees half a file, and unchanged bytes are never rewritten."""
+"""Files and folders: atomic writes (a reader never sees half a file, unchanged bytes are never
+rewritten) and folders that are checked and created with a clear error naming the config key."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+
+from .errors import PathError
 
 
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> bool:
@@ -11,13 +15,16 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> bool:
 
     The rename alone guarantees that readers and a crashed writer never leave half a file.
     `durable` adds an fsync before the rename, so the bytes also survive a power cut; output
-    that is rebuilt from the store anyway (feeds) can skip that cost.
+    that is rebuilt from the store anyway (feeds) can skip that cost. A failed write (a full
+    disk) raises PathError naming the file and leaves the previous file as it was.
     """
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -30,7 +37,46 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> bool:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from None
         raise
     return True
+
+
+def _write_error(path: Path, exc: OSError) -> PathError:
+    if exc.errno == errno.ENOSPC:
+        return PathError(f"{path}: cannot write: the disk is full",
+                         "free some space there; the previous file is unchanged")
+    return PathError(f"{path}: cannot write: {exc.strerror or exc}")
+
+
+def folder_problem(path: Path) -> str | None:
+    """Why `path` can be neither used nor created as a folder, or None. Creates nothing: an
+    existing folder is fine; otherwise its nearest existing ancestor must be a writable folder."""
+    if path.is_dir():
+        return None
+    if path.exists() or path.is_symlink():
+        return f"{path} is a file, not a folder"
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is a file, not a folder"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"{ancestor} is not writable"
+    return None
+
+
+def make_folder(path: Path, key: str = "") -> Path:
+    """Create `path` (and its parents); PathError names the config key and why it failed."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = folder_problem(path) or exc.strerror or str(exc)
+        if key:
+            raise PathError(f"{key}: cannot create the folder {path}: {why}",
+                            f"create it, or point {key} to a folder that can be") from None
+        raise PathError(f"{path}: cannot create the folder: {why}") from None
+    return path

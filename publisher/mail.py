@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Protocol
 
 from .errors import ConfigError, SendError
+from .fsutil import make_folder
 
 _HEADER_JUNK = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 
@@ -545,7 +546,7 @@ class SmtpSession:
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(recipient, (550, b"refused"))
             self._reset()
-            raise _by_code(code, f"{recipient}: {code} {_text(text)}") from None
+            raise _by_code(code, f"{code} {_text(text)}") from None
         except smtplib.SMTPSenderRefused as exc:
             self._reset()
             if 400 <= exc.smtp_code < 500:
@@ -554,13 +555,13 @@ class SmtpSession:
                                  "check mail.from_address") from None
         except smtplib.SMTPResponseException as exc:  # SMTPDataError and others
             self._reset()
-            raise _by_code(exc.smtp_code, f"{recipient}: {_reply(exc)}") from None
+            raise _by_code(exc.smtp_code, _reply(exc)) from None
         except (smtplib.SMTPException, OSError) as exc:  # disconnected, timeout, reset
             self.close()
-            raise TemporaryFailure(f"{recipient}: connection lost: {_describe(exc)}") from None
+            raise TemporaryFailure(f"connection lost: {_describe(exc)}") from None
         if refused:  # cannot happen with one recipient, but never ignore the dict
             code, text = refused[recipient]
-            raise _by_code(code, f"{recipient}: {code} {_text(text)}")
+            raise _by_code(code, f"{code} {_text(text)}")
 
     def _reset(self) -> None:
         if self._smtp is None:
@@ -613,8 +614,11 @@ def _describe(exc: BaseException) -> str:
 def make_sender(kind: str, *, outbox: Path, smtp: SmtpConfig, connections: int,
                 outbox_fsync: bool = False, resign: Callable[[bytes], bytes] | None = None
                 ) -> Sender:
+    """The sender of `kind`; the outbox folder is created here, so a folder that cannot be is a
+    configuration error before anything is sent (PathError), not a failure per recipient."""
     if kind == "smtp":
         return SmtpSender(smtp, connections, resign)
+    make_folder(outbox, "paths.outbox")
     return OutboxSender(outbox, fsync=outbox_fsync, connections=1)
 
 

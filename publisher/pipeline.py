@@ -20,7 +20,7 @@ from . import __version__, orphans
 from .config import Settings
 from .errors import NotAnArticle, SeedError
 from .feeds import FORMATS, render_files, render_opml_files
-from .fsutil import write_atomic
+from .fsutil import make_folder, write_atomic
 from .model import Article, FeedSpec, Site, slugify, tag_uri
 from .readers import read_seed
 from .seedfiles import SeedFile, scan_seed_files
@@ -160,7 +160,7 @@ def build_feeds(
 ) -> FeedReport:
     """Write every feed whose entries changed since the last build; remove feeds left empty."""
     site = settings.site_record
-    feeds_dir = settings.feeds_dir
+    feeds_dir = make_folder(settings.feeds_dir, "paths.feeds")
     report = FeedReport()
     with engine.begin() as conn:
         index = article_store.feed_index(conn)

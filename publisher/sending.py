@@ -366,6 +366,7 @@ class _Job:
     item: ledger.QueuedDelivery
     attempts: int
     data: bytes = b""
+    envelope_from: str = ""  # the VERP return path of this delivery
 
 
 class _Delivery:
@@ -397,6 +398,7 @@ class _Delivery:
         self.rate = settings.mail.rate_limit
         self.next_slot = 0.0
         self.envelope_from = settings.mail.from_address
+        self.links = subscriptions.Links.from_settings(settings)  # VERP return paths
         # An idempotent sender (the outbox) lets us record sent rows in batches: a crash before
         # the batch is recorded only rewrites the same files. SMTP rows are recorded before the
         # connection that sent them gets another message (the results that came in together,
@@ -510,8 +512,10 @@ class _Delivery:
             ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=True,
                                 owner=owner)
             if isinstance(error, PermanentFailure):
-                if subscriber_store.record_failure(self.conn, d.subscriber_id,
-                                                   self.settings.mail.bounce_after):
+                if subscriptions.hard_bounce(self.conn, d.subscriber_id, now,
+                                             bounce_after=self.settings.mail.bounce_after,
+                                             digest_id=d.digest_id, origin="smtp",
+                                             detail=message):
                     self.report.bouncing.append(job.item.email)
         self.report.failed += 1
         self.report.errors.append(f"{job.item.email}: {message}")
@@ -587,7 +591,9 @@ class _Delivery:
                     if isinstance(built, str):
                         self.fail_unbuildable(item, built)
                         continue
-                    job = _Job(item, item.delivery.attempts, built)
+                    d = item.delivery
+                    job = _Job(item, d.attempts, built,
+                               self.links.return_path(d.digest_id, d.subscriber_id))
                 if job is None:
                     break
                 self.throttle()
@@ -624,7 +630,7 @@ def _send(session_holder: list, sender: Sender, envelope_from: str, job: _Job): 
     try:
         if not session_holder:
             session_holder.append(sender.open())
-        session_holder[0].send(envelope_from, job.item.email, job.data,
+        session_holder[0].send(job.envelope_from or envelope_from, job.item.email, job.data,
                                job.item.delivery.message_id)
         return (job, None)
     except SendError as exc:

@@ -139,7 +139,7 @@ class Links:
     def from_settings(cls, settings) -> "Links":  # type: ignore[no-untyped-def]
         return cls(settings.web.public_url, settings.secrets.secret_key,
                    settings.message_id_domain, settings.mail.unsubscribe_mailto,
-                   getattr(settings.mail, "bounce_address", ""))
+                   settings.bounce_address)
 
     def url(self, name: str, **values: object) -> str:
         return self.base + path_for(name, **values)

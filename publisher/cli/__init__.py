@@ -23,6 +23,7 @@ COMMANDS = {
     "subscribers": "digests:subscribers",
     "send-digests": "digests:send_digests",
     "digest": "digests:digest",
+    "inbound": "inbound:inbound",
     "run": "daemon:run",
     "tick": "daemon:tick",
     "status": "daemon:status",
@@ -84,6 +85,10 @@ def main() -> None:
         sys.exit(1)
     except PublisherError as exc:
         report(exc)
+        sys.exit(EXIT_USAGE)
+    except OSError as exc:  # the environment (a disk, a folder), not a bug: still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"error: {where}{exc.strerror or exc}", err=True)
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Callable, Iterable
 
 import click
 
@@ -26,6 +27,15 @@ def _configure_logging() -> None:
         logger.setLevel(logging.INFO)
 
 
+class _Deferred:
+    """The WSGI app, set once the server has its address (the app's links depend on it)."""
+
+    app: Callable[..., Iterable[bytes]]
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:  # type: ignore[type-arg]
+        return self.app(environ, start_response)
+
+
 @click.command("serve")
 @click.option("--host", default=None, metavar="ADDRESS",
               help="Address to listen on (default: web.host, 127.0.0.1).")
@@ -42,11 +52,14 @@ def serve(app: App, host: str | None, port: int | None) -> None:
     from ..web import Server, create_app, serve_until_signalled  # noqa: PLC0415 - Flask loads only here
 
     settings = app.settings
-    web_app = create_app(settings, app.engine, now=app.now)
-    _configure_logging()
     web = settings.web
-    server = Server(web_app, host or web.host, web.port if port is None else port,
+    deferred = _Deferred()  # listen first: a busy port or a wrong address fails before anything
+    server = Server(deferred, host or web.host, web.port if port is None else port,
                     threads=web.threads, max_request_bytes=web.max_request_bytes)
+    settings = settings.serving(server.host, server.port)  # an unset public url follows them
+    web = settings.web
+    deferred.app = create_app(settings, app.engine, now=app.now)
+    _configure_logging()
     click.echo(f"serving {settings.site.title} on {server.url} (public url {web.public_url}); "
                f"feeds from {settings.feeds_dir}", err=True)
     signal_name = serve_until_signalled(server)

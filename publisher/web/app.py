@@ -20,7 +20,7 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings
-from ..errors import ConfigError, DatabaseBusy
+from ..errors import DatabaseBusy
 from ..store import Database
 from .feeds import FileServer
 from .mailer import ConfirmationSender, default_sender

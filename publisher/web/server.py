@@ -11,9 +11,11 @@ closes the listening socket at once, lets requests in flight finish and flush fo
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import signal
+import socket
 import threading
 import time
 from datetime import datetime, timezone
@@ -21,6 +23,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from waitress import wasyncore
 from waitress.server import create_server
+
+from ..errors import ConfigError
 
 access_log = logging.getLogger("publisher.web.access")
 log = logging.getLogger("publisher.web")
@@ -112,11 +116,14 @@ class Server:
         self._grace = grace
         self._stop = threading.Event()
         self._stopped = threading.Event()
-        self._server = create_server(
-            self.app, host=host, port=port, threads=threads, ident="publisher",
-            max_request_body_size=max_request_bytes, max_request_header_size=65536,
-            channel_timeout=60, expose_tracebacks=False, clear_untrusted_proxy_headers=True,
-        )
+        try:
+            self._server = create_server(
+                self.app, host=host, port=port, threads=threads, ident="publisher",
+                max_request_body_size=max_request_bytes, max_request_header_size=65536,
+                channel_timeout=60, expose_tracebacks=False, clear_untrusted_proxy_headers=True,
+            )
+        except OSError as exc:
+            raise bind_error(host, port, exc) from None
 
     @property
     def host(self) -> str:
@@ -154,6 +161,24 @@ class Server:
         self._stop.set()
         if wait is not None:
             self._stopped.wait(wait)
+
+
+def bind_error(host: str, port: int, exc: OSError) -> ConfigError:
+    """One line for a listening socket that cannot be opened."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return ConfigError(f"{where}: the port is already in use by another program",
+                           "stop it, or choose another port with --port or web.port")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return ConfigError(f"{host}: this machine has no such address",
+                           "give one of its addresses with --host or web.host: 127.0.0.1, "
+                           "or 0.0.0.0 for all")
+    if exc.errno == errno.EACCES:
+        return ConfigError(f"{where}: permission denied to listen there",
+                           "ports below 1024 need privileges: choose another port")
+    if isinstance(exc, socket.gaierror):
+        return ConfigError(f"{host}: unknown host name", "give an address with --host or web.host")
+    return ConfigError(f"{where}: cannot listen: {exc.strerror or exc}")
 
 
 def serve_until_signalled(server: Server) -> str:
