@@ -8,7 +8,7 @@ answers carry `Vary` with the headers the choice is made on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
@@ -72,6 +72,11 @@ def _feed_page(subpath: str, document: FeedDocument) -> Response:
     siblings = [(FORMAT_LABELS[name], url_for("feeds.feed_file",
                                               subpath=f"{folder}/{name}" if folder else name))
                 for name in FORMATS if (web.settings.feeds_dir / folder / name).is_file()]
+    local = web.settings.feeds_url + "/"
+    document = replace(document, **{  # archive links stay on this server
+        key: url_for("feeds.feed_file", subpath=value.removeprefix(local))
+        for key in ("older_url", "newer_url", "current_url")
+        if (value := getattr(document, key)).startswith(local)})
     body = render_template(
         "feed.html", feed=document, feed_url=feed_url, readers=reader_links(feed_url),
         formats=siblings, canonical=served,
