@@ -18,6 +18,7 @@ a frozen dataclass added to `Settings` and `SECTIONS`; checks across keys go in 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import string
@@ -229,7 +230,10 @@ class PathsSection:
 @dataclass(frozen=True)
 class FeedsSection:
     url: str = setting("", optional(http_url))  # public url of feeds/; default {site.base_url}/feeds
-    max_entries: int = setting(50, at_least(1))
+    max_entries: int = setting(50, at_least(1))  # entries in each live feed document
+    archive_page_size: int = setting(100, at_least(1))  # entries per RFC 5005 archive page
+    websub_hubs: list[str] = setting([], each(http_url))  # WebSub hubs to announce feeds to
+    websub_timeout: float = setting(5.0, above(0))  # seconds per ping request to a hub
     max_seed_bytes: int = setting(5_000_000, at_least(1))
     workers: int = setting(0, at_least(0))  # seed-parsing processes; 0 = one per core
 
@@ -411,6 +415,42 @@ class Settings:
         if "web.public_url" not in self.explicit:
             web = dataclasses.replace(web, public_url=default_public_url(web.host, web.port))
         return dataclasses.replace(self, web=web)
+
+
+def public_url_warnings(settings: Settings, host: str, port: int) -> list[str]:
+    """What is wrong with `web.public_url` for a server on host:port sending these mails.
+
+    A public url the file sets that names this machine (an IP address or localhost) on
+    another port or address leads every link in pages and mails elsewhere; a plain-http one
+    with the SMTP sender makes Gmail and Yahoo ignore the one-click unsubscribe (RFC 8058).
+    """
+    found = []
+    public = settings.web.public_url
+    url = urlsplit(public)
+    served = default_public_url(host, port)
+    if "web.public_url" in settings.explicit and _names_a_machine(url.hostname or ""):
+        url_port = url.port or (443 if url.scheme == "https" else 80)
+        wildcard = host in ("", "0.0.0.0", "::")
+        if url_port != port or not (wildcard or url.hostname == host.strip("[]")):
+            found.append(f"web.public_url {public} does not match where the web server listens, "
+                         f"{served}: "
+                         "links in pages and mails lead elsewhere (correct it, or remove it "
+                         "to follow --host/--port)")
+    if settings.mail.sender == "smtp" and url.scheme != "https":
+        found.append(f"web.public_url {public} is not https: with mail.sender = 'smtp', Gmail and "
+                     "Yahoo ignore the one-click unsubscribe of these mails (set an https "
+                     "web.public_url)")
+    return found
+
+
+def _names_a_machine(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def default_public_url(host: str, port: int) -> str:

@@ -2,6 +2,10 @@
 
 Pure functions from records to bytes; the only importer of feedgen. Every date comes from the
 articles, never from the clock, so the same input always gives byte-identical output.
+
+A feed is one live document (`feeds/.../atom.xml`, the newest entries) and its RFC 5005 archive
+pages (`feeds/.../archive/<n>/atom.xml`, 1 the oldest): which entries go where is decided by
+`feedplan`; here each document is rendered with the links of its place (`FeedLinks`).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from functools import wraps
@@ -22,7 +26,6 @@ from feedgen.feed import FeedGenerator
 
 from .model import Article, FeedSpec, Site
 
-Renderer = Callable[[FeedSpec, Site, str], bytes]
 T = TypeVar("T")
 
 GENERATOR = "publisher"
@@ -36,6 +39,8 @@ RSS_TYPE = "application/rss+xml"
 JSON_TYPE = "application/feed+json"
 OPML_TYPE = "text/x-opml"
 OPML_NAME = "index.opml"
+ARCHIVE_FOLDER = "archive"  # archive page n of a feed: {feed folder}/archive/{n}/atom.xml
+HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005 (fh:archive)
 
 # Everything XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF).
 _NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -83,7 +88,29 @@ def clean_inputs(spec: FeedSpec, site: Site, feeds_url: str) -> tuple[FeedSpec, 
     return spec, site, clean(feeds_url)
 
 
-def _xml_safe(render: Callable[[FeedSpec, Site, str], T]) -> Callable[[FeedSpec, Site, str], T]:
+@dataclass(frozen=True)
+class FeedLinks:
+    """Where a document sits in its feed: the links it carries besides its entries.
+
+    `page` 0 is the live (subscription) document, n >= 1 archive page n (1 the oldest);
+    `pages` is how many archive pages the feed has, the newest being page `pages`. The live
+    document links to the newest page (`prev-archive`, JSON `next_url`); page n to n-1
+    (`prev-archive`, `next_url`), to n+1 (`next-archive`) and to the live one (`current`).
+    `hubs` (WebSub) go on the live document only.
+    """
+
+    page: int = 0
+    pages: int = 0
+    hubs: tuple[str, ...] = ()
+
+
+LIVE = FeedLinks()
+Renderer = Callable[[FeedSpec, Site, str, FeedLinks], bytes]
+
+
+def _xml_safe(
+    render: Callable[[FeedSpec, Site, str, FeedLinks], T]
+) -> Callable[[FeedSpec, Site, str, FeedLinks], T]:
     """Render; if lxml refuses a string (control character, lone surrogate), clean and render again.
 
     lxml checks every string it is given anyway, so clean input costs nothing extra, whereas a
@@ -91,11 +118,11 @@ def _xml_safe(render: Callable[[FeedSpec, Site, str], T]) -> Callable[[FeedSpec,
     """
 
     @wraps(render)
-    def render_safely(spec: FeedSpec, site: Site, feeds_url: str) -> T:
+    def render_safely(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE) -> T:
         try:
-            return render(spec, site, feeds_url)
+            return render(spec, site, feeds_url, links)
         except ValueError:  # lxml's "must be XML compatible", UnicodeEncodeError for surrogates
-            return render(*clean_inputs(spec, site, feeds_url))
+            return render(*clean_inputs(spec, site, feeds_url), links)
 
     return render_safely
 
@@ -103,10 +130,37 @@ def _xml_safe(render: Callable[[FeedSpec, Site, str], T]) -> Callable[[FeedSpec,
 # --- urls, ids and dates shared by every format -------------------------------------------
 
 
-def feed_url(spec: FeedSpec, feeds_url: str, name: str) -> str:
-    """Absolute url of one of a spec's files, e.g. `{feeds_url}/authors/ana/atom.xml`."""
-    folder = f"{feeds_url.rstrip('/')}/{spec.path.strip('/')}".rstrip("/")
+def document_folder(spec: FeedSpec, page: int = 0) -> str:
+    """The folder below feeds/ of a spec's live document (page 0) or archive page `page`."""
+    folder = spec.path.strip("/")
+    if page:
+        folder = f"{folder}/{ARCHIVE_FOLDER}/{page}".lstrip("/")
+    return folder
+
+
+def feed_url(spec: FeedSpec, feeds_url: str, name: str, page: int = 0) -> str:
+    """Absolute url of one of a spec's files, e.g. `{feeds_url}/authors/ana/atom.xml`
+    (`page` n: the file of archive page n, `{feeds_url}/authors/ana/archive/n/atom.xml`)."""
+    folder = f"{feeds_url.rstrip('/')}/{document_folder(spec, page)}".rstrip("/")
     return f"{folder}/{name}"
+
+
+def history_links(
+    spec: FeedSpec, feeds_url: str, name: str, links: FeedLinks
+) -> list[tuple[str, str]]:
+    """RFC 5005 (rel, href) pairs of a document in format `name`, plus its WebSub hubs."""
+    found = []
+    if links.page == 0:
+        found += [("hub", hub) for hub in links.hubs]
+        if links.pages:
+            found.append(("prev-archive", feed_url(spec, feeds_url, name, links.pages)))
+        return found
+    found.append(("current", feed_url(spec, feeds_url, name)))
+    if links.page > 1:
+        found.append(("prev-archive", feed_url(spec, feeds_url, name, links.page - 1)))
+    if links.page < links.pages:
+        found.append(("next-archive", feed_url(spec, feeds_url, name, links.page + 1)))
+    return found
 
 
 def home_url(spec: FeedSpec, site: Site) -> str:
@@ -193,6 +247,39 @@ class _RssCreator(BaseEntryExtension):
         return item
 
 
+class _History(BaseExtension):
+    """Feed-level RFC 5005 and WebSub links, and `fh:archive` on archive pages.
+
+    feedgen writes only the self link into RSS (and accepts these rels for Atom but would then
+    repeat them for RSS), so both formats get them from here: `<link>` in Atom, `<atom:link>`
+    in the RSS channel, before the entries.
+    """
+
+    links: dict[str, list[tuple[str, str]]] | None = None  # format name -> (rel, href)
+    archive = False
+
+    def extend_ns(self):  # type: ignore[no-untyped-def]
+        return {"fh": HISTORY_NS} if self.archive else {}
+
+    def _add(self, parent, name: str, tag: str, media_type: str):  # type: ignore[no-untyped-def]
+        for rel, href in (self.links or {}).get(name, ()):
+            attrs = {"href": href, "rel": rel}
+            if rel != "hub":
+                attrs["type"] = media_type
+            parent.append(parent.makeelement(tag, attrs))
+        if self.archive:
+            parent.append(parent.makeelement(f"{{{HISTORY_NS}}}archive", {}))
+        return parent
+
+    def extend_atom(self, feed):  # type: ignore[no-untyped-def]
+        self._add(feed, "atom.xml", "link", ATOM_TYPE)  # feedgen's Atom tags are unqualified
+        return feed
+
+    def extend_rss(self, feed):  # type: ignore[no-untyped-def]
+        self._add(feed.find("channel"), "rss.xml", "{http://www.w3.org/2005/Atom}link", RSS_TYPE)
+        return feed
+
+
 def _generator(spec: FeedSpec, site: Site) -> FeedGenerator:
     """Feed-level fields shared by Atom and RSS, with every clock-based default overridden.
 
@@ -212,17 +299,22 @@ def _generator(spec: FeedSpec, site: Site) -> FeedGenerator:
 
 
 def _set_links(
-    fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, name: str, media_type: str
+    fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, name: str, media_type: str,
+    page: int,
 ) -> None:
-    """The feed's own url (`rel="self"`) and the page it mirrors, replacing any links set before.
+    """The document's own url (`rel="self"`) and the page it mirrors, replacing any links set
+    before.
 
     RSS takes the last link as <channel><link>: self first, then the page.
     """
-    fg.link(href=feed_url(spec, feeds_url, name), rel="self", type=media_type, replace=True)
+    fg.link(href=feed_url(spec, feeds_url, name, page), rel="self", type=media_type,
+            replace=True)
     fg.link(href=home_url(spec, site), rel="alternate", type="text/html")
 
 
-def _document(spec: FeedSpec, site: Site) -> tuple[FeedGenerator, list[FeedEntry]]:
+def _document(
+    spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks
+) -> tuple[FeedGenerator, list[FeedEntry]]:
     """One feedgen document that renders as both Atom and RSS: each entry is built once.
 
     Every field but the links is shared; the Atom entry link comes from `_AtomEntryLink`, the
@@ -232,6 +324,11 @@ def _document(spec: FeedSpec, site: Site) -> tuple[FeedGenerator, list[FeedEntry
     fg = _generator(spec, site)
     fg.register_extension("entry_link", BaseExtension, _AtomEntryLink, atom=True, rss=False)
     fg.register_extension("creator", _DcNamespace, _RssCreator, atom=False, rss=True)
+    if links != LIVE:
+        fg.register_extension("history", _History, BaseEntryExtension)
+        fg.history.archive = links.page > 0
+        fg.history.links = {name: history_links(spec, feeds_url, name, links)
+                            for name in ("atom.xml", "rss.xml")}
     if any(not a.authors for a in spec.articles):
         # RFC 4287 4.1.1: a feed needs an author unless every entry has one. Without an email
         # address feedgen writes no RSS author.
@@ -261,55 +358,68 @@ def _document(spec: FeedSpec, site: Site) -> tuple[FeedGenerator, list[FeedEntry
     return fg, entries
 
 
-def _atom_bytes(fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
-    _set_links(fg, spec, site, feeds_url, "atom.xml", ATOM_TYPE)
+def _atom_bytes(
+    fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks
+) -> bytes:
+    _set_links(fg, spec, site, feeds_url, "atom.xml", ATOM_TYPE, links.page)
     return fg.atom_str(pretty=True)
 
 
 def _rss_bytes(
-    fg: FeedGenerator, entries: list[FeedEntry], spec: FeedSpec, site: Site, feeds_url: str
+    fg: FeedGenerator, entries: list[FeedEntry], spec: FeedSpec, site: Site, feeds_url: str,
+    links: FeedLinks,
 ) -> bytes:
     """RSS 2.0 with content:encoded for the full text and dc:creator for authors.
 
     Call after `_atom_bytes` on the same document: the item links added here would show in Atom.
     """
-    _set_links(fg, spec, site, feeds_url, "rss.xml", RSS_TYPE)
+    _set_links(fg, spec, site, feeds_url, "rss.xml", RSS_TYPE, links.page)
     for fe, article in zip(entries, spec.articles):
         fe.link(href=article.url, replace=True)
     return fg.rss_str(pretty=True)
 
 
 @_xml_safe
-def render_atom(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
+def render_atom(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE) -> bytes:
     """Atom 1.0, entries in the order given (the caller sorts them newest first)."""
-    fg, _entries = _document(spec, site)
-    return _atom_bytes(fg, spec, site, feeds_url)
+    fg, _entries = _document(spec, site, feeds_url, links)
+    return _atom_bytes(fg, spec, site, feeds_url, links)
 
 
 @_xml_safe
-def render_rss(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
+def render_rss(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE) -> bytes:
     """RSS 2.0, entries in the order given."""
-    fg, entries = _document(spec, site)
-    return _rss_bytes(fg, entries, spec, site, feeds_url)
+    fg, entries = _document(spec, site, feeds_url, links)
+    return _rss_bytes(fg, entries, spec, site, feeds_url, links)
 
 
 @_xml_safe
-def _render_atom_and_rss(spec: FeedSpec, site: Site, feeds_url: str) -> tuple[bytes, bytes]:
-    fg, entries = _document(spec, site)
-    return _atom_bytes(fg, spec, site, feeds_url), _rss_bytes(fg, entries, spec, site, feeds_url)
+def _render_atom_and_rss(
+    spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE
+) -> tuple[bytes, bytes]:
+    fg, entries = _document(spec, site, feeds_url, links)
+    return (_atom_bytes(fg, spec, site, feeds_url, links),
+            _rss_bytes(fg, entries, spec, site, feeds_url, links))
 
 
 # --- JSON Feed ----------------------------------------------------------------------------
 
 
-def _json_text(spec: FeedSpec, site: Site, feeds_url: str) -> str:
+def _json_text(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks) -> str:
+    """`feed_url` is the live document's on every page too: it names the feed. Each page's
+    `next_url` is the next older page (JSON Feed's paging), so following them from the live
+    document reaches every entry."""
+    older = links.pages if links.page == 0 else links.page - 1
     doc: dict[str, object] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": feed_title(spec, site),
         "home_page_url": home_url(spec, site),
         "feed_url": feed_url(spec, feeds_url, "feed.json"),
         "description": description(spec, site),
+        **({"next_url": feed_url(spec, feeds_url, "feed.json", older)} if older > 0 else {}),
         **({"language": site.language} if site.language else {}),
+        **({"hubs": [{"type": "WebSub", "url": hub} for hub in links.hubs]}
+           if links.hubs and links.page == 0 else {}),
     }
     return _json_document(doc, [_json_item_text(a, site) for a in spec.articles])
 
@@ -376,18 +486,18 @@ def _json_needs_cleaning(text: str) -> bool:
     return "\\u00" in text or "\ufffe" in text or "\uffff" in text
 
 
-def render_json(spec: FeedSpec, site: Site, feeds_url: str) -> bytes:
+def render_json(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE) -> bytes:
     """JSON Feed 1.1; keys in a fixed order, UTF-8, ending with a newline.
 
     Cleaned like the XML feeds, so every format shows the same text.
     """
-    text = _json_text(spec, site, feeds_url)
+    text = _json_text(spec, site, feeds_url, links)
     if not _json_needs_cleaning(text):
         try:
             return text.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates
             pass
-    return _json_text(*clean_inputs(spec, site, feeds_url)).encode("utf-8")
+    return _json_text(*clean_inputs(spec, site, feeds_url), links).encode("utf-8")
 
 
 FORMATS: dict[str, tuple[str, Renderer]] = {
@@ -397,11 +507,15 @@ FORMATS: dict[str, tuple[str, Renderer]] = {
 }
 
 
-def render_files(spec: FeedSpec, site: Site, feeds_url: str) -> dict[str, bytes]:
-    """The bytes of a spec's three feeds, by file name: the same as each format's renderer
-    gives, with Atom and RSS rendered from one feedgen document (each entry built once)."""
-    atom, rss = _render_atom_and_rss(spec, site, feeds_url)
-    return {"atom.xml": atom, "rss.xml": rss, "feed.json": render_json(spec, site, feeds_url)}
+def render_files(
+    spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE
+) -> dict[str, bytes]:
+    """The bytes of one document in the three formats, by file name: the same as each format's
+    renderer gives, with Atom and RSS rendered from one feedgen document (each entry built
+    once)."""
+    atom, rss = _render_atom_and_rss(spec, site, feeds_url, links)
+    return {"atom.xml": atom, "rss.xml": rss,
+            "feed.json": render_json(spec, site, feeds_url, links)}
 
 
 _FORMAT_LABELS = {"atom.xml": "Atom", "rss.xml": "RSS", "feed.json": "JSON Feed"}

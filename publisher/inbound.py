@@ -274,7 +274,9 @@ class ImapSource:
         if status != "OK":
             self.close()
             raise InboundError(f"{host}: no IMAP folder {self.folder!r}: {_text(detail)}")
-        self.can_move = "MOVE" in self.imap.capabilities
+        status, caps = self.imap.capability()  # the list after login (it grows)
+        listed = caps[-1].decode("ascii", "replace").upper().split() if status == "OK" else []
+        self.can_move = "MOVE" in listed
         self._created = False
 
     def messages(self) -> Iterator[Message]:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
+import logging
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -16,10 +15,10 @@ from typing import Callable, Iterator, Sequence
 
 from .store import Database
 
-from . import __version__, orphans
+from . import feedplan, orphans, websub
 from .config import Settings
 from .errors import NotAnArticle, SeedError
-from .feeds import FORMATS, render_files, render_opml_files
+from .feeds import ARCHIVE_FOLDER, FORMATS, render_files, render_opml_files
 from .fsutil import make_folder, write_atomic
 from .model import Article, FeedSpec, Site, slugify, tag_uri
 from .readers import read_seed
@@ -30,10 +29,13 @@ from .store.articles import ArticleRow
 from .store.db import parse_utc, utc_text
 
 Progress = Callable[[int], None]
+_websub_log = logging.getLogger("publisher.websub")
+_websub_log.addHandler(logging.NullHandler())  # the CLI prints the lines itself
 STORE_BATCH = 1000  # parsed seeds written per transaction (fewer towards the end: see ingest)
 PARALLEL_THRESHOLD = 400  # below this many seeds to parse, a process pool costs more than it saves
 FEED_PARALLEL_THRESHOLD = 40  # the same for feed families to render
-FEED_TASK = 8  # feed families per task handed to a worker
+FEED_TASK = 8  # feed documents per task handed to a worker
+WORKER_CACHE = 4000  # articles a feed worker keeps loaded between tasks, at most
 
 
 @dataclass
@@ -56,6 +58,7 @@ class FeedReport:
     written: list[str] = field(default_factory=list)  # paths relative to feeds/
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
+    pings: list[websub.PingResult] = field(default_factory=list)  # one per WebSub hub
 
 
 def ingest(
@@ -158,28 +161,27 @@ class _StoreBatch:
 def build_feeds(
     engine: Database, settings: Settings, now: datetime
 ) -> FeedReport:
-    """Write every feed whose entries changed since the last build; remove feeds left empty."""
+    """Write every feed document (live and archive pages) whose entries changed since the last
+    build; remove feeds left empty and archive pages no longer planned."""
     site = settings.site_record
     feeds_dir = make_folder(settings.feeds_dir, "paths.feeds")
     report = FeedReport()
     with engine.begin() as conn:
-        index = article_store.feed_index(conn)
+        log = article_store.feed_log(conn)
         previous = article_store.feed_fingerprints(conn)
-    specs = select_feeds(index, site, settings.feeds.max_entries)
-    versions = {row.id: (row.content_hash, row.updated) for row in index}
-    prints = {
-        spec.path: _fingerprint(spec, [(i, *versions[i]) for i in ids], site, settings.feeds_url)
-        for spec, ids in specs
-    }
-    stale = [
-        (spec, ids) for spec, ids in specs
-        if previous.get(spec.path) != prints[spec.path] or not _outputs_exist(feeds_dir, spec.path)
-    ]
+    planned = feedplan.plan_feeds(
+        log, site, settings.feeds_url, max_entries=settings.feeds.max_entries,
+        page_size=settings.feeds.archive_page_size, hubs=settings.feeds.websub_hubs)
+    docs = [doc for _, family in planned for doc in family]
+    prints = {doc.folder: doc.fingerprint for doc in docs}
+    stale = [doc for doc in docs
+             if previous.get(doc.folder) != doc.fingerprint
+             or not _outputs_exist(feeds_dir, doc.folder)]
     workers = settings.feeds.workers or os.cpu_count() or 1
     if len(stale) < FEED_PARALLEL_THRESHOLD or workers == 1:
         with engine.begin() as conn:
             records = article_store.get_articles(
-                conn, sorted({i for _, ids in stale for i in ids}), site.timezone,
+                conn, sorted({i for doc in stale for i in doc.ids}), site.timezone,
                 with_related=False)
         results = [_render_feeds(stale, records, site, settings.feeds_url, feeds_dir)]
     else:
@@ -192,56 +194,61 @@ def build_feeds(
     for written, unchanged in results:
         report.written += written
         report.unchanged += unchanged
-    report.unchanged += 3 * (len(specs) - len(stale))
-    newest = max((row.updated for row in index), default=None)  # sortable UTC text
-    opml_files = render_opml_files([spec for spec, _ in specs], site, settings.feeds_url,
+    report.unchanged += len(FORMATS) * (len(docs) - len(stale))
+    newest = max((row.updated for row in log if not row.deleted), default=None)  # UTC text
+    opml_files = render_opml_files([spec for spec, _ in planned], site, settings.feeds_url,
                                    parse_utc(newest) if newest else None)
     for name, opml in opml_files.items():
         if write_atomic(feeds_dir / name, opml, durable=False):
             report.written.append(name)
         else:
             report.unchanged += 1
-    report.removed = _remove_stale_feeds(feeds_dir, {spec.path for spec, _ in specs})
+    report.removed = _remove_stale_feeds(feeds_dir, {spec.path for spec, _ in planned})
+    report.removed += _remove_stale_pages(feeds_dir, previous, prints, report.removed)
     with engine.begin() as conn:
         article_store.record_feed_fingerprints(conn, prints, now)
+    report.pings = _announce(settings, report.written)
     return report
+
+
+def _announce(settings: Settings, written: list[str]) -> list[websub.PingResult]:
+    """Tell the WebSub hubs of every live feed document this build rewrote (archive pages
+    are not subscribed to); one log line per hub."""
+    hubs = settings.feeds.websub_hubs
+    changed = [f"{settings.feeds_url}/{path}" for path in written
+               if path.rsplit("/", 1)[-1] in FORMATS and f"/{ARCHIVE_FOLDER}/" not in f"/{path}"]
+    results = websub.ping_hubs(hubs, changed, timeout=settings.feeds.websub_timeout)
+    for result in results:
+        _websub_log.log(logging.INFO if result.ok else logging.WARNING, "%s", result.line())
+    return results
 
 
 def select_feeds(
     index: Sequence[article_store.FeedIndexRow], site: Site, max_entries: int
 ) -> list[tuple[FeedSpec, list[str]]]:
-    """The site feed, then one per category, then one per author, each with its newest ids."""
-    groups: dict[tuple[str, str], list[article_store.FeedIndexRow]] = {("site", ""): list(index)}
-    names: dict[tuple[str, str], str] = {}
-    for row in index:  # index is newest first, so every group stays newest first
-        keys = [("category", row.category)] if row.category else []
-        keys += [("author", author) for author in row.authors]
-        for kind, name in keys:
-            key = (kind, slugify(name))
-            names.setdefault(key, name)
-            groups.setdefault(key, []).append(row)
-    specs = []
-    order = {"site": 0, "category": 1, "author": 2}
-    for (kind, slug), rows in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
-        name = names.get((kind, slug), "")
-        folder = {"site": "", "category": f"categories/{slug}", "author": f"authors/{slug}"}[kind]
-        title = site.title if kind == "site" else f"{site.title}: {name}"
-        spec = FeedSpec(kind=kind, key=name, slug=slug, title=title, path=folder)
-        specs.append((spec, [row.id for row in rows[:max_entries]]))
-    return specs
-
-
-def _fingerprint(
-    spec: FeedSpec, entries: list[tuple[str, str, str]], site: Site, feeds_url: str
-) -> str:
-    """Changes whenever any byte of the spec's feeds could change: settings, entries, versions."""
-    payload = [__version__, site.title, site.base_url, site.language, site.description,
-               str(site.timezone), feeds_url, spec.kind, spec.key, spec.title, spec.path, entries]
-    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+    """The site feed, then one per category, then one per author, each with its newest ids
+    (`index` newest first, as `feed_index` gives it): every feed's live entries."""
+    return [(spec, [row.id for row in rows if not row.deleted][:max_entries])
+            for spec, rows in feedplan.group_feeds(index, site)]
 
 
 def _outputs_exist(feeds_dir: Path, folder: str) -> bool:
     return all((feeds_dir / folder / name).is_file() for name in FORMATS)
+
+
+def _remove_stale_pages(
+    feeds_dir: Path, previous: dict[str, str], planned: dict[str, str], removed: list[str]
+) -> list[str]:
+    """Archive pages the last build wrote that are no longer planned (all their places
+    emptied at the newest end), unless their whole feed went already."""
+    gone = []
+    for folder in sorted(set(previous) - set(planned)):
+        if f"/{ARCHIVE_FOLDER}/" not in f"/{folder}" or any(
+                folder.startswith(f"{feed}/") for feed in removed):
+            continue
+        shutil.rmtree(feeds_dir / folder, ignore_errors=True)
+        gone.append(folder)
+    return gone
 
 
 def _remove_stale_feeds(feeds_dir: Path, live: set[str]) -> list[str]:
@@ -295,12 +302,15 @@ def _start_worker(database: Path | None) -> None:
 
 
 def _write_feed_task(
-    task: tuple[list[tuple[FeedSpec, list[str]]], Site, str, Path],
+    task: tuple[list[feedplan.Document], Site, str, Path],
 ) -> tuple[list[str], int]:
     """In a worker process: load the task's articles not yet loaded, then render and write."""
-    specs, site, feeds_url, feeds_dir = task
+    docs, site, feeds_url, feeds_dir = task
     loaded = _WorkerState.articles
-    missing = sorted({i for _, ids in specs for i in ids if i not in loaded})
+    missing = sorted({i for doc in docs for i in doc.ids if i not in loaded})
+    if len(loaded) + len(missing) > WORKER_CACHE:
+        loaded.clear()  # archive pages share few articles: keep the memory bounded
+        missing = sorted({i for doc in docs for i in doc.ids})
     if missing:
         assert _WorkerState.database is not None
         engine = open_database(_WorkerState.database)
@@ -310,19 +320,19 @@ def _write_feed_task(
                                                          with_related=False))
         finally:
             engine.dispose()
-    return _render_feeds(specs, loaded, site, feeds_url, feeds_dir)
+    return _render_feeds(docs, loaded, site, feeds_url, feeds_dir)
 
 
 def _render_feeds(
-    specs: Sequence[tuple[FeedSpec, list[str]]], records: dict[str, Article], site: Site,
+    docs: Sequence[feedplan.Document], records: dict[str, Article], site: Site,
     feeds_url: str, feeds_dir: Path,
 ) -> tuple[list[str], int]:
-    """Render and write each spec's three feeds; (files written, files unchanged)."""
+    """Render and write each document's three files; (files written, files unchanged)."""
     written, unchanged = [], 0
-    for spec, ids in specs:
-        full = replace(spec, articles=tuple(records[i] for i in ids))
-        for name, data in render_files(full, site, feeds_url).items():
-            relative = f"{spec.path}/{name}".lstrip("/")
+    for doc in docs:
+        full = replace(doc.spec, articles=tuple(records[i] for i in doc.ids))
+        for name, data in render_files(full, site, feeds_url, doc.links).items():
+            relative = f"{doc.folder}/{name}".lstrip("/")
             if write_atomic(feeds_dir / relative, data, durable=False):
                 written.append(relative)
             else:

@@ -174,6 +174,7 @@ class PassReport:
     slots: list[SlotDecision] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     interrupted: bool = False
+    stages: dict[str, str] = field(default_factory=dict)  # "feeds"/"digests" -> "ok" | "failed"
 
     @property
     def outcome(self) -> str:
@@ -221,6 +222,7 @@ class PassReport:
             "slots": [{**asdict(s), "slot_at": s.slot_at.isoformat()} for s in self.slots],
             "errors": self.errors,
             "interrupted": self.interrupted,
+            "stages": self.stages,
         }
 
 
@@ -271,21 +273,14 @@ class Reconciler:
         with self.engine.begin() as conn:
             run_id = run_store.start_run(conn, trigger, now)
         try:
+            # Each stage fails alone: feeds on a full disk still let the digests go out for
+            # what is stored, and a digest failure never stops the feeds.
             if feeds:
                 with self._feeds_lane:
-                    self._feeds(report, now, settle_wait)
+                    self._stage(report, "feeds", self._feeds, report, now, settle_wait)
             if digests and not self.stop.is_set():
                 with self._digest_lane:
-                    self._digests(report, now)
-        except PublisherError as exc:
-            report.errors.append(str(exc))
-            log.error("%s", exc)
-        except sqlite3.Error as exc:
-            report.errors.append(f"state database: {_one_line(exc)}")
-            log.error("state database: %s", _one_line(exc))
-        except Exception as exc:  # a bug: keep the daemon alive, show where
-            report.errors.append(f"{type(exc).__name__}: {exc}")
-            log.exception("pass failed unexpectedly")
+                    self._stage(report, "digests", self._digests, report, now)
         finally:
             report.interrupted = report.interrupted or self.stop.is_set()
             try:
@@ -295,6 +290,25 @@ class Reconciler:
             except sqlite3.Error as exc:
                 log.error("cannot record the pass: %s", _one_line(exc))
         return report
+
+    def _stage(self, report: PassReport, name: str, run: Callable[..., None], *args: Any) -> None:
+        """Run one stage; its failure is recorded under its name, and the pass goes on."""
+        try:
+            run(*args)
+        except PublisherError as exc:
+            problem = str(exc)
+            log.error("%s: %s", name, problem)
+        except sqlite3.Error as exc:
+            problem = f"state database: {_one_line(exc)}"
+            log.error("%s: %s", name, problem)
+        except Exception as exc:  # a bug: keep the daemon alive, show where
+            problem = f"{type(exc).__name__}: {exc}"
+            log.exception("%s stage failed unexpectedly", name)
+        else:
+            report.stages.setdefault(name, "ok")
+            return
+        report.stages[name] = "failed"
+        report.errors.append(f"{name}: {problem}")
 
     def digests_due(self, now: datetime) -> bool:
         """Is there digest work at `now`: immediate ones pending, or a slot not yet handled?"""
@@ -408,6 +422,7 @@ class Reconciler:
         report.digests.append(outcome)
         if outcome.detail:  # stopped early for a reason other than our stop: retried next pass
             report.errors.append(f"{cadence} digests: {outcome.detail}")
+            report.stages["digests"] = "failed"
             # The same problem every scan would flood the log: say it once, then on change.
             level = logging.DEBUG if self._last_error == outcome.detail else logging.ERROR
             self._last_error = outcome.detail

@@ -14,6 +14,8 @@ send loop at a time, so a long weekly send never holds up the feeds):
   Brought forward when a seed is settling, and (with watchdog) when the seeds folder changes.
 - `digests`: the digest lane (immediate digests, then any daily/weekly slot due); woken by
   scans, and hourly as a safety net. `misfire_grace_time=None`, `coalesce=True`.
+- `inbound`: every `inbound.interval` seconds when an inbound mailbox is configured: reads
+  the bounces, complaints and mailto unsubscribes (`publisher.inbound`); first run at start-up.
 - `daily`, `weekly`: a date job at the next slot from `slots.next_slot`, re-armed after every
   pass, so the wake-up times and the due-ness rule are the same code (DST included); runs the
   digest lane. `misfire_grace_time=None`: however late the wake-up, the pass itself decides
@@ -39,8 +41,9 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from . import slots
+from . import inbound, slots
 from .config import Settings
+from .errors import PublisherError
 from .reconcile import PassReport, Reconciler
 
 log = logging.getLogger("publisher.schedule")
@@ -92,6 +95,13 @@ class Daemon:
             id="digests", name="digests", next_run_time=None,  # woken by scans (and hourly)
             misfire_grace_time=None,
         )
+        if inbound.configured(self.settings):
+            self.scheduler.add_job(
+                self._inbound, IntervalTrigger(seconds=self.settings.inbound.interval,
+                                               timezone=timezone.utc),
+                id="inbound", name="inbound", next_run_time=now,
+                misfire_grace_time=max(1, int(self.settings.inbound.interval)),
+            )
         self._arm_slots(now)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         rules = self.reconciler.rules
@@ -140,6 +150,23 @@ class Daemon:
         if scan and self.reconciler.digests_due(now):
             self.wake("digests", now)
         self._after(report, now)
+
+    def _inbound(self) -> None:
+        """Poll the inbound mailbox (bounces, complaints, mailto unsubscribes) once."""
+        if self.stop.is_set():
+            return
+        try:
+            source = inbound.open_source(self.settings)
+            report = inbound.run_inbound(self.reconciler.engine, self.settings, source,
+                                         self.clock())
+        except PublisherError as exc:
+            log.error("inbound: %s", exc)
+            return
+        for line in report.changes:
+            log.info("inbound: %s", line)
+        for line in report.left:
+            log.debug("inbound: left in place: %s", line)
+        log.info("%s", report.summary())
 
     def _after(self, report: PassReport, now: datetime) -> None:
         if report.scan is not None and report.scan.settle_at is not None:

@@ -28,6 +28,7 @@ import heapq
 import itertools
 import os
 import queue
+import re
 import secrets
 import socket
 import threading
@@ -369,6 +370,56 @@ class _Job:
     envelope_from: str = ""  # the VERP return path of this delivery
 
 
+SERVER_REFUSAL_AFTER = 5  # recipients refused the same way, none accepted: a server problem
+SERVER_REFUSAL_DOMAINS = 2  # ... at at least this many recipient domains
+_ADDRESSES = re.compile(r"<[^>]*>|\S+@\S+")
+
+
+def _reply_key(message: str) -> str:
+    """An SMTP refusal without the addresses in it: the same for every recipient when it is
+    the relay speaking (`554 5.7.1 Relay access denied`), not the recipient's mailbox."""
+    return " ".join(_ADDRESSES.sub("", message).split()).lower()
+
+
+class _RefusalWatch:
+    """A relay that refuses every recipient the same way (554 relay access denied, 451 for
+    everyone) is a server problem, not bounces. Until the first message is accepted, permanent
+    refusals are held back (not recorded); when `SERVER_REFUSAL_AFTER` recipients at
+    `SERVER_REFUSAL_DOMAINS` or more domains got the same reply, the run stops. The first
+    accepted message, or a different reply, releases what was held to be recorded as usual."""
+
+    def __init__(self) -> None:
+        self.watching = True
+        self.reply = ""
+        self.recipients: set[str] = set()
+        self.held: list[tuple[_Job, BaseException]] = []
+
+    def accepted(self) -> list[tuple[_Job, BaseException]]:
+        """A message went through: stop watching; what was held is to be recorded."""
+        self.watching = False
+        held, self.held = self.held, []
+        return held
+
+    def refused(self, job: _Job, error: BaseException) -> str:
+        """"record" (as usual), "hold" (a permanent refusal kept back) or "stop"."""
+        if not self.watching:
+            return "record"
+        key = _reply_key(str(error))
+        if self.reply and key != self.reply:  # replies differ: the recipients speak
+            self.watching = False
+            return "record"
+        self.reply = key
+        self.recipients.add(job.item.email.casefold())
+        domains = {address.rpartition("@")[2] for address in self.recipients}
+        if (len(self.recipients) >= SERVER_REFUSAL_AFTER
+                and len(domains) >= SERVER_REFUSAL_DOMAINS):
+            return "stop"
+        if isinstance(error, PermanentFailure):
+            self.held.append((job, error))
+            return "hold"
+        return "record"
+
+
 class _Delivery:
     """The delivery loop: this thread claims deliveries, builds messages and records results;
     `connections` worker threads each hold one session (connection) and only send."""
@@ -399,6 +450,7 @@ class _Delivery:
         self.next_slot = 0.0
         self.envelope_from = settings.mail.from_address
         self.links = subscriptions.Links.from_settings(settings)  # VERP return paths
+        self.refusals = _RefusalWatch()
         # An idempotent sender (the outbox) lets us record sent rows in batches: a crash before
         # the batch is recorded only rewrites the same files. SMTP rows are recorded before the
         # connection that sent them gets another message (the results that came in together,
@@ -480,6 +532,8 @@ class _Delivery:
         d = job.item.delivery
         now = self.now
         if error is None:  # recorded by flush_sent: now (SMTP) or in batches (the outbox)
+            if self.refusals.watching:
+                self.record_held(self.refusals.accepted())
             self.pending_sent.append((d, job.attempts))
             self.report.sent += 1
             if len(self.pending_sent) >= SENT_BATCH:
@@ -492,6 +546,18 @@ class _Delivery:
                 ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=False,
                                     owner=owner)
             raise error
+        if isinstance(error, (PermanentFailure, TemporaryFailure)) and \
+                not isinstance(error, Unavailable):
+            verdict = self.refusals.refused(job, error)
+            if verdict == "hold":
+                return None
+            if verdict == "stop":
+                self.give_back_held(job)
+                raise FatalSendError(
+                    f"the server refused every recipient the same way ({str(error)[:120]}): "
+                    "a server problem, not bounces",
+                    "nothing was marked bouncing; the digests stay queued for the next run")
+            self.record_held(self.refusals.accepted() if not self.refusals.watching else [])
         job.attempts += 1
         if isinstance(error, TemporaryFailure) and job.attempts < self.settings.mail.max_attempts:
             delays = self.settings.mail.retry_delays or [0.0]
@@ -520,6 +586,17 @@ class _Delivery:
         self.report.failed += 1
         self.report.errors.append(f"{job.item.email}: {message}")
         return None
+
+    def record_held(self, held: list[tuple[_Job, BaseException]]) -> None:
+        """Record the refusals held back while watching for a server-wide refusal."""
+        for job, error in held:
+            self.record(job, error)
+
+    def give_back_held(self, current: _Job) -> None:
+        """A server-wide refusal: the held deliveries (and this one) go back unrecorded."""
+        held, self.refusals.held = self.refusals.held, []
+        self.claimed.extend(job.item for job, _ in held)
+        self.claimed.append(current.item)
 
     def flush_sent(self) -> None:
         if self.pending_sent:
@@ -554,6 +631,8 @@ class _Delivery:
         self.conn = self.engine.connect()  # one connection claims and records everything
         try:
             self._loop(pool)
+            if self.refusals.held and not self.report.fatal:  # fewer than the threshold
+                self.record_held(self.refusals.accepted())
             self.flush_sent()
             self.release()
         finally:

@@ -288,3 +288,142 @@ def silent_smtp_server():  # type: ignore[no-untyped-def]
     for conn in held:
         conn.close()
     listener.close()
+
+
+# --- a real IMAP server (Dovecot) on 127.0.0.1, for `publisher inbound --imap` -----------------
+
+class Dovecot:
+    """Debian's dovecot-imapd with a config in a temp folder: IMAP on a free 127.0.0.1 port,
+    plain login (no TLS: the loopback only), one user whose Maildir lives in that folder.
+    `append(data)` delivers a message to a folder, `folder(name)` lists what a folder holds."""
+
+    BINARY = "/usr/sbin/dovecot"
+    USER = "bounces"
+    PASSWORD = "imap-test-password"
+
+    def __init__(self) -> None:
+        import tempfile
+
+        # Outside pytest's 0700 tmp folders: the mail processes run as an unprivileged user.
+        self.root = Path(tempfile.mkdtemp(prefix="publisher-dovecot-"))
+        self.root.chmod(0o755)
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "Dovecot":
+        import pwd
+        import time
+
+        root = self.root
+        for sub in ("run", "state", "mail"):
+            (root / sub).mkdir()
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("nobody")
+            os.chown(root / "mail", owner.pw_uid, owner.pw_gid)
+            users = "uid=nobody gid=nogroup"
+            internal = ""
+        else:  # a developer's own account runs everything
+            me = pwd.getpwuid(os.getuid()).pw_name
+            users = f"uid={os.getuid()} gid={os.getgid()}"
+            internal = f"default_internal_user = {me}\ndefault_login_user = {me}\n"
+        (root / "users").write_text(f"{self.USER}:{{PLAIN}}{self.PASSWORD}\n")
+        (root / "dovecot.conf").write_text(f"""\
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+instance_name = publisher-test-{self.port}
+{internal}protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{root}/mail/%u
+first_valid_uid = 1
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/users
+}}
+userdb {{
+  driver = static
+  args = {users} home={root}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = 0
+  }}
+}}
+""")
+        self.proc = subprocess.Popen([self.BINARY, "-F", "-c", str(root / "dovecot.conf")])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                self.client().logout()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"dovecot did not start: {(root / 'dovecot.log').read_text()}")
+
+    @property
+    def url(self) -> str:
+        return f"imap://{self.USER}@127.0.0.1:{self.port}/INBOX"
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import imaplib
+
+        imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+        imap.login(self.USER, self.PASSWORD)
+        return imap
+
+    def append(self, data: bytes, folder: str = "INBOX") -> None:
+        imap = self.client()
+        try:
+            status, detail = imap.append(folder, None, None, data)
+            assert status == "OK", detail
+        finally:
+            imap.logout()
+
+    def folder(self, name: str) -> list[tuple[bytes, bytes]]:
+        """(flags, message bytes) of every message in a folder ([] when it does not exist)."""
+        imap = self.client()
+        try:
+            status, _ = imap.select(f'"{name}"', readonly=True)
+            if status != "OK":
+                return []
+            _, found = imap.uid("SEARCH", None, "ALL")
+            out = []
+            for uid in (found[0] or b"").split():
+                _, parts = imap.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
+                head, data = next(p for p in parts if isinstance(p, tuple))
+                out.append((head, data))
+            return out
+        finally:
+            imap.logout()
+
+    def stop(self) -> None:
+        import shutil
+
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot():  # type: ignore[no-untyped-def]
+    """A running Dovecot IMAP server (see `Dovecot`)."""
+    server = Dovecot().start()
+    yield server
+    server.stop()

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import PUBLISHER, Project
+from conftest import PUBLISHER, Project, free_port
 
 SECRET = "operator-test-secret-0123456789"
 
@@ -165,3 +167,142 @@ def test_no_config_and_no_seeds_creates_nothing(tmp_path: Path) -> None:
             "nothing was created (run this in the project folder, or give --config FILE or "
             "PUBLISHER_CONFIG)"]), command
     assert list(tmp_path.iterdir()) == []
+
+
+# --- stages of a pass fail alone ---------------------------------------------------------------
+
+def _last_pass(project: Project) -> dict:  # type: ignore[type-arg]
+    status = project.run("status", "--json", check=True, env={"PUBLISHER_SECRET_KEY": SECRET})
+    return json.loads(status.stdout)["last_scan"]  # type: ignore[no-any-return]
+
+
+def _subscribe(project: Project, *names: str) -> None:
+    for name in names:
+        project.run("subscribers", "add", f"{name}@example.org", "--cadence", "immediate",
+                    check=True, env={"PUBLISHER_SECRET_KEY": SECRET})
+
+
+def test_tick_sends_digests_when_the_feeds_disk_is_full(project: Project, mount_tmpfs) -> None:  # type: ignore[no-untyped-def]
+    project.write_config("[schedule]\nsettle_seconds = 0\n")
+    _subscribe(project, "ana", "ben")
+    feeds = mount_tmpfs(project.feeds, size="40k")
+    result = project.run("tick", env={"PUBLISHER_SECRET_KEY": SECRET})
+    assert result.returncode == 1, result.stderr
+    errors = [line.split(" ", 2)[2] for line in result.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and errors[0].startswith(f"ERROR   publisher.reconcile: feeds: {feeds}/")
+    assert errors[0].endswith(": cannot write: the disk is full "
+                              "(free some space there; the previous file is unchanged)")
+    assert len(list(project.outbox.glob("*.eml"))) == 2  # the digests went out all the same
+    last = _last_pass(project)
+    assert (last["outcome"], last["stages"]) == ("error", {"feeds": "failed", "digests": "ok"})
+
+
+def test_tick_writes_feeds_when_the_digests_fail(project: Project) -> None:
+    project.write_config('[schedule]\nsettle_seconds = 0\n'
+                         '[paths]\noutbox = "/proc/publisher-test/outbox"\n')
+    _subscribe(project, "ana")
+    result = project.run("tick", env={"PUBLISHER_SECRET_KEY": SECRET})
+    assert result.returncode == 1, result.stderr
+    errors = [line.split(" ", 2)[2] for line in result.stderr.splitlines() if " ERROR " in line]
+    assert errors == [
+        "ERROR   publisher.reconcile: digests immediate: 0 sent, 0 failed, interrupted; "
+        "paths.outbox: cannot create the folder /proc/publisher-test/outbox: No such file or "
+        "directory (create it, or point paths.outbox to a folder that can be)"]
+    assert (project.feeds / "atom.xml").is_file() and (project.feeds / "rss.xml").is_file()
+    last = _last_pass(project)
+    assert (last["outcome"], last["stages"]) == ("error", {"feeds": "ok", "digests": "failed"})
+
+
+# --- `run` refuses to start without what it needs; warns about the public url ----------------
+
+def test_run_refuses_to_start_without_the_secret_key(project: Project) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PUBLISHER_SECRET_KEY"}
+    env["PUBLISHER_CONFIG"] = str(project.config)
+    result = subprocess.run([*PUBLISHER, "run"], cwd=project.root, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert (result.returncode, result.stderr.splitlines()) == (2, [
+        "error: PUBLISHER_SECRET_KEY is not set (or shorter than 16 characters) (export "
+        "PUBLISHER_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))'))"])
+    assert not project.database.exists()
+
+
+def test_run_refuses_to_start_with_a_read_only_feeds_folder(project: Project, mount_tmpfs) -> None:  # type: ignore[no-untyped-def]
+    feeds = mount_tmpfs(project.feeds, read_only=True)
+    result = project.run("run", env={"PUBLISHER_SECRET_KEY": SECRET})
+    assert (result.returncode, result.stderr.splitlines()) == (2, [
+        f"error: paths.feeds: cannot write in the folder {feeds}: Read-only file system "
+        "(make it writable, or point paths.feeds elsewhere)"])
+
+
+def test_run_refuses_to_start_when_the_database_cannot_be_opened(project: Project) -> None:
+    project.database.mkdir(parents=True)  # a folder where the database file should be
+    result = project.run("run", env={"PUBLISHER_SECRET_KEY": SECRET})
+    assert (result.returncode, result.stderr.splitlines()) == (2, [
+        f"error: {project.database}: cannot open the state database: unable to open database "
+        "file"])
+
+
+def test_run_warns_once_about_the_public_url(project: Project) -> None:
+    project.write_config('[mail]\nsender = "smtp"\n[web]\npublic_url = "http://127.0.0.1:8090"\n'
+                         "[schedule]\nscan_interval = 0.3\n")
+    env = {**os.environ, "PUBLISHER_CONFIG": str(project.config), "PUBLISHER_SECRET_KEY": SECRET}
+    log = project.root / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([*PUBLISHER, "run"], cwd=project.root, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        _wait_for(lambda: log.read_text().count("scan: ") >= 1 and "next runs" in log.read_text())
+        time.sleep(1.0)  # a few more passes: the warnings must not come back
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    warnings = [line.split(" ", 2)[2] for line in log.read_text().splitlines() if " WARNING " in line]
+    assert warnings == [
+        "WARNING publisher.run: web.public_url http://127.0.0.1:8090 does not match where the web "
+        "server listens, http://127.0.0.1:8080: links in pages and mails lead elsewhere (correct "
+        "it, or remove it to follow --host/--port)",
+        "WARNING publisher.run: web.public_url http://127.0.0.1:8090 is not https: with "
+        "mail.sender = 'smtp', Gmail and Yahoo ignore the one-click unsubscribe of these mails "
+        "(set an https web.public_url)"]
+    assert proc.returncode == 0
+
+
+def _serve_banner(project: Project, *args: str) -> list[str]:
+    """The lines `serve` prints before it serves, then stop it."""
+    env = {**os.environ, "PUBLISHER_CONFIG": str(project.config), "PUBLISHER_SECRET_KEY": SECRET}
+    proc = subprocess.Popen([*PUBLISHER, "serve", *args], cwd=project.root, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("serving "):
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    return lines
+
+
+def test_serve_port_is_the_public_url_unless_one_is_set(project: Project) -> None:
+    port = free_port()
+    banner = _serve_banner(project, "--port", str(port))
+    assert banner == [f"serving Left Voice on http://127.0.0.1:{port} (public url "
+                      f"http://127.0.0.1:{port}); feeds from {project.feeds}"]
+    project.write_config('[web]\npublic_url = "http://127.0.0.1:8080"\n')
+    banner = _serve_banner(project, "--port", str(port))
+    assert banner == [
+        "warning: web.public_url http://127.0.0.1:8080 does not match where the web server "
+        f"listens, http://127.0.0.1:{port}: links in pages and mails lead elsewhere (correct it, "
+        "or remove it to follow --host/--port)",
+        f"serving Left Voice on http://127.0.0.1:{port} (public url http://127.0.0.1:8080); "
+        f"feeds from {project.feeds}"]
+
+
+def _wait_for(check, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.1)

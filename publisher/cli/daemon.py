@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -14,15 +15,18 @@ from typing import Any
 
 import click
 
-from .. import slots
-from ..errors import ConfigError, PublisherError
+from .. import slots, subscriptions
+from ..config import public_url_warnings
+from ..errors import ConfigError, PathError, PublisherError, StoreError
+from ..fsutil import make_folder
 from ..lock import InstanceLock, lock_holder, lock_path
 from ..model import CADENCES, SUBSCRIBER_STATUSES
 from ..reconcile import Reconciler
 from ..store import articles as article_store
 from ..store import runs as run_store
 from ..store import subscribers as subscriber_store
-from .app import App, pass_app
+from ..tokens import require_secret
+from .app import App, output_folders, pass_app
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -83,12 +87,40 @@ def run(app: App, log_level: str, log_file: str | None) -> None:
     from ..schedule import Daemon  # APScheduler is only needed here
 
     setup_logging(log_level, log_file)
+    ready_to_run(app)
     lock = _lock(app)
+    web = app.settings.web
+    for warning in public_url_warnings(app.settings, web.host, web.port):
+        logging.getLogger("publisher.run").warning("%s", warning)
     try:
         reconciler = Reconciler(app.engine, app.settings, clock=app.now)
         Daemon(reconciler, app.settings, clock=app.now).run()
     finally:
         lock.release()
+
+
+def ready_to_run(app: App) -> None:
+    """Refuse to start the daemon without what its passes will need: the secret key for the
+    links in mails, writable output folders, a state database that answers."""
+    settings = app.settings
+    require_secret(settings.secrets.secret_key)
+    for key, folder in output_folders(settings).items():
+        make_folder(folder, key)
+        probe = folder / f".publisher-probe-{os.getpid()}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise PathError(f"{key}: cannot write in the folder {folder}: {exc.strerror}",
+                            f"make it writable, or point {key} elsewhere") from None
+    try:
+        with app.engine.connect() as conn:
+            conn.execute("SELECT 1")
+    except PublisherError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the backend raises: one line
+        raise StoreError(f"the state database does not answer: {' '.join(str(exc).split())}",
+                         "check paths.database") from None
 
 
 @click.command("tick")
@@ -169,6 +201,7 @@ def collect_status(app: App) -> dict[str, Any]:
         counts = subscriber_store.count_by(conn)
         slot_records = run_store.last_slots(conn, slots.SLOT_CADENCES)
         deliveries = _delivery_counts(conn)
+        mail_rates = subscriptions.rates(conn, now)
     finished = [r for r in recent if r.finished_at is not None]
     last = next((r for r in finished if r.details.get("scan")), None)
     last_digests = next((r for r in finished if r.details.get("digests")), None)
@@ -189,6 +222,7 @@ def collect_status(app: App) -> dict[str, Any]:
         by_status.setdefault(s, {}).setdefault(c, n)
     data["subscribers"] = by_status
     data["deliveries"] = deliveries
+    data["mail_rates"] = mail_rates  # bounces and complaints over the last 30 days
     try:
         rules = slots.parse_rules(settings)
     except PublisherError as exc:
@@ -212,7 +246,8 @@ def _run_json(run: run_store.RunRecord | None) -> dict[str, Any] | None:
         return None
     return {"trigger": run.trigger, "started_at": run.started_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-            "outcome": run.outcome, "summary": run.summary}
+            "outcome": run.outcome, "summary": run.summary,
+            "stages": run.details.get("stages", {})}
 
 
 def _after(start: datetime, interval: float, now: datetime) -> datetime:
@@ -265,6 +300,13 @@ def format_status(data: dict[str, Any]) -> str:
         lines.append("deliveries: no delivery ledger yet")
     else:
         lines.append("deliveries: " + ", ".join(f"{k} {v}" for k, v in deliveries.items()))
+    r = data["mail_rates"]
+    lines.append(f"last {r['days']} days: {r['sent']} sent, {r['hard_bounces']} bounced "
+                 f"({r['bounce_rate']:.2%}), {r['complaints']} complaints "
+                 f"({r['complaint_rate']:.2%}), {r['soft_bounces']} soft bounces, "
+                 f"{r['unsubscribes']} unsubscribes")
+    for warning in r["warnings"]:
+        lines.append(f"warning: {warning}")
     for cadence, rec in data["last_slots"].items():
         lines.append(f"last {cadence} digest: {rec['slot_at']} {rec['status']} ({rec['detail']})")
     lines.append("next runs: " + ", ".join(f"{k} {v}" for k, v in data["next_runs"].items()))

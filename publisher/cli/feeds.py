@@ -128,6 +128,8 @@ def build_feeds(app: App) -> None:
     click.echo(ingest_summary(report))
     click.echo(f"feeds: {len(feeds.written)} written, {feeds.unchanged} unchanged, "
                f"{len(feeds.removed)} removed, in {settings.feeds_dir}")
+    for ping in feeds.pings:
+        click.echo(ping.line() if ping.ok else f"warning: {ping.line()}", err=not ping.ok)
     buildstamp.save(settings, buildstamp.BuildStamp(
         key=key, outputs=buildstamp.feed_outputs(settings.feeds_dir),
         articles=len(files) - len(report.skipped) - len(report.failed),

@@ -8,6 +8,7 @@ from typing import Callable, Iterable
 
 import click
 
+from ..config import public_url_warnings
 from .app import App, pass_app
 
 
@@ -60,6 +61,8 @@ def serve(app: App, host: str | None, port: int | None) -> None:
     web = settings.web
     deferred.app = create_app(settings, app.engine, now=app.now)
     _configure_logging()
+    for warning in public_url_warnings(settings, server.host, server.port):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"serving {settings.site.title} on {server.url} (public url {web.public_url}); "
                f"feeds from {settings.feeds_dir}", err=True)
     signal_name = serve_until_signalled(server)

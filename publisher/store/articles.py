@@ -47,6 +47,7 @@ class FeedIndexRow:
     authors: tuple[str, ...]
     content_hash: str
     updated: str  # as stored: ISO 8601 in UTC
+    deleted: bool = False
 
 
 def seed_states(conn: Connection) -> dict[str, SeedFileState]:
@@ -135,6 +136,24 @@ def feed_index(conn: Connection) -> list[FeedIndexRow]:
         if names is None:
             names = authors[author_json] = tuple(json.loads(author_json))
         append(FeedIndexRow(id_, category, names, hash_, updated))
+    return found
+
+
+def feed_log(conn: Connection) -> list[FeedIndexRow]:
+    """Every article ever stored, removed ones too (`deleted`), in the order they were added,
+    newest first: first seen, then published, then id. The feeds' archive pages are cut from
+    this order, so an article's place in it never moves (see `feedplan`)."""
+    rows = conn.execute(
+        "SELECT id, category, authors, content_hash, updated, deleted_at IS NOT NULL "
+        "FROM articles ORDER BY first_seen DESC, published DESC, id").all()
+    authors: dict[str, tuple[str, ...]] = {}  # most articles share a few author lists
+    found = []
+    append = found.append
+    for id_, category, author_json, hash_, updated, deleted in rows:
+        names = authors.get(author_json)
+        if names is None:
+            names = authors[author_json] = tuple(json.loads(author_json))
+        append(FeedIndexRow(id_, category, names, hash_, updated, bool(deleted)))
     return found
 
 

@@ -64,13 +64,14 @@ def was_sent(conn: Connection, subscriber_id: int, digest_id: int) -> bool:
 
 
 def rates_since(conn: Connection, since: datetime) -> dict[str, int]:
-    """Digests sent, and subscribers who hard-bounced / complained, since `since`."""
+    """Digests handed to the server (sent, or refused for good) since `since`, and the
+    bounces, complaints and unsubscribes recorded since then (one event per report)."""
     stamp = utc_text(since)
-    sent = conn.scalar("SELECT count(*) FROM deliveries WHERE state = 'sent' AND sent_at >= ?",
-                       (stamp,)) or 0
+    sent = conn.scalar(
+        "SELECT count(*) FROM deliveries WHERE (state = 'sent' AND sent_at >= ?) "
+        "OR (state = 'failed' AND updated_at >= ?)", (stamp, stamp)) or 0
     counts = dict(conn.execute(
-        "SELECT kind, count(DISTINCT coalesce(subscriber_id, -id)) FROM mail_events "
-        "WHERE at >= ? GROUP BY kind", (stamp,)).all())
+        "SELECT kind, count(*) FROM mail_events WHERE at >= ? GROUP BY kind", (stamp,)).all())
     return {"sent": sent, "hard_bounces": counts.get("hard_bounce", 0),
             "soft_bounces": counts.get("soft_bounce", 0),
             "complaints": counts.get("complaint", 0),

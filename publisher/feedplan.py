@@ -1,0 +1,128 @@
+"""Which feed documents there are and which entries each holds: every feed's live document and
+its RFC 5005 archive pages. Pure: rows in, documents (ids and fingerprints) out.
+
+A feed is the site's articles in the order they were added (first seen, then published, then
+id), removed ones kept as gaps. Its live document holds the newest `max_entries` articles;
+everything older is cut, from the oldest, into archive pages of `page_size` places each.
+Because a new article always joins at the new end, a page that is full never changes again:
+
+- page n holds places (n-1)*page_size .. n*page_size - 1, page 1 the oldest;
+- the newest page is the one still filling (it may be empty for a moment: when the one
+  before it has just filled, so that page could get its `next-archive` link once and for all);
+- a removed article leaves a gap, so only the page it was on changes;
+- an article corrected in place stays where it is (its page is rewritten with the new text),
+  unless its publication date changed within a batch first seen at the same moment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import __version__
+from .feeds import FeedLinks, document_folder
+from .model import FeedSpec, Site, slugify
+from .store.articles import FeedIndexRow
+
+_KIND_ORDER = {"site": 0, "category": 1, "author": 2}
+_FOLDERS = {"site": "", "category": "categories/{}", "author": "authors/{}"}
+
+
+@dataclass(frozen=True)
+class Document:
+    """One feed document: its feed, its place (live or archive page) and its entries."""
+
+    spec: FeedSpec  # without articles
+    links: FeedLinks
+    ids: tuple[str, ...]  # newest first
+    fingerprint: str  # changes whenever any byte of its three files could
+
+    @property
+    def folder(self) -> str:
+        """Below feeds/: "" for the site's live document, "archive/3", "authors/ana/archive/1"."""
+        return document_folder(self.spec, self.links.page)
+
+
+def group_feeds(
+    rows: Sequence[FeedIndexRow], site: Site
+) -> list[tuple[FeedSpec, list[FeedIndexRow]]]:
+    """The site feed, then one per category, then one per author, each with its rows in the
+    order given (removed articles included where they belonged). A feed exists while at least
+    one of its articles is not removed; its name is spelled as in its first such row."""
+    groups: dict[tuple[str, str], list[FeedIndexRow]] = {("site", ""): list(rows)}
+    names: dict[tuple[str, str], str] = {}
+    for row in rows:
+        keys = [("category", row.category)] if row.category else []
+        keys += [("author", author) for author in row.authors]
+        for kind, name in keys:
+            key = (kind, slugify(name))
+            if not row.deleted:
+                names.setdefault(key, name)
+            groups.setdefault(key, []).append(row)
+    specs = []
+    for (kind, slug), members in sorted(groups.items(),
+                                        key=lambda kv: (_KIND_ORDER[kv[0][0]], kv[0][1])):
+        if kind != "site" and (kind, slug) not in names:
+            continue  # every article of it removed
+        name = names.get((kind, slug), "")
+        title = site.title if kind == "site" else f"{site.title}: {name}"
+        spec = FeedSpec(kind=kind, key=name, slug=slug, title=title,
+                        path=_FOLDERS[kind].format(slug))
+        specs.append((spec, members))
+    return specs
+
+
+def plan_feed(
+    spec: FeedSpec, rows: Sequence[FeedIndexRow], max_entries: int, page_size: int,
+    hubs: tuple[str, ...], base: str,
+) -> list[Document]:
+    """A feed's live document, then its archive pages oldest first. `rows` newest first."""
+    log = rows[::-1]  # oldest first: a row's index is its place
+    live: list[FeedIndexRow] = []
+    start = len(log)  # place of the oldest live entry
+    for place in range(len(log) - 1, -1, -1):
+        if len(live) == max_entries:
+            break
+        if not log[place].deleted:
+            live.append(log[place])
+            start = place
+    archived = any(not row.deleted for row in log[:start])
+    pages = start // page_size + 1 if archived else 0
+    docs = [_document(spec, FeedLinks(0, pages, hubs), live, base)]
+    for page in range(1, pages + 1):
+        members = log[(page - 1) * page_size:min(page * page_size, start)]
+        entries = [row for row in reversed(members) if not row.deleted]
+        docs.append(_document(spec, FeedLinks(page, pages), entries, base))
+    return docs
+
+
+def plan_feeds(
+    rows: Sequence[FeedIndexRow], site: Site, feeds_url: str, *, max_entries: int,
+    page_size: int, hubs: Sequence[str] = (),
+) -> list[tuple[FeedSpec, list[Document]]]:
+    """Every feed with its documents (live first). `rows` as `feed_log` gives them."""
+    planned = []
+    for spec, members in group_feeds(rows, site):
+        base = _base_print(spec, site, feeds_url)
+        planned.append((spec, plan_feed(spec, members, max_entries, page_size, tuple(hubs),
+                                        base)))
+    return planned
+
+
+def _base_print(spec: FeedSpec, site: Site, feeds_url: str) -> str:
+    """What every document of a feed depends on besides its entries and links."""
+    return json.dumps([__version__, site.title, site.base_url, site.language, site.description,
+                       str(site.timezone), feeds_url, spec.kind, spec.key, spec.title,
+                       spec.path])
+
+
+def _document(
+    spec: FeedSpec, links: FeedLinks, entries: Sequence[FeedIndexRow], base: str
+) -> Document:
+    # Page n's links depend only on whether it is the newest, so a full page keeps its print.
+    place = [links.pages] if links.page == 0 else [links.page, links.page < links.pages]
+    digest = hashlib.sha256(f"{base}\n{place}\n{list(links.hubs)}\n".encode())
+    digest.update("\n".join(f"{r.id}\t{r.content_hash}\t{r.updated}" for r in entries).encode())
+    return Document(spec, links, tuple(r.id for r in entries), digest.hexdigest())
