@@ -1,4 +1,4 @@
-"""The record of the last complete `build-feeds`, so a rebuild with nothing changed is instant.
+"""The record of the last complete build (`build-feeds`, `tick`, a pass of `run`), so a rebuild with nothing changed is instant.
 
 Like a build tool's log: it holds a key of every input (the config file, every seed's size and
 mtime, the publisher version) and the size and mtime of every feed written. When the key and the
@@ -24,8 +24,9 @@ class BuildStamp:
     key: str
     outputs: dict[str, list[int]]  # path below feeds/ -> [size, mtime_ns]
     articles: int
-    skipped: list[str] = field(default_factory=list)  # warning lines of that build
-    failed: list[str] = field(default_factory=list)  # error lines of that build
+    skipped: list[list[str]] = field(default_factory=list)  # [path, reason] of pages skipped
+    failed: list[list[str]] = field(default_factory=list)  # [path, reason] of seeds failed
+    notes: list[str] = field(default_factory=list)  # note lines of that build
 
 
 def stamp_path(settings: Settings) -> Path | None:
@@ -65,7 +66,7 @@ def load_if_fresh(settings: Settings, key: str) -> BuildStamp | None:
         stamp = BuildStamp(**json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None
-    if stamp.key != key:
+    if stamp.key != key or not all(len(pair) == 2 for pair in stamp.skipped + stamp.failed):
         return None
     for relative, (size, mtime_ns) in stamp.outputs.items():
         try:

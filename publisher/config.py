@@ -236,6 +236,9 @@ class FeedsSection:
     websub_timeout: float = setting(5.0, above(0))  # seconds per ping request to a hub
     max_seed_bytes: int = setting(5_000_000, at_least(1))
     workers: int = setting(0, at_least(0))  # seed-parsing processes; 0 = one per core
+    # A build that would unpublish more than this share of the published articles unpublishes
+    # none (unless --prune): a seeds folder gone empty is a mistake, not an editorial decision.
+    max_removal_fraction: float = setting(0.5, between(0, 1))
 
 
 @dataclass(frozen=True)

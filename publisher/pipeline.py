@@ -6,27 +6,33 @@ import gc
 import logging
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
+import threading
+import time
 from contextlib import closing
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .store import Database
 
-from . import feedplan, orphans, websub
+from . import buildstamp, feedplan, orphans, websub
 from .config import Settings
-from .errors import NotAnArticle, SeedError
-from .feeds import ARCHIVE_FOLDER, FORMATS, render_files, render_opml_files
+from .errors import ConfigError, NotAnArticle, SeedError
 from .fsutil import make_folder, write_atomic
 from .model import Article, FeedSpec, Site, slugify, tag_uri
-from .readers import read_seed
 from .seedfiles import SeedFile, scan_seed_files
 from .store import articles as article_store
 from .store import open_database
+from .store import runs as run_store
 from .store.articles import ArticleRow
 from .store.db import parse_utc, utc_text
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+# The stages (readers, feeds: Markdown, feedgen, lxml) are imported where first used, so a
+# build that finds nothing changed (the build stamp) costs none of their import time.
 
 Progress = Callable[[int], None]
 _websub_log = logging.getLogger("publisher.websub")
@@ -39,6 +45,36 @@ WORKER_CACHE = 4000  # articles a feed worker keeps loaded between tasks, at mos
 
 
 @dataclass
+class SeedScan:
+    """One look at the seeds folder, compared with the store: the pass's one change rule.
+
+    A seed is unchanged when the store recorded it with the same size and mtime (and, if it
+    was an article, the article is still live); any other seed is new or changed, and is
+    taken once settled: untouched for `schedule.settle_seconds` by its mtime, or seen
+    unchanged by our own scans that long (an mtime in the future, e.g. a skewed clock).
+    """
+
+    files: list[SeedFile]
+    unreadable: list[SeedError]
+    todo: list[SeedFile] = field(default_factory=list)  # new or changed, settled: to parse
+    new: list[str] = field(default_factory=list)  # sources, of `todo`
+    changed: list[str] = field(default_factory=list)
+    settling: list[SeedFile] = field(default_factory=list)  # new or changed, not settled
+    settle_at: datetime | None = None  # earliest moment a settling seed may be taken
+    gone: list[str] = field(default_factory=list)  # sources of live articles without a file
+    unchanged: int = 0
+    missing: bool = False
+
+    @property
+    def deleted(self) -> list[str]:
+        return self.gone
+
+    @property
+    def settling_sources(self) -> list[str]:
+        return [f.source for f in self.settling]
+
+
+@dataclass
 class IngestReport:
     new: list[str] = field(default_factory=list)  # article ids
     updated: list[str] = field(default_factory=list)
@@ -46,11 +82,29 @@ class IngestReport:
     deleted: int = 0
     skipped: list[SeedError] = field(default_factory=list)  # pages that are not articles
     failed: list[SeedError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # seeds settling, the same page twice
     to_parse: int = 0
+    settling: int = 0  # seeds left for a later pass
+    refused: int = 0  # removals not made: more than feeds.max_removal_fraction of...
+    live: int = 0  # ...the articles published before this pass
 
     @property
     def changed(self) -> bool:
         return bool(self.new or self.updated or self.deleted)
+
+    @property
+    def refusal(self) -> str:
+        """One line saying why nothing was removed, or ''."""
+        if not self.refused:
+            return ""
+        return (f"{self.refused} of {self.live} published articles have no seed file any more: "
+                f"more than feeds.max_removal_fraction, so none was removed (check the seeds "
+                f"folder; run with --prune to remove them)")
+
+    @property
+    def complete(self) -> bool:
+        """Every seed taken and every removal made: the next pass may use the build stamp."""
+        return not (self.settling or self.refused)
 
 
 @dataclass
@@ -61,47 +115,148 @@ class FeedReport:
     pings: list[websub.PingResult] = field(default_factory=list)  # one per WebSub hub
 
 
-def ingest(
-    engine: Database, settings: Settings, now: datetime, progress: Progress | None = None,
-    on_plan: Callable[[int], None] | None = None, *,
-    settled: Callable[[str, int, int], bool] | None = None,
-    scanned: tuple[list[SeedFile], list[SeedError]] | None = None,
-) -> IngestReport:
-    """Read new and changed seeds into the store; forget deleted ones. One bad seed stops nothing.
+@dataclass
+class BuildReport:
+    """One pass of the one ingest path: scan, ingest, feeds."""
 
-    `settled(source, size, mtime_ns)`: when given, a new or changed seed is read only if it
-    returns True; the others are left as they are (not read, not deleted) for a later pass.
-    `scanned`: the result of `scan_seed_files` if the caller has just made it.
-    """
-    site = settings.site_record
-    seeds_dir = settings.seeds_dir
-    report = IngestReport()
-    files, unreadable = scanned or scan_seed_files(seeds_dir)
-    report.failed += unreadable
+    scan: SeedScan
+    ingest: IngestReport
+    feeds: FeedReport | None = None
+    fast: bool = False  # nothing changed since the last complete build: nothing was opened
+
+
+class SeedsFolderMissing(ConfigError):
+    """The seeds folder does not exist: nothing is read, removed or written."""
+
+
+def settle_wait(settings: Settings) -> float:
+    """How long a one-shot command waits for seeds still settling before leaving them."""
+    return min(3 * settings.schedule.settle_seconds + 1, 30.0)
+
+
+def check_seeds_folder(settings: Settings) -> None:
+    if not settings.seeds_dir.is_dir():
+        raise SeedsFolderMissing(
+            f"{settings.seeds_dir}: seeds folder not found (paths.seeds); nothing was changed",
+            "create it, or point paths.seeds at the folder of seed files")
+
+
+def scan(
+    engine: Database, settings: Settings, now: datetime,
+    scanned: tuple[list[SeedFile], list[SeedError]] | None = None,
+) -> SeedScan:
+    """Scan the seeds folder (unless `scanned` is given) and sort every seed by the change rule;
+    remember the seeds still settling, so a later scan can tell how long they were stable."""
+    check_seeds_folder(settings)
+    files, unreadable = scanned or scan_seed_files(settings.seeds_dir)
+    result = SeedScan(files, unreadable)
+    settle = timedelta(seconds=settings.schedule.settle_seconds)
     with engine.begin() as conn:
         known = article_store.seed_states(conn)
         identities = article_store.identities_by_source(conn)
-    todo = [
-        f for f in files
-        if not ((s := known.get(f.source)) and s.status == "ok" and s.size == f.size
-                and s.mtime_ns == f.mtime_ns and f.source in identities
-                and not identities[f.source].deleted)
-    ]
-    if settled is not None:
-        todo = [f for f in todo if settled(f.source, f.size, f.mtime_ns)]
+        watched = run_store.watched_seeds(conn)
+    still: dict[str, run_store.Observation] = {}
+    for f in files:
+        state = known.get(f.source)
+        if state is not None and state.size == f.size and state.mtime_ns == f.mtime_ns and (
+                state.status != "ok" or ((i := identities.get(f.source)) and not i.deleted)):
+            result.unchanged += 1
+            continue
+        seen = watched.get(f.source)
+        seen_at = seen.seen_at if seen and (seen.size, seen.mtime_ns) == (f.size, f.mtime_ns) \
+            else now
+        modified = datetime.fromtimestamp(f.mtime_ns / 1e9, timezone.utc)
+        if now - modified >= settle or now - seen_at >= settle:
+            result.todo.append(f)
+            (result.new if state is None else result.changed).append(f.source)
+        else:
+            result.settling.append(f)
+            still[f.source] = run_store.Observation(f.size, f.mtime_ns, seen_at)
+            ready = min(modified, seen_at) + settle
+            result.settle_at = ready if result.settle_at is None else min(result.settle_at, ready)
+    present = {f.source for f in files}
+    result.gone = sorted(s for s, i in identities.items() if not i.deleted and s not in present)
+    if still or watched:
+        with engine.begin() as conn:
+            run_store.replace_watched_seeds(conn, still)
+    return result
+
+
+def ingest(
+    engine: Database, settings: Settings, now: datetime, progress: Progress | None = None,
+    on_plan: Callable[[int], None] | None = None, *,
+    seeds: SeedScan | None = None, prune: bool = False,
+) -> IngestReport:
+    """Read new and changed seeds into the store; unpublish the ones whose file is gone.
+    One bad seed stops nothing.
+
+    `seeds`: this pass's `scan` (made here if not given). Seeds still settling are left for a
+    later pass, with a note. Removals are refused (all of them, with `refusal` saying why)
+    when they would take away more than `feeds.max_removal_fraction` of the published
+    articles, unless `prune`. A seed showing the same page (title, date, body) as a live
+    article is that article: noted, not published twice; when the article's own file goes,
+    the copy holds it.
+    """
+    site = settings.site_record
+    seeds_dir = settings.seeds_dir
+    seeds = seeds or scan(engine, settings, now)
+    report = IngestReport(unchanged=seeds.unchanged, settling=len(seeds.settling))
+    report.failed += seeds.unreadable
+    for f in seeds.settling:
+        report.notes.append(f"{f.path}: changed less than {settings.schedule.settle_seconds:g} s "
+                            f"ago (schedule.settle_seconds): left for the next pass")
+    with engine.begin() as conn:
+        article_store.fill_page_hashes(conn)
+        known = article_store.seed_states(conn)
+        identities = article_store.identities_by_source(conn)
+    by_id = {i.id: i for i in identities.values()}
+    paths = {f.source: f.path for f in seeds.files}
+    todo = list(seeds.todo)
+    # A gone article whose page another seed repeats stays, held by that seed from now on.
+    copies = {s.message: source for source, s in sorted(known.items())
+              if s.status == "duplicate" and source in paths}
+    report.live = sum(1 for i in identities.values() if not i.deleted)
+    gone = []
+    reading = {f.source for f in todo}
+    for source in seeds.gone:
+        holder = copies.get(identities[source].id)
+        if holder is None:
+            gone.append(source)
+            continue
+        identities[holder] = identities.pop(source)
+        if holder not in reading:  # read again, as the article's seed from now on
+            reading.add(holder)
+            todo.append(next(f for f in seeds.files if f.source == holder))
+            report.unchanged -= 1
+    # Remembered outcomes of the seeds not read again: failures stay failures until changed.
+    for f in seeds.files:
+        state = known.get(f.source)
+        if state is None or f.source in reading or (state.size, state.mtime_ns) != (
+                f.size, f.mtime_ns):
+            continue
+        if state.status == "ok":
+            continue
+        report.unchanged -= 1  # counted by the scan, but not an article
+        if state.status == "failed":
+            report.failed.append(SeedError(f.path, state.message))
+        elif state.status == "skipped":
+            report.skipped.append(NotAnArticle(f.path, state.message))
+        elif state.status == "duplicate" and state.message in by_id:
+            report.notes.append(_duplicate_note(f.path, paths, by_id[state.message]))
     todo.sort(key=lambda f: f.source)  # slug clashes resolve in source order, every time
-    report.unchanged = len(files) - len(todo)
     report.to_parse = len(todo)
     if on_plan:
         on_plan(len(todo))
     taken = {identity.slug: source for source, identity in identities.items()}
+    pages = {i.page_hash: i for i in identities.values() if not i.deleted and i.page_hash}
+    gone_pages = {identities[s].page_hash: s for s in gone if identities[s].page_hash}
     batch = _StoreBatch()
     # Results are stored in batches while the workers parse on, so the writes overlap the parsing.
     # Batches shrink towards the end: what is left to store once the last seed is parsed, with
     # every worker idle, is a short transaction.
     with closing(_parse_iter(todo, seeds_dir, site, settings)) as results:
         for done, (seed, result) in enumerate(zip(todo, results), 1):
-            batch.add(seed, result, identities.get(seed.source), taken, site, now, report)
+            batch.add(seed, result, identities, taken, pages, gone_pages, paths, site, now, report)
             if progress:
                 progress(1)
             left = len(todo) - done
@@ -110,12 +265,22 @@ def ingest(
                 batch = _StoreBatch()
     batch.flush(engine, now, report)
 
-    present = {f.source for f in files}
-    gone = [source for source in identities if source not in present]
+    gone = [s for s in gone if s in identities and not identities[s].deleted
+            and identities[s].source == s]
+    limit = settings.feeds.max_removal_fraction * report.live
+    if gone and len(gone) > limit and not prune:
+        report.refused = len(gone)
+        return report
     with engine.begin() as conn:
         report.deleted = article_store.mark_deleted(conn, gone, now)
-        article_store.forget_seed_files(conn, [s for s in known if s not in present])
+        article_store.forget_seed_files(conn, [s for s in known if s not in paths])
     return report
+
+
+def _duplicate_note(path: str, paths: dict[str, str], article: article_store.StoredIdentity) -> str:
+    original = paths.get(article.source, article.source)
+    return (f"{path}: the same page (title, date and body) as {original}: one article, "
+            f"published once")
 
 
 @dataclass
@@ -128,22 +293,41 @@ class _StoreBatch:
 
     def add(
         self, seed: SeedFile, result: ArticleRow | SeedError,
-        identity: article_store.StoredIdentity | None, taken: dict[str, str], site: Site,
-        now: datetime, report: IngestReport,
+        identities: dict[str, article_store.StoredIdentity], taken: dict[str, str],
+        pages: dict[str, article_store.StoredIdentity], gone_pages: dict[str, str],
+        paths: dict[str, str], site: Site, now: datetime, report: IngestReport,
     ) -> None:
         status, message = "ok", ""
+        identity = identities.get(seed.source)
         if isinstance(result, NotAnArticle):
             report.skipped.append(result)
             status, message = "skipped", result.reason
         elif isinstance(result, SeedError):
             report.failed.append(result)
             status, message = "failed", result.reason
-        elif identity is None:
-            self.new.append(_assign_identity(result, taken, site, now))
-        elif identity.content_hash != result["content_hash"] or identity.deleted:
-            self.corrected.append(_keep_identity(result, identity, site, now))
+        elif identity is None and (same := pages.get(str(result["page_hash"]))) is not None \
+                and same.source != seed.source and same.source not in gone_pages.values():
+            report.notes.append(_duplicate_note(seed.path, paths, same))
+            status, message = "duplicate", same.id
         else:
-            report.unchanged += 1
+            if identity is None and (old := gone_pages.pop(str(result["page_hash"]), None)):
+                identity = identities.pop(old)  # the same page under a new name: moved
+            if identity is None:
+                row = _assign_identity(result, taken, site, now)
+                self.new.append(row)
+            elif identity.content_hash != result["content_hash"] or identity.deleted \
+                    or identity.source != seed.source:
+                row = _keep_identity(result, identity, site, now)
+                self.corrected.append(row)
+            else:
+                row = None
+                report.unchanged += 1
+            if row is not None:
+                identity = article_store.StoredIdentity(
+                    str(row["id"]), str(row["slug"]), str(row["guid"]), str(row["content_hash"]),
+                    parse_utc(str(row["first_seen"])), False, str(row["page_hash"]), seed.source)
+                identities[seed.source] = identity
+                pages[identity.page_hash] = identity
         self.states.append(
             article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, status, message))
 
@@ -158,11 +342,80 @@ class _StoreBatch:
         report.updated += [str(row["id"]) for row in self.corrected]
 
 
+def build(
+    engine: Database, settings: Settings, now: datetime, *, clock: Callable[[], datetime] | None = None,
+    wait: float = 0.0, stop: threading.Event | None = None, prune: bool = False,
+    progress: Progress | None = None, on_plan: Callable[[int], None] | None = None,
+    feeds: bool = True, on_ingest: Callable[[SeedScan, IngestReport], None] | None = None,
+) -> BuildReport:
+    """The one ingest path of `build-feeds`, `ingest`'s big brother, `tick` and `run`: scan the
+    seeds once, and unless the build stamp shows nothing changed since the last complete
+    build, ingest and write the feeds.
+
+    `wait`: seconds to wait (on `clock`, interrupted by `stop`) for seeds still settling,
+    scanning again, before leaving them for a later pass. SeedsFolderMissing if the seeds
+    folder does not exist (nothing is changed). `feeds=False`: ingest only (`publisher ingest`).
+    `on_ingest(scan, report)` is called once the store is up to date, before the feeds are
+    written (which may fail, e.g. on a full disk, and raise).
+    """
+    check_seeds_folder(settings)
+    scanned = scan_seed_files(settings.seeds_dir)
+    files, unreadable = scanned
+    key = buildstamp.input_key(settings, files)
+    stamp = None if unreadable or not feeds else buildstamp.load_if_fresh(settings, key)
+    if stamp is not None:
+        return BuildReport(
+            SeedScan(files, unreadable, unchanged=len(files)),
+            IngestReport(
+                unchanged=stamp.articles, notes=list(stamp.notes),
+                skipped=[NotAnArticle(path, reason) for path, reason in stamp.skipped],
+                failed=[SeedError(path, reason) for path, reason in stamp.failed]),
+            FeedReport(unchanged=len(stamp.outputs)), fast=True)
+    collect = gc.isenabled()
+    gc.disable()  # a batch of acyclic records: collection passes are pure overhead
+    try:
+        buildstamp.forget(settings)
+        seeds = scan(engine, settings, now, scanned)
+        deadline = time.monotonic() + wait
+        while seeds.settling and seeds.settle_at and not (stop and stop.is_set()):
+            delay = (seeds.settle_at - now).total_seconds() + 0.05
+            if delay > deadline - time.monotonic():
+                break
+            if stop is not None:
+                if stop.wait(max(delay, 0.05)):
+                    break
+            else:
+                time.sleep(max(delay, 0.05))
+            now = clock() if clock else now + timedelta(seconds=max(delay, 0.05))
+            scanned = scan_seed_files(settings.seeds_dir)
+            key = buildstamp.input_key(settings, scanned[0])
+            seeds = scan(engine, settings, now, scanned)
+        report = ingest(engine, settings, now, progress, on_plan, seeds=seeds, prune=prune)
+        if on_ingest:
+            on_ingest(seeds, report)
+        if not feeds:
+            return BuildReport(seeds, report)
+        written = build_feeds(engine, settings, now)
+        if report.complete and not seeds.unreadable:
+            buildstamp.save(settings, buildstamp.BuildStamp(
+                key=key, outputs=buildstamp.feed_outputs(settings.feeds_dir),
+                articles=report.unchanged + len(report.new) + len(report.updated),
+                notes=report.notes,
+                skipped=[[e.path, e.reason] for e in report.skipped],
+                failed=[[e.path, e.reason] for e in report.failed]))
+    finally:
+        if collect:
+            gc.enable()
+    return BuildReport(seeds, report, written)
+
+
 def build_feeds(
     engine: Database, settings: Settings, now: datetime
 ) -> FeedReport:
     """Write every feed document (live and archive pages) whose entries changed since the last
     build; remove feeds left empty and archive pages no longer planned."""
+    from .feeds import FORMATS, render_opml_files
+
     site = settings.site_record
     feeds_dir = make_folder(settings.feeds_dir, "paths.feeds")
     report = FeedReport()
@@ -214,6 +467,8 @@ def build_feeds(
 def _announce(settings: Settings, written: list[str]) -> list[websub.PingResult]:
     """Tell the WebSub hubs of every live feed document this build rewrote (archive pages
     are not subscribed to); one log line per hub."""
+    from .feeds import ARCHIVE_FOLDER, FORMATS
+
     hubs = settings.feeds.websub_hubs
     changed = [f"{settings.feeds_url}/{path}" for path in written
                if path.rsplit("/", 1)[-1] in FORMATS and f"/{ARCHIVE_FOLDER}/" not in f"/{path}"]
@@ -233,6 +488,8 @@ def select_feeds(
 
 
 def _outputs_exist(feeds_dir: Path, folder: str) -> bool:
+    from .feeds import FORMATS
+
     return all((feeds_dir / folder / name).is_file() for name in FORMATS)
 
 
@@ -241,6 +498,8 @@ def _remove_stale_pages(
 ) -> list[str]:
     """Archive pages the last build wrote that are no longer planned (all their places
     emptied at the newest end), unless their whole feed went already."""
+    from .feeds import ARCHIVE_FOLDER
+
     gone = []
     for folder in sorted(set(previous) - set(planned)):
         if f"/{ARCHIVE_FOLDER}/" not in f"/{folder}" or any(
@@ -281,6 +540,9 @@ def _parse_iter(
 
 def _worker_pool(workers: int, database: Path | None = None) -> ProcessPoolExecutor:
     """Processes for CPU-bound batch work (feed workers read articles from `database`)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from . import feeds, readers  # noqa: F401 - imported once here, not in every worker
     return ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
                                initargs=(database,))
 
@@ -328,6 +590,8 @@ def _render_feeds(
     feeds_url: str, feeds_dir: Path,
 ) -> tuple[list[str], int]:
     """Render and write each document's three files; (files written, files unchanged)."""
+    from .feeds import render_files
+
     written, unchanged = [], 0
     for doc in docs:
         full = replace(doc.spec, articles=tuple(records[i] for i in doc.ids))
@@ -342,10 +606,12 @@ def _render_feeds(
 
 def _parse_one(job: tuple[str, Path, Site, int]) -> ArticleRow | SeedError:
     """Read one seed (in a worker process): the article as a store row, which pickles cheaply."""
+    from . import readers
+
     name, seeds_dir, site, max_bytes = job
     path = Path(name)
     try:
-        return article_store.article_row(read_seed(path, seeds_dir, site, max_bytes))
+        return article_store.article_row(readers.read_seed(path, seeds_dir, site, max_bytes))
     except SeedError as exc:
         return exc
     except Exception as exc:  # a reader bug must not stop the other seeds

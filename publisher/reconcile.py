@@ -28,9 +28,7 @@ from typing import Any, Callable, Protocol
 from . import pipeline, sending, slots
 from .config import Settings
 from .errors import PublisherError
-from .seedfiles import scan_seed_files
 from .store import Database
-from .store import articles as article_store
 from .store import runs as run_store
 
 log = logging.getLogger("publisher.reconcile")
@@ -95,14 +93,20 @@ def library_sender(engine: Database, settings: Settings) -> DigestSender:
 
 @dataclass
 class ScanResult:
+    """What the pass's one scan found (see `pipeline.scan`), for the log and `status`."""
+
     files: int = 0
-    new: list[str] = field(default_factory=list)  # settled, to be taken now
+    new: list[str] = field(default_factory=list)  # settled, taken now
     changed: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     settling: list[str] = field(default_factory=list)  # new or changed, not stable long enough
     settle_at: datetime | None = None  # earliest moment a settling file may be taken
     missing: bool = False  # the seeds folder does not exist
-    take: set[tuple[str, int, int]] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, seeds: pipeline.SeedScan) -> ScanResult:
+        return cls(len(seeds.files), list(seeds.new), list(seeds.changed), list(seeds.gone),
+                   [f.source for f in seeds.settling], seeds.settle_at)
 
     @property
     def changes(self) -> bool:
@@ -113,44 +117,6 @@ class ScanResult:
             return "seeds folder not found"
         return (f"{self.files} seeds: {len(self.new)} new, {len(self.changed)} changed, "
                 f"{len(self.deleted)} deleted, {len(self.settling)} settling")
-
-
-def scan_seeds(engine: Database, settings: Settings, now: datetime) -> ScanResult:
-    """Compare the seeds folder with the store; remember files still settling."""
-    result = ScanResult()
-    seeds_dir = settings.seeds_dir
-    if not seeds_dir.is_dir():
-        result.missing = True
-        return result
-    files = {f.source: (f.size, f.mtime_ns) for f in scan_seed_files(seeds_dir)[0]}
-    result.files = len(files)
-    settle = timedelta(seconds=settings.schedule.settle_seconds)
-    with engine.begin() as conn:
-        known = article_store.seed_states(conn)
-        watched = run_store.watched_seeds(conn)
-    still: dict[str, run_store.Observation] = {}
-    for source, (size, mtime_ns) in sorted(files.items()):
-        state = known.get(source)
-        if state is not None and (state.size, state.mtime_ns) == (size, mtime_ns):
-            continue
-        seen = watched.get(source)
-        seen_at = seen.seen_at if seen and (seen.size, seen.mtime_ns) == (size, mtime_ns) else now
-        modified = datetime.fromtimestamp(mtime_ns / 1e9, timezone.utc)
-        # Stable for `settle`: untouched since (by its mtime), or unchanged across our own scans
-        # (which also covers mtimes in the future, e.g. a clock skew on a network share).
-        if now - modified >= settle or now - seen_at >= settle:
-            (result.new if state is None else result.changed).append(source)
-            result.take.add((source, size, mtime_ns))
-        else:
-            result.settling.append(source)
-            still[source] = run_store.Observation(size, mtime_ns, seen_at)
-            ready = min(modified, seen_at) + settle
-            result.settle_at = ready if result.settle_at is None else min(result.settle_at, ready)
-    result.deleted = sorted(s for s in known if s not in files)
-    if still or watched:
-        with engine.begin() as conn:
-            run_store.replace_watched_seeds(conn, still)
-    return result
 
 
 # --- the pass ---------------------------------------------------------------------------------
@@ -182,7 +148,7 @@ class PassReport:
             return "error"
         if self.interrupted:
             return "interrupted"
-        failed = (self.ingest is not None and self.ingest.failed) or any(
+        failed = (self.ingest is not None and (self.ingest.failed or self.ingest.refused)) or any(
             d.failed for d in self.digests)
         return "partial" if failed else "ok"
 
@@ -246,7 +212,6 @@ class Reconciler:
         # digests (one send loop at a time: two loops would share the ledger's queued rows).
         self._feeds_lane = threading.Lock()
         self._digest_lane = threading.Lock()
-        self._feeds_checked = False  # build feeds once per process even without a change
         # Immediate digests are pending while `_wanted` > `_done`: a send may have been cut
         # short before this process started, and every ingest with new articles adds one.
         self._immediate_wanted = 1
@@ -320,56 +285,53 @@ class Reconciler:
                 for c in slots.SLOT_CADENCES
             )
 
-    # The feeds lane: scan, ingest, feeds; each stage skipped once `stop` is set.
+    # The feeds lane: the pipeline's one ingest path (scan, settle, ingest, feeds).
     def _feeds(self, report: PassReport, now: datetime, settle_wait: float) -> None:
-        scan = scan_seeds(self.engine, self.settings, now)
-        deadline = time.monotonic() + settle_wait
-        while scan.settling and scan.settle_at and not self.stop.is_set():
-            delay = (scan.settle_at - now).total_seconds() + 0.05
-            if delay > deadline - time.monotonic():
-                break
-            log.info("scan: %d seeds settling, scanning again in %.1f s", len(scan.settling), delay)
-            if self.stop.wait(max(delay, 0.05)):
-                break
-            now = self.clock()
-            scan = scan_seeds(self.engine, self.settings, now)
-        report.scan = scan
-        if not scan.missing:
-            self._missing_warned = False
-        if scan.missing:
-            level = logging.DEBUG if self._missing_warned else logging.WARNING
-            log.log(level, "scan: seeds folder not found: %s", self.settings.seeds_dir)
+        try:
+            built = pipeline.build(self.engine, self.settings, now, clock=self.clock,
+                                   wait=settle_wait, stop=self.stop,
+                                   on_ingest=lambda seeds, ingest: self._ingested(
+                                       report, seeds, ingest))
+        except pipeline.SeedsFolderMissing as exc:
+            report.errors.append(f"feeds: {exc}")  # and no scan: `tick` exits 2, as build-feeds
+            report.stages["feeds"] = "failed"
+            level = logging.DEBUG if self._missing_warned else logging.ERROR
+            log.log(level, "scan: %s", exc)
             self._missing_warned = True
-        elif scan.changes or scan.settling:
-            log.info("scan: %s", scan.summary())
-        else:
-            log.debug("scan: %s", scan.summary())
-
-        if scan.changes and not self.stop.is_set():
-            take = scan.take
-            ingest = pipeline.ingest(self.engine, self.settings, now,
-                                     settled=lambda s, size, m: (s, size, m) in take)
-            report.ingest = ingest
-            for warning in ingest.skipped:
-                log.warning("seed skipped: %s", warning)
-            for error in ingest.failed:
-                log.error("seed failed: %s", error)
-            log.info("ingest: %d new, %d updated, %d removed, %d skipped, %d failed",
-                     len(ingest.new), len(ingest.updated), ingest.deleted, len(ingest.skipped),
-                     len(ingest.failed))
-            if ingest.new:
-                self._immediate_wanted += 1
-            if ingest.changed:
-                self._feeds_checked = False
-
-        if not self._feeds_checked and not self.stop.is_set():
-            feeds = pipeline.build_feeds(self.engine, self.settings, now)
-            report.feeds = feeds
-            self._feeds_checked = True
+            return
+        self._missing_warned = False
+        if built.fast:
+            report.scan = ScanResult.of(built.scan)
+            log.debug("scan: %s (nothing changed since the last build)", report.scan.summary())
+            return
+        feeds = report.feeds = built.feeds
+        if feeds is not None:
             level = logging.INFO if feeds.written or feeds.removed else logging.DEBUG
             log.log(level, "feeds: %d written, %d unchanged, %d removed, in %s",
                     len(feeds.written), feeds.unchanged, len(feeds.removed),
                     self.settings.feeds_dir)
+
+    def _ingested(
+        self, report: PassReport, seeds: pipeline.SeedScan, ingest: pipeline.IngestReport
+    ) -> None:
+        scan = report.scan = ScanResult.of(seeds)
+        log.log(logging.INFO if scan.changes or scan.settling else logging.DEBUG,
+                "scan: %s", scan.summary())
+        report.ingest = ingest
+        for note in ingest.notes:
+            log.info("seed: %s", note)
+        for warning in ingest.skipped:
+            log.warning("seed skipped: %s", warning)
+        for error in ingest.failed:
+            log.error("seed failed: %s", error)
+        if ingest.refusal:
+            log.warning("ingest: %s", ingest.refusal)
+        if ingest.changed or ingest.to_parse:
+            log.info("ingest: %d new, %d updated, %d removed, %d skipped, %d failed",
+                     len(ingest.new), len(ingest.updated), ingest.deleted, len(ingest.skipped),
+                     len(ingest.failed))
+        if ingest.new:
+            self._immediate_wanted += 1
 
     # The digest lane: immediate digests, then the daily and weekly slots.
     def _digests(self, report: PassReport, now: datetime) -> None:

@@ -60,7 +60,7 @@ def project(tmp_path: Path) -> Project:
     proj = Project(tmp_path)
     proj.seeds.mkdir()
     for seed in sorted(REAL_SEEDS.glob("*.txt")):
-        shutil.copyfile(seed, proj.seeds / seed.name)
+        shutil.copy2(seed, proj.seeds / seed.name)  # its mtime too: long settled
     proj.write_config()
     return proj
 

@@ -167,3 +167,15 @@ def test_ingest_json_prints_the_new_records_then_nothing(project: Project) -> No
     (project.seeds / "empty.txt").unlink()
     second = json.loads(project.run("ingest", "--json", check=True).stdout)
     assert (second["new"], second["updated"], second["unchanged"]) == ([], [], 2)
+
+
+def test_opml_date_created_is_the_newest_entry_date(project: Project) -> None:
+    from email.utils import parsedate_to_datetime
+
+    project.run("build-feeds", check=True)
+    opml = etree.fromstring((project.feeds / "index.opml").read_bytes())
+    created = parsedate_to_datetime(opml.findtext("head/dateCreated"))
+    newest = max(e.updated_parsed for e in feedparser.parse(
+        (project.feeds / "atom.xml").read_bytes()).entries)
+    assert created.utctimetuple()[:6] == newest[:6]
+    assert created.year == 2021

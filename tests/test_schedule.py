@@ -22,7 +22,8 @@ from publisher import slots
 from publisher.config import Settings, load_settings
 from publisher.errors import LockedError
 from publisher.lock import InstanceLock, lock_holder
-from publisher.reconcile import DigestOutcome, Reconciler, scan_seeds
+from publisher.pipeline import scan as scan_seeds
+from publisher.reconcile import DigestOutcome, Reconciler
 from publisher.store import open_database
 from publisher.store import runs as run_store
 
@@ -206,15 +207,15 @@ def test_a_seed_is_taken_only_once_stable_for_settle_seconds(tmp_path: Path) -> 
     seed = settings.seeds_dir / "a.md"
     seed.write_text("+++\ntitle = \"A\"\ndate = 2026-11-20\n+++\n\nhalf", encoding="utf-8")
     written = datetime.fromtimestamp(seed.stat().st_mtime_ns / 1e9, UTC)
-    assert scan_seeds(engine, settings, written + timedelta(seconds=1)).settling == ["a.md"]
+    assert scan_seeds(engine, settings, written + timedelta(seconds=1)).settling_sources == ["a.md"]
     scan = scan_seeds(engine, settings, written + timedelta(seconds=5))
     assert scan.new == ["a.md"] and not scan.settling
 
     # A file whose mtime lies in the future (clock skew) settles once our scans saw it unchanged.
     future = written + timedelta(hours=1)
     os.utime(seed, ns=(seed.stat().st_atime_ns, int(future.timestamp() * 1e9)))
-    assert scan_seeds(engine, settings, written + timedelta(seconds=10)).settling == ["a.md"]
-    assert scan_seeds(engine, settings, written + timedelta(seconds=12)).settling == ["a.md"]
+    assert scan_seeds(engine, settings, written + timedelta(seconds=10)).settling_sources == ["a.md"]
+    assert scan_seeds(engine, settings, written + timedelta(seconds=12)).settling_sources == ["a.md"]
     assert scan_seeds(engine, settings, written + timedelta(seconds=15)).new == ["a.md"]
     engine.dispose()
 
@@ -236,7 +237,7 @@ def test_deleted_and_changed_seeds_are_found(tmp_path: Path) -> None:
     b.write_text("+++\ntitle = \"b\"\ndate = 2026-11-20\n+++\n\nText b, corrected.\n", encoding="utf-8")
     os.utime(b, (2e9, 2e9))  # far from `now`: settled by its mtime... in the future: not yet
     scan = scan_seeds(engine, settings, now)
-    assert scan.deleted == ["a.md"] and scan.settling == ["b.md"]
+    assert scan.deleted == ["a.md"] and scan.settling_sources == ["b.md"]
     os.utime(b, (1.5e9, 1.5e9))
     report = Reconciler(engine, settings, send=recorder).run_pass(now)
     assert report.ingest is not None

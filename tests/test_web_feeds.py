@@ -204,3 +204,35 @@ def test_trailing_slash_redirects_use_public_url_not_host(site: WebSite) -> None
             assert reply.header("Location") == site.url + target, (path, host)
             assert b"evil.example" not in reply.body
     assert urlsplit(site.url).hostname == "127.0.0.1"
+
+
+def test_archive_pages_read_well_too(project, make_web_site) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import time
+
+    for n in range(1, 6):
+        seed = project.seeds / f"note-{n}.md"
+        seed.write_text(f'---\ntitle: "Dispatch {n}"\ndate: 2023-01-{n:02d}\n'
+                        f"author: Ana Paz\n---\n\nNotes, day {n}.\n", encoding="utf-8")
+        old = time.time() - 3600
+        os.utime(seed, (old, old))
+    site = make_web_site(feeds={"max_entries": 2, "archive_page_size": 2})
+    live = call(site, "GET", "/feeds/atom.xml", NAVIGATE).text
+    older = re.search(r'<a rel="prev" href="([^"]+)">Older →</a>', live)
+    assert older, "the live feed's page links its newest archive page"
+    assert older.group(1).startswith("/feeds/archive/")  # on this server
+    seen = re.findall(r"<h3><a [^>]+>([^<]+)</a></h3>", live)
+    href = older.group(1)
+    while href:  # follow every archive page, as a reader would
+        reply = call(site, "GET", href, NAVIGATE)
+        assert reply.header("Content-Type") == "text/html; charset=utf-8", href
+        assert ('href="/feeds/atom.xml">← Latest</a>' in reply.text
+                or 'rel="next" href="/feeds/archive/' in reply.text), href
+        seen += re.findall(r"<h3><a [^>]+>([^<]+)</a></h3>", reply.text)
+        raw = call(site, "GET", href)
+        assert raw.body == (site.project.feeds / href.removeprefix("/feeds/")).read_bytes()
+        nxt = re.search(r'<a rel="prev" href="([^"]+)">Older →</a>', reply.text)
+        href = nxt.group(1) if nxt else ""
+    assert sorted(seen) == sorted([f"Dispatch {n}" for n in range(1, 6)] + [
+        "A Migrant Caravan Breaks Through Police Blockade in Mexico. Let Them All In",
+        "U.S. and Mexico Compiled Information on Journalists and Activists on Migrant Caravan"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
 from contextlib import contextmanager
@@ -12,9 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .. import buildstamp
 from ..model import article_dict
-from ..seedfiles import scan_seed_files
 from .app import App, pass_app
 
 if TYPE_CHECKING:
@@ -24,8 +21,12 @@ PROGRESS_MIN = 200  # show a progress bar from this many seeds to parse
 
 
 def _report_seed_problems(report: pipeline.IngestReport) -> None:
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
     for warning in report.skipped:
         click.echo(f"warning: {warning}", err=True)
+    if report.refusal:
+        click.echo(f"warning: {report.refusal}", err=True)
     for error in report.failed:
         click.echo(f"error: {error}", err=True)
 
@@ -51,14 +52,13 @@ def _progress(label: str) -> Iterator[tuple]:
             state["bar"].__exit__(None, None, None)
 
 
-def run_ingest(app: App, scanned: tuple | None = None) -> pipeline.IngestReport:
+def _build(app: App, *, prune: bool, feeds: bool) -> pipeline.BuildReport:
     from .. import pipeline
 
     with _progress("Reading seeds") as (on_plan, step):
-        report = pipeline.ingest(app.engine, app.settings, app.now(), progress=step,
-                                 on_plan=on_plan, scanned=scanned)
-    _report_seed_problems(report)
-    return report
+        return pipeline.build(app.engine, app.settings, app.now(), clock=app.now,
+                              wait=pipeline.settle_wait(app.settings), prune=prune,
+                              progress=step, on_plan=on_plan, feeds=feeds)
 
 
 def ingest_summary(report: pipeline.IngestReport) -> str:
@@ -67,16 +67,29 @@ def ingest_summary(report: pipeline.IngestReport) -> str:
             f"{len(report.skipped)} skipped, {len(report.failed)} failed")
 
 
+def _exit_code(report: pipeline.IngestReport) -> int:
+    return 1 if report.failed or report.refused else 0
+
+
+_PRUNE = click.option(
+    "--prune", is_flag=True,
+    help="Remove the articles whose seed file is gone even when they are more than "
+    "feeds.max_removal_fraction of the published ones.")
+
+
 @click.command("ingest")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the new and updated article records and the counts as JSON.")
+@_PRUNE
 @pass_app
-def ingest(app: App, as_json: bool) -> None:
+def ingest(app: App, as_json: bool, prune: bool) -> None:
     """Read new and changed seeds into the store (no feeds written).
 
-    Exits 1 when any seed failed; the others are still stored.
+    Exits 1 when any seed failed (the others are still stored) or removals were refused,
+    2 when the seeds folder does not exist (nothing is changed).
     """
-    report = run_ingest(app)
+    report = _build(app, prune=prune, feeds=False).ingest
+    _report_seed_problems(report)
     if as_json:
         from ..store import articles as article_store
 
@@ -89,53 +102,36 @@ def ingest(app: App, as_json: bool) -> None:
             "unchanged": report.unchanged, "removed": report.deleted,
             "skipped": [{"file": e.path, "reason": e.reason} for e in report.skipped],
             "failed": [{"file": e.path, "reason": e.reason} for e in report.failed],
+            "notes": report.notes,
         }, ensure_ascii=False, indent=2))
     else:
         click.echo(ingest_summary(report))
-    sys.exit(1 if report.failed else 0)
+    sys.exit(_exit_code(report))
 
 
 @click.command("build-feeds")
+@_PRUNE
 @pass_app
-def build_feeds(app: App) -> None:
+def build_feeds(app: App, prune: bool) -> None:
     """Ingest the seeds, then write every Atom, RSS and JSON feed and feeds/index.opml.
 
     Only feeds whose entries changed are rendered again; a file whose bytes would not change is
-    not rewritten. Exits 1 when any seed failed (every other seed is still published).
+    not rewritten. A seed changed less than schedule.settle_seconds ago is waited for a little,
+    then left for the next build. Exits 1 when any seed failed (every other seed is still
+    published) or when more than feeds.max_removal_fraction of the published articles lost
+    their seed file (none is removed then, unless --prune); 2 when the seeds folder does not
+    exist (nothing is changed).
     """
-    settings = app.settings
-    scanned = scan_seed_files(settings.seeds_dir)
-    files, unreadable = scanned
-    key = buildstamp.input_key(settings, files)
-    stamp = None if unreadable else buildstamp.load_if_fresh(settings, key)
-    if stamp is not None:
-        for line in stamp.skipped:
-            click.echo(f"warning: {line}", err=True)
-        for line in stamp.failed:
-            click.echo(f"error: {line}", err=True)
-        click.echo(f"articles: 0 new, 0 updated, {stamp.articles} unchanged, 0 removed, "
-                   f"{len(stamp.skipped)} skipped, {len(stamp.failed)} failed")
-        click.echo(f"feeds: 0 written, {len(stamp.outputs)} unchanged, 0 removed, "
-                   f"in {settings.feeds_dir}")
-        sys.exit(1 if stamp.failed else 0)
-
-    from .. import pipeline
-
-    gc.disable()  # a one-shot batch of acyclic records: collection passes are pure overhead
-    buildstamp.forget(settings)
-    report = run_ingest(app, scanned)
-    feeds = pipeline.build_feeds(app.engine, settings, app.now())
+    built = _build(app, prune=prune, feeds=True)
+    report, feeds = built.ingest, built.feeds
+    assert feeds is not None
+    _report_seed_problems(report)
     click.echo(ingest_summary(report))
     click.echo(f"feeds: {len(feeds.written)} written, {feeds.unchanged} unchanged, "
-               f"{len(feeds.removed)} removed, in {settings.feeds_dir}")
+               f"{len(feeds.removed)} removed, in {app.settings.feeds_dir}")
     for ping in feeds.pings:
         click.echo(ping.line() if ping.ok else f"warning: {ping.line()}", err=not ping.ok)
-    buildstamp.save(settings, buildstamp.BuildStamp(
-        key=key, outputs=buildstamp.feed_outputs(settings.feeds_dir),
-        articles=len(files) - len(report.skipped) - len(report.failed),
-        skipped=[str(w) for w in report.skipped], failed=[str(e) for e in report.failed],
-    ))
-    sys.exit(1 if report.failed else 0)
+    sys.exit(_exit_code(report))
 
 
 @click.group("articles")

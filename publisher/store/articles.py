@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from hashlib import sha256
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable, Sequence
@@ -14,19 +15,20 @@ from .db import Connection, parse_utc, utc_text
 # Every column of `articles`, in the order `_article()` unpacks them.
 ARTICLE_COLUMNS = ("id, source, slug, url, guid, title, summary, authors, published, updated, "
                    "category, credit, translation_note, body_html, related, language, "
-                   "content_hash, first_seen, deleted_at")
+                   "content_hash, first_seen, deleted_at, page_hash")
 ArticleRow = dict[str, object]  # column -> value, as `article_row` makes it
 _SELECT_ARTICLES = f"SELECT {ARTICLE_COLUMNS} FROM articles"
 _NEWEST_FIRST = "ORDER BY published DESC, updated DESC, id"
 _INSERT_ARTICLE = (
     f"INSERT INTO articles ({ARTICLE_COLUMNS}) VALUES (:id, :source, :slug, :url, :guid, :title, "
     ":summary, :authors, :published, :updated, :category, :credit, :translation_note, "
-    ":body_html, :related, :language, :content_hash, :first_seen, :deleted_at)")
+    ":body_html, :related, :language, :content_hash, :first_seen, :deleted_at, :page_hash)")
 _UPDATE_ARTICLE = (
-    "UPDATE articles SET title = :title, summary = :summary, authors = :authors, "
+    "UPDATE articles SET source = :source, title = :title, summary = :summary, authors = :authors, "
     "published = :published, updated = :updated, category = :category, credit = :credit, "
     "translation_note = :translation_note, body_html = :body_html, related = :related, "
-    "language = :language, content_hash = :content_hash, deleted_at = NULL WHERE id = :id")
+    "language = :language, content_hash = :content_hash, page_hash = :page_hash, "
+    "deleted_at = NULL WHERE id = :id")
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def forget_seed_files(conn: Connection, sources: Iterable[str]) -> None:
 
 @dataclass(frozen=True)
 class StoredIdentity:
-    """What an article keeps across corrections of its seed."""
+    """What an article keeps across corrections of its seed (and a move to another file)."""
 
     id: str
     slug: str
@@ -82,14 +84,32 @@ class StoredIdentity:
     content_hash: str
     first_seen: datetime
     deleted: bool
+    page_hash: str = ""  # see `page_hash`: '' for rows stored before it existed
+    source: str = ""
 
 
 def identities_by_source(conn: Connection) -> dict[str, StoredIdentity]:
     """source -> identity, for every article ever stored (deleted ones too)."""
     rows = conn.execute(
-        "SELECT source, id, slug, guid, content_hash, first_seen, deleted_at FROM articles").all()
-    return {source: StoredIdentity(id_, slug, guid, hash_, parse_utc(first_seen), deleted is not None)
-            for source, id_, slug, guid, hash_, first_seen, deleted in rows}
+        "SELECT source, id, slug, guid, content_hash, first_seen, deleted_at, page_hash "
+        "FROM articles").all()
+    return {source: StoredIdentity(id_, slug, guid, hash_, parse_utc(first_seen),
+                                   deleted is not None, page, source)
+            for source, id_, slug, guid, hash_, first_seen, deleted, page in rows}
+
+
+def page_hash(title: str, published: str, body_html: str) -> str:
+    """What makes two seeds the same page: equal title, date (as stored) and body."""
+    return sha256(f"{title}\0{published}\0{body_html}".encode()).hexdigest()
+
+
+def fill_page_hashes(conn: Connection) -> int:
+    """Compute `page_hash` for the rows stored before the column existed; how many."""
+    rows = conn.execute(
+        "SELECT id, title, published, body_html FROM articles WHERE page_hash = ''").all()
+    conn.executemany("UPDATE articles SET page_hash = ? WHERE id = ?",
+                     [(page_hash(title, published, body), id_) for id_, title, published, body in rows])
+    return len(rows)
 
 
 def insert_articles(conn: Connection, new: Sequence[Article]) -> None:
@@ -224,7 +244,7 @@ def article_row(a: Article) -> ArticleRow:
         "body_html": a.body_html, "related": related_json(a.related),
         "language": a.language, "content_hash": a.content_hash,
         "first_seen": utc_text(a.first_seen) if a.first_seen else published,
-        "deleted_at": None,
+        "deleted_at": None, "page_hash": page_hash(a.title, published, a.body_html),
     }
 
 
@@ -252,7 +272,7 @@ def related_json(teasers: Sequence[Teaser]) -> str:
 def _article(r: tuple, tz: ZoneInfo, with_related: bool = True) -> Article:  # type: ignore[type-arg]
     """An `articles` row (columns as `ARTICLE_COLUMNS`) as an Article."""
     (id_, source, slug, url, guid, title, summary, authors, published, updated, category, credit,
-     translation_note, body_html, related_json, language, content_hash, first_seen, _) = r
+     translation_note, body_html, related_json, language, content_hash, first_seen, *_) = r
     related = tuple(
         Teaser(t["title"], t["summary"], tuple(t["authors"]),
                date.fromisoformat(t["published"]) if t["published"] else None,

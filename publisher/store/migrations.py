@@ -59,7 +59,7 @@ SEED_FILES = [
     message TEXT NOT NULL,
     checked_at TEXT NOT NULL,
     PRIMARY KEY (source)
-)""",  # status: "ok", "skipped" or "failed"
+)""",  # status: "ok", "skipped", "failed" or "duplicate" (message: the id of the article it repeats)
 ]
 
 FEED_OUTPUTS = [
@@ -231,7 +231,17 @@ DELIVERY_CLAIMS = [
     "ON CONFLICT (name) DO NOTHING",
 ]
 
-# --- full-text search (migration 9, store/search.py) ---
+# The page an article shows (title, date, body), hashed: the same page saved under a second file
+# name is the same article. In the identity index, which every ingest reads whole. Rows stored
+# before have '' until the next ingest fills them in.
+ARTICLE_PAGE_HASH = [
+    "ALTER TABLE articles ADD COLUMN page_hash TEXT NOT NULL DEFAULT ''",
+    "DROP INDEX IF EXISTS articles_identity",
+    "CREATE INDEX IF NOT EXISTS articles_identity ON articles "
+    "(source, id, slug, guid, content_hash, first_seen, deleted_at, page_hash)",
+]
+
+# --- full-text search (migration 10, store/search.py) ---
 # SQLite's FTS5; the rows are filled by `search.refresh_search_index`, not at ingest.
 # `search_entries.id` is the FTS rowid.
 SEARCH_INDEX = [
@@ -257,5 +267,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (7, "mail loop: subscriber counters, mail events, inbound messages",
      [*SUBSCRIBER_LIFECYCLE, *MAIL_EVENTS, *INBOUND_MESSAGES]),
     (8, "delivery claims (owner, lease) and the planner lock", DELIVERY_CLAIMS),
-    (9, "full-text search index of articles", SEARCH_INDEX),
+    (9, "articles: page hash (the same page under two file names)", ARTICLE_PAGE_HASH),
+    (10, "full-text search index of articles", SEARCH_INDEX),
 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 
 from ..feeds import FORMATS, OPML_NAME
-from ..pipeline import select_feeds
+from ..feedplan import group_feeds
 from ..store import articles as article_store
 from .feed_page import VARY, FeedDocument, read_feed, reader_links, wants_page
 from .feeds import resolve_inside
@@ -107,7 +107,7 @@ def listed_feeds() -> list[ListedFeed]:
     with web.engine.connect() as conn:
         index = article_store.feed_index(conn)
     found = []
-    for spec, _ in select_feeds(index, site, 0):
+    for spec, _ in group_feeds(index, site):
         if not (web.settings.feeds_dir / spec.path / "atom.xml").is_file():
             continue
         archive = {"site": url_for("archive.home"),
