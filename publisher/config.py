@@ -257,6 +257,7 @@ class MailSection:
     smtp_security: str = setting("none", one_of("starttls", "ssl", "none"))
     smtp_username: str = ""
     smtp_timeout: float = setting(30.0, above(0))
+    run_timeout: float = setting(300.0, at_least(0))  # seconds one SMTP run may take; 0 = no limit
     connections: int = setting(1, at_least(1))
     rate_limit: float = setting(0.0, at_least(0))  # messages/s over all connections; 0 = unlimited
     max_attempts: int = setting(5, at_least(1))

@@ -22,8 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import __version__
-from .feeds import FeedLinks, document_folder
-from .model import FeedSpec, Site, slugify
+from .model import FeedLinks, FeedSpec, Site, document_folder, slugify
 from .store.articles import FeedIndexRow
 
 _KIND_ORDER = {"site": 0, "category": 1, "author": 2}

@@ -14,17 +14,18 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from functools import wraps
+from importlib import resources
 from typing import TypeVar
 
 from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 
-from .model import Article, FeedSpec, Site
+from .model import ARCHIVE_FOLDER, Article, FeedLinks, FeedSpec, Site, document_folder
 
 T = TypeVar("T")
 
@@ -39,8 +40,10 @@ RSS_TYPE = "application/rss+xml"
 JSON_TYPE = "application/feed+json"
 OPML_TYPE = "text/x-opml"
 OPML_NAME = "index.opml"
-ARCHIVE_FOLDER = "archive"  # archive page n of a feed: {feed folder}/archive/{n}/atom.xml
 HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005 (fh:archive)
+# Written into feeds/ and named by every Atom and RSS document, so a browser that still runs
+# XSLT shows a readable page when feeds/ is served as static files.
+STYLESHEET_NAME = "feed.xsl"
 
 # Everything XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF).
 _NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -88,22 +91,6 @@ def clean_inputs(spec: FeedSpec, site: Site, feeds_url: str) -> tuple[FeedSpec, 
     return spec, site, clean(feeds_url)
 
 
-@dataclass(frozen=True)
-class FeedLinks:
-    """Where a document sits in its feed: the links it carries besides its entries.
-
-    `page` 0 is the live (subscription) document, n >= 1 archive page n (1 the oldest);
-    `pages` is how many archive pages the feed has, the newest being page `pages`. The live
-    document links to the newest page (`prev-archive`, JSON `next_url`); page n to n-1
-    (`prev-archive`, `next_url`), to n+1 (`next-archive`) and to the live one (`current`).
-    `hubs` (WebSub) go on the live document only.
-    """
-
-    page: int = 0
-    pages: int = 0
-    hubs: tuple[str, ...] = ()
-
-
 LIVE = FeedLinks()
 Renderer = Callable[[FeedSpec, Site, str, FeedLinks], bytes]
 
@@ -130,19 +117,29 @@ def _xml_safe(
 # --- urls, ids and dates shared by every format -------------------------------------------
 
 
-def document_folder(spec: FeedSpec, page: int = 0) -> str:
-    """The folder below feeds/ of a spec's live document (page 0) or archive page `page`."""
-    folder = spec.path.strip("/")
-    if page:
-        folder = f"{folder}/{ARCHIVE_FOLDER}/{page}".lstrip("/")
-    return folder
-
-
 def feed_url(spec: FeedSpec, feeds_url: str, name: str, page: int = 0) -> str:
     """Absolute url of one of a spec's files, e.g. `{feeds_url}/authors/ana/atom.xml`
     (`page` n: the file of archive page n, `{feeds_url}/authors/ana/archive/n/atom.xml`)."""
     folder = f"{feeds_url.rstrip('/')}/{document_folder(spec, page)}".rstrip("/")
     return f"{folder}/{name}"
+
+
+def stylesheet_pi(folder: str) -> bytes:
+    """The `<?xml-stylesheet?>` line of a document in `folder` (below feeds/): a relative href,
+    so the page works wherever feeds/ is hosted (browsers apply same-origin XSLT only)."""
+    depth = len([part for part in folder.split("/") if part])
+    return f'<?xml-stylesheet type="text/xsl" href="{"../" * depth}{STYLESHEET_NAME}"?>\n'.encode()
+
+
+def with_stylesheet(xml: bytes, folder: str) -> bytes:
+    """`xml` with the stylesheet line after its XML declaration."""
+    head, sep, rest = xml.partition(b"\n")
+    return head + sep + stylesheet_pi(folder) + rest
+
+
+def stylesheet() -> bytes:
+    """The XSL the documents name (publisher/feed.xsl)."""
+    return resources.files(__package__).joinpath(STYLESHEET_NAME).read_bytes()
 
 
 def history_links(
@@ -362,7 +359,7 @@ def _atom_bytes(
     fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks
 ) -> bytes:
     _set_links(fg, spec, site, feeds_url, "atom.xml", ATOM_TYPE, links.page)
-    return fg.atom_str(pretty=True)
+    return with_stylesheet(fg.atom_str(pretty=True), document_folder(spec, links.page))
 
 
 def _rss_bytes(
@@ -376,7 +373,7 @@ def _rss_bytes(
     _set_links(fg, spec, site, feeds_url, "rss.xml", RSS_TYPE, links.page)
     for fe, article in zip(entries, spec.articles):
         fe.link(href=article.url, replace=True)
-    return fg.rss_str(pretty=True)
+    return with_stylesheet(fg.rss_str(pretty=True), document_folder(spec, links.page))
 
 
 @_xml_safe

@@ -116,6 +116,33 @@ class FeedSpec:
     articles: tuple[Article, ...] = field(default=())
 
 
+ARCHIVE_FOLDER = "archive"  # archive page n of a feed: {feed folder}/archive/{n}/atom.xml
+
+
+@dataclass(frozen=True)
+class FeedLinks:
+    """Where a document sits in its feed: the links it carries besides its entries.
+
+    `page` 0 is the live (subscription) document, n >= 1 archive page n (1 the oldest);
+    `pages` is how many archive pages the feed has, the newest being page `pages`. The live
+    document links to the newest page (`prev-archive`, JSON `next_url`); page n to n-1
+    (`prev-archive`, `next_url`), to n+1 (`next-archive`) and to the live one (`current`).
+    `hubs` (WebSub) go on the live document only.
+    """
+
+    page: int = 0
+    pages: int = 0
+    hubs: tuple[str, ...] = ()
+
+
+def document_folder(spec: FeedSpec, page: int = 0) -> str:
+    """The folder below feeds/ of a spec's live document (page 0) or archive page `page`."""
+    folder = spec.path.strip("/")
+    if page:
+        folder = f"{folder}/{ARCHIVE_FOLDER}/{page}".lstrip("/")
+    return folder
+
+
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 

@@ -414,7 +414,7 @@ def build_feeds(
 ) -> FeedReport:
     """Write every feed document (live and archive pages) whose entries changed since the last
     build; remove feeds left empty and archive pages no longer planned."""
-    from .feeds import FORMATS, render_opml_files
+    from .feeds import FORMATS, STYLESHEET_NAME, render_opml_files, stylesheet
 
     site = settings.site_record
     feeds_dir = make_folder(settings.feeds_dir, "paths.feeds")
@@ -451,7 +451,7 @@ def build_feeds(
     newest = max((row.updated for row in log if not row.deleted), default=None)  # UTC text
     opml_files = render_opml_files([spec for spec, _ in planned], site, settings.feeds_url,
                                    parse_utc(newest) if newest else None)
-    for name, opml in opml_files.items():
+    for name, opml in [*opml_files.items(), (STYLESHEET_NAME, stylesheet())]:
         if write_atomic(feeds_dir / name, opml, durable=False):
             report.written.append(name)
         else:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import os
 import queue
 import re
@@ -255,6 +256,7 @@ def send_digests(
     sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
     renderer: DigestRenderer | None = None, stop: threading.Event | None = None,
     until: datetime | None = None, slot: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SendReport:
     """Plan and send every digest that is due; return what happened.
 
@@ -273,6 +275,10 @@ def send_digests(
     `stop`: once set, no new delivery is taken (checked while planning and before each queued
     row); the messages in flight are finished and recorded, the rest stays queued for the next
     run, and the report says `interrupted`.
+
+    `progress(done, total)` is called as deliveries finish (sent or failed for good).
+    With a sender that is not idempotent (SMTP), the run takes no new delivery once
+    `mail.run_timeout` seconds have passed: the rest stays queued and `fatal` says so.
     """
     if cadence is not None and cadence not in CADENCES:
         raise PublisherError(f"unknown cadence {cadence!r}", f"one of {', '.join(CADENCES)}")
@@ -288,8 +294,10 @@ def send_digests(
     owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     _plan(engine, settings, now, until, cadence, report, stop, owner, slot)
     if not stop.is_set():
-        _Delivery(engine, settings, now, sender or sender_for(settings, signer), renderer, signer,
-                  report, sleep, clock, stop, owner).run()
+        delivery = _Delivery(engine, settings, now, sender or sender_for(settings, signer),
+                             renderer, signer, report, sleep, clock, stop, owner)
+        delivery.progress = progress
+        delivery.run()
         with engine.connect() as conn:
             report.left = ledger.count_unfinished(conn)
     report.interrupted = stop.is_set()
@@ -460,6 +468,23 @@ class _Delivery:
                            else CLAIM_PER_CONNECTION * self.workers)
         self.pending_sent: list[tuple[ledger.DeliveryRow, int]] = []  # (row, attempts before)
         self.claimed: deque[ledger.QueuedDelivery] = deque()
+        self.progress: Callable[[int, int], None] | None = None
+        budget = settings.mail.run_timeout
+        self.deadline = self.started + budget if budget > 0 and not self.batch_sent else math.inf
+
+    def out_of_time(self) -> bool:
+        """Past `mail.run_timeout`: take nothing new (said once, in the report's `fatal`)."""
+        if self.clock() < self.deadline:
+            return False
+        if not self.report.fatal:
+            self.report.fatal = (f"mail.run_timeout ({self.settings.mail.run_timeout:g} s) is "
+                                 "spent; the undelivered digests stay queued for the next run")
+        return True
+
+    def advance(self) -> None:
+        if self.progress is not None:
+            r = self.report
+            self.progress(r.sent + r.failed, max(r.planned + r.resumed, r.sent + r.failed))
 
     def moment(self) -> datetime:
         """`now` moved on by the time this run has taken (leases are measured from it)."""
@@ -655,8 +680,8 @@ class _Delivery:
         exhausted = False
         while True:
             while not stopping and in_flight < window:
-                if self.stop.is_set():  # the rest is given back, untouched, for the next run
-                    stopping = True
+                if self.stop.is_set() or self.out_of_time():  # the rest is given back,
+                    stopping = True  # untouched, for the next run
                     break
                 job = None
                 if retries and retries[0][0] <= self.clock():
@@ -686,7 +711,7 @@ class _Delivery:
                 if stopping or (exhausted and not retries):
                     break
                 if retries:
-                    self.wait(max(0.0, retries[0][0] - self.clock()))
+                    self.wait(max(0.0, min(retries[0][0], self.deadline) - self.clock()))
                 continue
             results = pool.results()
             in_flight -= len(results)
@@ -699,6 +724,8 @@ class _Delivery:
                     continue
                 if delay is not None:
                     heapq.heappush(retries, (self.clock() + delay, next(order), job))
+                else:
+                    self.advance()
             if not self.batch_sent:
                 self.flush_sent()
         if retries:  # stopped while these waited for another attempt: anyone's again

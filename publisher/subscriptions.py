@@ -24,7 +24,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from . import tokens
 from .addresses import subscriber_address
@@ -549,14 +549,17 @@ def read_export(text: str) -> tuple[str, Iterator[ImportRow | tuple[int, str]]]:
     return name, rows()
 
 
-def import_export(conn: Connection, text: str, now: datetime) -> ImportReport:
+def import_export(conn: Connection, text: str, now: datetime,
+                  progress: Callable[[int], None] | None = None) -> ImportReport:
     """Import a CSV export (ours, Mailchimp, Substack, Ghost, listmonk). New addresses get the
     export's status; a known address is left unchanged, except that an export saying it is
     unsubscribed, cleaned or complained suppresses an active or pending one (an import never
     makes anyone active who is not)."""
     fmt, rows = read_export(text)
     report = ImportReport(format=fmt)
-    for item in rows:
+    for done, item in enumerate(rows, 1):
+        if progress is not None:
+            progress(done)
         if isinstance(item, tuple):
             report.problems.append(f"{item[0]}: {item[1]}")
             continue

@@ -15,7 +15,7 @@ from conftest import FIXTURE_SEEDS, Project
 CARAVAN_TITLE = "A Migrant Caravan Breaks Through Police Blockade in Mexico. Let Them All In"
 ESPIONAGE_TITLE = "U.S. and Mexico Compiled Information on Journalists and Activists on Migrant Caravan"
 FEED_FILES = sorted([
-    "atom.xml", "rss.xml", "feed.json", "index.opml", "index-rss.opml", "index-json.opml",
+    "atom.xml", "rss.xml", "feed.json", "index.opml", "index-rss.opml", "index-json.opml", "feed.xsl",
     "categories/latin-america/atom.xml", "categories/latin-america/rss.xml",
     "categories/latin-america/feed.json",
     "authors/left-voice/atom.xml", "authors/left-voice/rss.xml", "authors/left-voice/feed.json",
@@ -31,7 +31,7 @@ def test_build_feeds_writes_every_feed_and_summarises(project: Project) -> None:
     result = project.run("build-feeds", check=True)
     assert result.stdout.splitlines() == [
         "articles: 2 new, 0 updated, 0 unchanged, 0 removed, 0 skipped, 0 failed",
-        f"feeds: 12 written, 0 unchanged, 0 removed, in {project.feeds}",
+        f"feeds: 13 written, 0 unchanged, 0 removed, in {project.feeds}",
     ]
     assert result.stderr == ""
     assert sorted(_tree(project)) == FEED_FILES
@@ -50,7 +50,7 @@ def test_rebuild_is_byte_identical_and_leaves_mtimes(project: Project) -> None:
     first = _tree(project)
     mtimes = {p: os.stat(project.feeds / p).st_mtime_ns for p in first}
     again = project.run("build-feeds", check=True)
-    assert "feeds: 0 written, 12 unchanged" in again.stdout
+    assert "feeds: 0 written, 13 unchanged" in again.stdout
     assert _tree(project) == first
     assert {p: os.stat(project.feeds / p).st_mtime_ns for p in first} == mtimes
 
@@ -131,7 +131,7 @@ def test_rebuild_after_losing_a_feed_file_rewrites_just_that_file(project: Proje
     before = _tree(project)
     (project.feeds / "categories/latin-america/rss.xml").unlink()
     result = project.run("build-feeds", check=True)
-    assert "feeds: 1 written, 11 unchanged" in result.stdout
+    assert "feeds: 1 written, 12 unchanged" in result.stdout
     assert _tree(project) == before
 
 

@@ -156,6 +156,19 @@ def test_feed_matches_golden_file(relative: str, spec: FeedSpec, name: str) -> N
     check_golden(relative, render(name, spec))
 
 
+@pytest.mark.parametrize("name", list(feeds.FORMATS))
+def test_archive_page_matches_golden_file(name: str) -> None:
+    """Page 2 of 3 of the Labor feed: fh:archive, current, prev- and next-archive links."""
+    files = feeds.render_files(LABOR, SITE, FEEDS_URL, feeds.FeedLinks(page=2, pages=3))
+    check_golden(f"categories/labor/archive/2/{name}", files[name])
+
+
+@pytest.mark.parametrize("name", list(feeds.FORMATS))
+def test_live_feed_with_hubs_and_archive_matches_golden_file(name: str) -> None:
+    links = feeds.FeedLinks(page=0, pages=3, hubs=("https://hub.example.org/",))
+    check_golden(f"with-hubs/{name}", feeds.render_files(SITE_SPEC, SITE, FEEDS_URL, links)[name])
+
+
 def test_opml_matches_golden_file() -> None:
     check_golden(feeds.OPML_NAME, feeds.render_opml(ALL_SPECS, SITE, FEEDS_URL))
 

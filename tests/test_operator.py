@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -306,3 +309,126 @@ def _wait_for(check, timeout: float = 30) -> None:  # type: ignore[no-untyped-de
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.1)
+
+
+# --- progress, --json, a time budget for SMTP runs --------------------------------------------
+
+def _subscriber_csv(project: Project, count: int) -> Path:
+    path = project.root / "subscribers.csv"
+    rows = [f"reader{n}@example.org,Reader {n},immediate,,active" for n in range(count)]
+    path.write_text("email,name,cadence,categories,status\n" + "\n".join(rows) + "\n")
+    return path
+
+
+_PROGRESS = re.compile(r"^(send-digests|subscribers import): (\d+)/(\d+) \((\d+)%\)(, \d+/s)?$")
+
+
+def _progress_lines(stderr: str) -> list[tuple[str, int, int]]:
+    found = []
+    for line in stderr.splitlines():
+        m = _PROGRESS.match(line)
+        if m:
+            found.append((m.group(1), int(m.group(2)), int(m.group(3))))
+    return found
+
+
+def test_progress_lines_and_json_summaries_without_a_terminal(project: Project) -> None:
+    project.write_config("[digest]\nbackfill = 5\n")
+    env = {"PUBLISHER_SECRET_KEY": SECRET}
+    project.run("ingest", check=True)
+    imported = project.run("subscribers", "import", str(_subscriber_csv(project, 60)), "--json",
+                           env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert _progress_lines(imported.stderr) == [
+        ("subscribers import", n, 60) for n in range(6, 61, 6)]
+    assert json.loads(imported.stdout) == {
+        "file": str(project.root / "subscribers.csv"), "format": "publisher", "imported": 60,
+        "added": {"active": 60}, "known": 0, "suppressed": 0, "problems": []}
+    sent = project.run("send-digests", "--json", env=env)
+    assert sent.returncode == 0, sent.stderr
+    assert _progress_lines(sent.stderr) == [("send-digests", n, 60) for n in range(6, 61, 6)]
+    summary = json.loads(sent.stdout)
+    assert {k: summary[k] for k in ("sent", "failed", "retried", "planned", "errors", "fatal")} == {
+        "sent": 60, "failed": 0, "retried": 0, "planned": 60, "errors": [], "fatal": None}
+    assert len(list(project.outbox.glob("*.eml"))) == 60
+
+
+def _run_on_a_terminal(project: Project, *args: str) -> tuple[int, str, str]:
+    """Run the CLI with stderr on a pseudo-terminal: (exit code, stdout, what the terminal got)."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "PUBLISHER_CONFIG": str(project.config), "PUBLISHER_SECRET_KEY": SECRET}
+    proc = subprocess.Popen([*PUBLISHER, *args], cwd=project.root, env=env, stdout=subprocess.PIPE,
+                            stderr=slave, text=True)
+    os.close(slave)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        screen += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(master)
+    return proc.returncode, out, screen.decode("utf-8", "replace")
+
+
+def test_progress_bars_on_a_terminal(project: Project) -> None:
+    project.write_config("[digest]\nbackfill = 5\n")
+    project.run("ingest", check=True)
+    code, out, screen = _run_on_a_terminal(project, "subscribers", "import",
+                                           str(_subscriber_csv(project, 60)))
+    assert code == 0 and "60 imported" in out
+    assert "Importing" in screen and "60/60" in screen and "100%" in screen
+    assert _progress_lines(screen.replace("\r", "\n")) == []  # a bar, not log lines
+    code, out, screen = _run_on_a_terminal(project, "send-digests")
+    assert (code, out) == (0, "digests: 60 sent, 0 skipped, 0 retried, 0 failed\n")
+    assert "Sending digests" in screen and "60/60" in screen and "100%" in screen
+
+
+@pytest.fixture
+def black_hole():  # type: ignore[no-untyped-def]
+    """A TCP server on 127.0.0.1 that accepts connections and never says a word."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def test_a_silent_smtp_server_ends_the_run_within_mail_run_timeout(project: Project,
+                                                                     black_hole: int) -> None:
+    # Without the budget these settings keep trying for 5 x 1 s + 4 x 5 s = 25 s.
+    project.write_config(f'[mail]\nsender = "smtp"\nsmtp_port = {black_hole}\nsmtp_timeout = 1\n'
+                         "retry_delays = [5]\nrun_timeout = 2\n[digest]\nbackfill = 5\n")
+    env = {"PUBLISHER_SECRET_KEY": SECRET}
+    project.run("ingest", check=True)
+    project.run("subscribers", "import", str(_subscriber_csv(project, 3)), check=True, env=env)
+    started = time.monotonic()
+    result = project.run("send-digests", env=env)
+    took = time.monotonic() - started
+    assert (result.returncode, result.stderr.splitlines()) == (1, [
+        "error: sending stopped: mail.run_timeout (2 s) is spent; the undelivered digests stay "
+        "queued for the next run"])
+    assert took < 15, took  # the budget, one SMTP timeout, and the start-up of the command
+    status = json.loads(project.run("status", "--json", check=True, env=env).stdout)
+    assert status["deliveries"]["sent"] == 0 and status["deliveries"]["failed"] == 0
+    assert status["deliveries"]["queued"] == 3

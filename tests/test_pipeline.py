@@ -59,7 +59,7 @@ def test_unchanged_seeds_change_nothing(project: Project) -> None:
     assert (again.new, again.updated, again.unchanged, again.to_parse) == ([], [], 2, 0)
     feeds = pipeline.build_feeds(engine, settings, T0 + timedelta(hours=1))
     assert feeds.written == []
-    assert feeds.unchanged == 12  # 3 feeds x 3 formats + 3 OPML files
+    assert feeds.unchanged == 13  # 3 feeds x 3 formats + 3 OPML files + feed.xsl
 
 
 def test_corrected_title_updates_in_place(project: Project) -> None:
@@ -160,7 +160,7 @@ def test_many_seeds_go_through_the_worker_pools(project: Project) -> None:
     assert (len(report.new), report.failed) == (pipeline.PARALLEL_THRESHOLD + 22, [])
     feeds = pipeline.build_feeds(engine, settings, T0)
     # site and category feed: 50 live entries and 372 in 4 archive pages each; 421 authors
-    assert len(feeds.written) == 3 * (1 + 1 + 1 + pipeline.PARALLEL_THRESHOLD + 20 + 2 * 4) + 3
+    assert len(feeds.written) == 3 * (1 + 1 + 1 + pipeline.PARALLEL_THRESHOLD + 20 + 2 * 4) + 4
     with engine.begin() as conn:
         stored = article_store.list_articles(conn, settings.site_record.timezone)
     assert len({a.slug for a in stored}) == len(stored)

@@ -31,6 +31,7 @@ FEED_TYPES = {
     "index.opml": "text/x-opml",
     "index-rss.opml": "text/x-opml",
     "index-json.opml": "text/x-opml",
+    "feed.xsl": "text/xsl",
 }
 
 

@@ -140,7 +140,7 @@ def test_a_hub_that_is_down_or_stalls_never_blocks_the_build(
     assert warnings[1].startswith(f"warning: websub: {stalling_hub} not reached after 3 attempts")
     assert "timed out" in warnings[1]
     assert (project.feeds / "atom.xml").exists()
-    assert "feeds: 12 written" in result.stdout
+    assert "feeds: 13 written" in result.stdout
 
 
 def test_a_hub_error_is_retried() -> None:

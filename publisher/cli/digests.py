@@ -15,6 +15,9 @@ from .. import subscriptions
 from ..fsutil import write_atomic
 from ..model import CADENCES, SUBSCRIBER_STATUSES
 from .app import App, pass_app
+from .progress import Progress
+
+PROGRESS_MIN = 50  # a bar or progress lines from this many items
 
 
 def _fail(message: str) -> None:
@@ -106,8 +109,9 @@ def list_subscribers(app: App, as_json: bool, status: str | None) -> None:
 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_app
-def import_subscribers(app: App, file: Path) -> None:
+def import_subscribers(app: App, file: Path, as_json: bool) -> None:
     """Add subscribers from a CSV file: our own format (`email,name,cadence,categories,status`,
     as written by `export`) or an export of Mailchimp, Substack, Ghost or listmonk, recognised
     by its header.
@@ -124,13 +128,22 @@ def import_subscribers(app: App, file: Path) -> None:
     except (OSError, UnicodeDecodeError) as exc:
         _fail(f"{file}: cannot read: {exc}")
     try:
-        with app.engine.begin() as conn:
-            report = subscriptions.import_export(conn, text, app.now())
+        with app.engine.begin() as conn, Progress("Importing", "subscribers import",
+                                                  minimum=PROGRESS_MIN) as progress:
+            progress.total(max(0, len(text.splitlines()) - 1))  # rows, near enough
+            report = subscriptions.import_export(conn, text, app.now(), progress=progress.done)
     except subscriptions.SubscriptionError as exc:
         _fail(f"{file}:{exc}")  # "1: the header ..."
     for problem in report.problems:
         click.echo(f"{file}:{problem}", err=True)
-    click.echo(report.summary())
+    if as_json:
+        click.echo(json.dumps({
+            "file": str(file), "format": report.format, "imported": report.imported,
+            "added": report.added, "known": report.known, "suppressed": report.suppressed,
+            "problems": [f"{file}:{p}" for p in report.problems],
+        }, indent=2))
+    else:
+        click.echo(report.summary())
     sys.exit(1 if report.problems else 0)
 
 
@@ -153,8 +166,9 @@ def export_subscribers(app: App) -> None:
               "when). Default: every cadence, each subscriber when due (daily: 20 h after the "
               "last digest, weekly: 6.5 days).")
 @click.option("--dry-run", is_flag=True, help="Count what would be sent; send and record nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_app
-def send_digests(app: App, cadence: str | None, dry_run: bool) -> None:
+def send_digests(app: App, cadence: str | None, dry_run: bool, as_json: bool) -> None:
     """Send every due digest (mail.sender: outbox folder or SMTP) and print a summary.
 
     Each subscriber gets the articles taken in since their last digest that match their
@@ -164,8 +178,14 @@ def send_digests(app: App, cadence: str | None, dry_run: bool) -> None:
     Needs PUBLISHER_SECRET_KEY (for the unsubscribe links) and, for SMTP with a username,
     PUBLISHER_SMTP_PASSWORD.
     """
-    report = sending.send_digests(app.engine, app.settings, app.now(), cadence=cadence,
-                                  dry_run=dry_run)
+    with Progress("Sending digests", "send-digests", minimum=PROGRESS_MIN) as progress:
+        def advance(done: int, total: int) -> None:
+            if total != progress.length:
+                progress.total(total)
+            progress.done(done)
+
+        report = sending.send_digests(app.engine, app.settings, app.now(), cadence=cadence,
+                                      dry_run=dry_run, progress=advance)
     for line in report.errors:
         click.echo(f"error: {line}", err=True)
     for address in report.bouncing:
@@ -173,7 +193,16 @@ def send_digests(app: App, cadence: str | None, dry_run: bool) -> None:
                    err=True)
     if report.fatal:
         click.echo(f"error: sending stopped: {report.fatal}", err=True)
-    click.echo(report.summary())
+    if as_json:
+        click.echo(json.dumps({
+            "dry_run": report.dry_run, "sent": report.sent, "skipped": report.skipped,
+            "retried": report.retried, "failed": report.failed, "planned": report.planned,
+            "resumed": report.resumed, "left": report.left, "digests": report.digests,
+            "errors": report.errors, "bouncing": report.bouncing, "fatal": report.fatal or None,
+            "interrupted": report.interrupted,
+        }, indent=2, ensure_ascii=False))
+    else:
+        click.echo(report.summary())
     sys.exit(0 if report.ok else 1)
 
 

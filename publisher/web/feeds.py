@@ -26,7 +26,7 @@ from ..feeds import FORMATS, OPML_NAME, OPML_TYPE
 FEED_TYPES: dict[str, str] = {name: media_type for name, (media_type, _) in FORMATS.items()}
 FEED_TYPES[OPML_NAME] = OPML_TYPE
 TEXT_TYPES = {".xml": "application/xml", ".json": "application/json", ".opml": OPML_TYPE,
-              ".css": "text/css", ".txt": "text/plain"}
+              ".css": "text/css", ".txt": "text/plain", ".xsl": "text/xsl"}
 GZIP_MIN_BYTES = 256  # smaller bodies are not worth compressing
 
 

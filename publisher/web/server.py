@@ -146,7 +146,9 @@ class Server:
                 wasyncore.loop(timeout=0.2, map=socket_map, count=1)
             server.close()  # no new connections from here on
             deadline = time.monotonic() + self._grace
-            while self.app.in_flight and time.monotonic() < deadline:
+            # requests being handled, or still arriving (headers half read, or queued on a
+            # connection): finished within the grace period
+            while (self.app.in_flight or _arriving(socket_map)) and time.monotonic() < deadline:
                 wasyncore.loop(timeout=0.05, map=socket_map, count=1)
             flush_until = time.monotonic() + 0.3  # let the last responses leave the buffers
             while socket_map and time.monotonic() < flush_until:
@@ -161,6 +163,12 @@ class Server:
         self._stop.set()
         if wait is not None:
             self._stopped.wait(wait)
+
+
+def _arriving(socket_map: dict) -> bool:  # type: ignore[type-arg]
+    """Is a request partly received, or received and not yet answered, on any connection?"""
+    return any(getattr(channel, "request", None) is not None or getattr(channel, "requests", None)
+               for channel in list(socket_map.values()))
 
 
 def bind_error(host: str, port: int, exc: OSError) -> ConfigError:
