@@ -243,6 +243,7 @@ def test_search_box_on_every_page_and_empty_search(site: WebSite) -> None:
     assert '<form class="search-box" role="search" action="/search" method="get">' in home
     status, page = search(site, "")
     assert status == 200 and "results-count" not in page
+    assert page.count('type="search"') == 1  # the page's own box, not the masthead's too
     reply = call(site, "GET", "/search?q=omnibus")
     assert reply.header("X-Robots-Tag") == "noindex"
 

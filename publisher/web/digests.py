@@ -38,7 +38,8 @@ def register(app: Flask, web: Web) -> None:
         if number > pages:
             abort(404)
         return render_template("digests.html", digests=found, pager=pager(number, pages),
-                               canonical=web.absolute("digests/"))
+                               canonical=web.absolute("digests/")
+                               + (f"?page={number}" if number > 1 else ""))
 
     @app.get(ROUTES["view"])
     def digest_page(digest_id: int) -> Response:
