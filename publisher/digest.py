@@ -9,8 +9,10 @@ The HTML comes out in few long lines (`long_lines`: at most `HTML_LINE` octets, 
 whitespace or before a tag), so mail can carry it as `8bit` rather than quoted-printable: fewer,
 longer lines are what SMTP servers handle fastest.
 
-Article titles and summaries are data: markup in them is reduced to text (the content of
-`<script>`/`<style>` elements is dropped) and everything is autoescaped by Jinja2.
+Article titles and summaries are data: text, shown as the very characters they hold (a `<` in
+a title is a `<`, never the start of a tag), and everything is autoescaped by Jinja2. Only the
+article body is HTML: when it stands in for a missing summary it is reduced to its text (the
+content of `<script>`/`<style>` elements dropped).
 """
 
 from __future__ import annotations
@@ -204,13 +206,16 @@ def _safe_url(url: str, fallback: str) -> str:
 
 
 def digest_item(article: Article, base_url: str) -> DigestItem:
-    summary = plain_text(article.summary) or plain_text(article.body_html)
+    """What a digest shows of an article. Title, summary, authors and category are text, and
+    stay exactly that text (`<más>` included: never parsed as HTML; Jinja2 escapes them);
+    only the body, the summary's fallback, is HTML reduced to its text."""
+    summary = clean_line(article.summary) or plain_text(article.body_html)
     return DigestItem(
-        title=plain_text(article.title) or "Untitled",
+        title=clean_line(article.title) or "Untitled",
         url=_safe_url(article.url, base_url),
-        authors=", ".join(a for a in (plain_text(x) for x in article.authors) if a),
+        authors=", ".join(a for a in (clean_line(x) for x in article.authors) if a),
         date=f"{article.published:%B} {article.published.day}, {article.published.year}",
-        category=plain_text(article.category),
+        category=clean_line(article.category),
         summary=_shorten(summary, SUMMARY_MAX),
     )
 

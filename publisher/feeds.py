@@ -51,6 +51,11 @@ _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _KIND_ORDER = {"site": 0, "category": 1, "author": 2}
 
 
+def _html_text(text: str) -> str:
+    """Text as HTML that shows exactly that text (`&`, `<`, `>` escaped)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def clean(text: str) -> str:
     """Drop characters XML cannot carry: one of them would make lxml reject the whole feed."""
     return _NOT_XML_CHAR.sub("", text)
@@ -337,9 +342,13 @@ def _document(
         fe.title(article.title or article.url)  # feedgen refuses an empty title
         fe.updated(aware(article.updated, site))
         fe.published(aware(article.published, site))
+        if article.summary:
+            # RSS <description> is read as HTML, and the summary is text: it goes in escaped.
+            # (description() also sets the Atom content, which the next line replaces.)
+            fe.description(_html_text(article.summary))
         fe.content(article.full_html, type="html")
         if article.summary:
-            fe.summary(article.summary)
+            fe.summary(article.summary)  # Atom <summary> is text; RSS keeps the escaped one
         if article.category:
             fe.category(term=article.category)
         fe.entry_link.href = article.url

@@ -38,6 +38,15 @@ from .errors import ConfigError, SendError
 from .fsutil import make_folder
 
 _HEADER_JUNK = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+# The invisible format characters (Unicode category Cf) that could hide or reorder what a header
+# shows: bidi embeddings, overrides and isolates (U+202A-202E, U+2066-2069, U+200E/200F,
+# U+061C), zero-width spaces, word joiners, soft hyphens. Kept: ZWNJ/ZWJ (U+200C/200D, needed by
+# some scripts and emoji sequences) and the emoji tag characters (U+E0020-E007F).
+_HEADER_FORMAT = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b\u200e\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001]+")
 
 
 class TemporaryFailure(SendError):
@@ -57,8 +66,9 @@ class FatalSendError(SendError):
 
 
 def header_value(value: str) -> str:
-    """A header value with CR, LF and every other control character replaced by a space."""
-    return " ".join(_HEADER_JUNK.sub(" ", value).split())
+    """A header value with CR, LF and every other control character replaced by a space, and
+    bidi and other invisible format characters removed (a Subject cannot be shown reversed)."""
+    return " ".join(_HEADER_JUNK.sub(" ", _HEADER_FORMAT.sub("", value)).split())
 
 
 # --- building messages -------------------------------------------------------------------------

@@ -32,6 +32,10 @@ class Site:
         return f"{self.base_url}/{path.lstrip('/')}"
 
 
+DATE_FROM_PAGE = "page"  # the page's own date line
+DATE_FIRST_SEEN = "first-seen"  # no date on the page: when the publisher first took it in
+
+
 @dataclass(frozen=True)
 class Teaser:
     """A related-article teaser printed under an article."""
@@ -58,8 +62,10 @@ class Article:
     title: str
     summary: str
     authors: tuple[str, ...]
-    published: datetime
-    updated: datetime
+    # None only on an undated page fresh from a reader (`date_source` "first-seen", `guid` "");
+    # the pipeline dates it by the moment it was first taken in.
+    published: datetime | None
+    updated: datetime | None
     category: str
     credit: str
     translation_note: str
@@ -69,10 +75,14 @@ class Article:
     content_hash: str
     language: str = ""
     first_seen: datetime | None = None  # when the publisher first took it in (set by the store)
+    caption: str = ""  # the lead image's description, printed under it (not a credit)
+    date_source: str = DATE_FROM_PAGE  # or DATE_FIRST_SEEN: the page printed no date
 
     @property
     def full_html(self) -> str:
-        """The body as published in feeds and pages: credit first, translation note last."""
+        """The body as published in feeds and pages: credit first, translation note last.
+
+        The caption is not part of it: the article page prints it in its own place."""
         parts = []
         if self.credit:
             parts.append(f"<p><em>Image: {html.escape(self.credit)}</em></p>")

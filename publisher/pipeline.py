@@ -20,7 +20,7 @@ from . import buildstamp, feedplan, orphans, websub
 from .config import Settings
 from .errors import ConfigError, NotAnArticle, SeedError
 from .fsutil import make_folder, write_atomic
-from .model import Article, FeedSpec, Site, slugify, tag_uri
+from .model import DATE_FIRST_SEEN, Article, FeedSpec, Site, slugify, tag_uri
 from .seedfiles import SeedFile, scan_seed_files
 from .store import articles as article_store
 from .store import open_database
@@ -42,6 +42,7 @@ PARALLEL_THRESHOLD = 400  # below this many seeds to parse, a process pool costs
 FEED_PARALLEL_THRESHOLD = 40  # the same for feed families to render
 FEED_TASK = 8  # feed documents per task handed to a worker
 WORKER_CACHE = 4000  # articles a feed worker keeps loaded between tasks, at most
+UNDATED_NOTE = "no date line: published with the date it was first seen"
 
 
 @dataclass
@@ -81,6 +82,7 @@ class IngestReport:
     unchanged: int = 0
     deleted: int = 0
     skipped: list[SeedError] = field(default_factory=list)  # pages that are not articles
+    undated: list[SeedError] = field(default_factory=list)  # published, dated by first seen
     failed: list[SeedError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # seeds settling, the same page twice
     to_parse: int = 0
@@ -328,6 +330,8 @@ class _StoreBatch:
                     parse_utc(str(row["first_seen"])), False, str(row["page_hash"]), seed.source)
                 identities[seed.source] = identity
                 pages[identity.page_hash] = identity
+                if row["date_source"] == DATE_FIRST_SEEN:  # stored without a date of its own
+                    report.undated.append(SeedError(seed.path, UNDATED_NOTE))
         self.states.append(
             article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, status, message))
 
@@ -630,7 +634,11 @@ def _assign_identity(
         slug = f"{base}-{n}"
     taken[slug] = source
     row = {**row, "first_seen": utc_text(now)}
-    if slug != base:
+    if row["published"] is None:  # the page printed no date: it is dated by first seen
+        day = now.astimezone(site.timezone).date()
+        row.update(published=row["first_seen"], updated=row["first_seen"], slug=slug,
+                   url=site.url(f"{slug}/"), guid=tag_uri(site, day, slug))
+    elif slug != base:
         day = parse_utc(str(row["published"])).astimezone(site.timezone).date()
         row.update(slug=slug, url=site.url(f"{slug}/"), guid=tag_uri(site, day, slug))
     return row
@@ -639,9 +647,13 @@ def _assign_identity(
 def _keep_identity(
     row: ArticleRow, identity: article_store.StoredIdentity, site: Site, now: datetime
 ) -> ArticleRow:
-    """A corrected article keeps its id, slug, url and guid; only `updated` moves."""
+    """A corrected article keeps its id, slug, url and guid; only `updated` moves.
+
+    An undated one keeps its first-seen date as its published date."""
+    first_seen = utc_text(identity.first_seen)
+    published = first_seen if row["published"] is None else str(row["published"])
     return {
         **row, "id": identity.id, "slug": identity.slug, "url": site.url(f"{identity.slug}/"),
-        "guid": identity.guid, "first_seen": utc_text(identity.first_seen),
-        "updated": max(utc_text(now), str(row["published"])),
+        "guid": identity.guid, "first_seen": first_seen, "published": published,
+        "updated": max(utc_text(now), published),
     }

@@ -322,6 +322,8 @@ class Reconciler:
             log.info("seed: %s", note)
         for warning in ingest.skipped:
             log.warning("seed skipped: %s", warning)
+        for warning in ingest.undated:
+            log.warning("seed: %s", warning)
         for error in ingest.failed:
             log.error("seed failed: %s", error)
         if ingest.refusal:

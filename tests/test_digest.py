@@ -56,16 +56,35 @@ def hostile_articles():  # type: ignore[no-untyped-def]
 
 
 def test_hostile_article_html_never_reaches_the_mail(settings):  # type: ignore[no-untyped-def]
+    """Titles and summaries are text: markup in them is shown as the characters it is made of,
+    escaped in the HTML part, never live (issue 11: plain text is never parsed as HTML)."""
     rendered = DigestRenderer(settings).render(7, hostile_articles(), T0)
+    from lxml import html as lxml_html
+
     lowered = rendered.html.lower()
-    assert "<script" not in lowered and "alert(" not in lowered
-    assert "color:red" not in lowered and "evil.example" not in lowered
-    assert "javascript:" not in lowered and "<img" not in lowered
+    document = lxml_html.fromstring(rendered.html)
+    assert document.xpath("//script | //img | //i | //b | //body//style") == []
+    assert [a for a in document.xpath("//a/@href") if "javascript" in a] == []
+    assert "<script" not in lowered and "<img" not in lowered
     assert lowered.count("<style") == 1  # ours: only the media queries that cannot be inlined
     assert "{{ 7*7 }}" in rendered.html and "49" not in rendered.html  # data, not template code
-    assert "Strike wins" in rendered.html and "Workers won" in rendered.text
-    assert "<" not in rendered.text and "alert" not in rendered.text
+    assert "&lt;script&gt;alert('x')&lt;/script&gt;Strike &lt;b&gt;wins&lt;/b&gt;" in rendered.html
+    assert "&lt;img src=http://evil.example/t.gif&gt;" in rendered.html
+    assert "<script>alert('x')</script>Strike <b>wins</b> {{ 7*7 }}" in rendered.text
     assert "Bcc: evil@x" not in rendered.text.splitlines()
+    assert "Bcc: evil@x" not in rendered.subject.splitlines() and "\n" not in rendered.subject
+
+
+@pytest.mark.parametrize("title", ["Paro general ‹más> de cien mil", "Paro general <más> de cien mil",
+                                   "Tom & Jerry &amp; <b>co</b>"])
+def test_title_text_is_kept_in_subject_text_and_html(settings, title):  # type: ignore[no-untyped-def]
+    """A title is text: `<más>` survives in the subject, the text part and the HTML part."""
+    import html as html_lib
+
+    rendered = DigestRenderer(settings).render(8, [make_article(1, T0, title=title)], T0)
+    assert rendered.subject == title  # subject_single is "{title}"
+    assert title in rendered.text
+    assert html_lib.escape(title, quote=False) in rendered.html
 
 
 def test_render_has_links_placeholders_and_structure(settings):  # type: ignore[no-untyped-def]

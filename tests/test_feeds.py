@@ -10,6 +10,7 @@ and read the diff before committing it.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -319,11 +320,35 @@ def test_rss_reads_back_with_feedparser() -> None:
     assert strike.link == STRIKE.url
     assert strike.id == STRIKE.guid
     assert strike.guidislink is False
-    assert strike.summary == STRIKE.summary
+    # RSS <description> is HTML: the summary, text, is in it escaped (issue 11)
+    assert strike.summary_detail.type == "text/html"
+    assert strike.summary == 'Workers said "enough" – and 10 &lt; 20 &amp; rising.'
+    assert html.unescape(strike.summary) == STRIKE.summary
     assert strike.content[0].value == STRIKE.full_html
     assert [t.term for t in strike.tags] == ["Labor"]
     assert strike.author == "Ana Pérez, Bob O'Neil"  # one dc:creator: readers show the last only
     assert datetime(*strike.published_parsed[:6], tzinfo=timezone.utc) == STRIKE.published
+
+
+@pytest.mark.parametrize(
+    "dek",
+    ['Workers rally <img src=x onerror="alert(1)"> at the port',
+     "<script>alert(1)</script> & <b>bold</b> claims", "Wages &amp; rents: 10 < 20"],
+)
+def test_rss_description_carries_the_summary_as_text(dek: str) -> None:
+    """A dek with markup in it is text: feedparser must not see (and render) an element."""
+    article = replace(STRIKE, summary=dek)
+    spec = replace(SITE_SPEC, articles=(article,))
+    rss = feedparser.parse(render("rss.xml", spec))
+    assert not rss.bozo, rss.get("bozo_exception")
+    entry = rss.entries[0]
+    assert "<img" not in entry.summary and "<script" not in entry.summary
+    assert "<b>" not in entry.summary
+    assert html.unescape(entry.summary) == dek  # every character of the text, as text
+    atom = feedparser.parse(render("atom.xml", spec)).entries[0]
+    assert atom.summary_detail.type == "text/plain" and atom.summary == dek
+    feed = json.loads(render("feed.json", spec))
+    assert feed["items"][0]["summary"] == dek
 
 
 def test_rss_structure() -> None:
@@ -343,7 +368,7 @@ def test_rss_structure() -> None:
     assert [c.text for c in items[1].findall("dc:creator", NS)] == ["Bob O'Neil"]
     assert items[2].findall("dc:creator", NS) == []
     assert items[0].findtext("content:encoded", namespaces=NS) == STRIKE.full_html
-    assert items[0].findtext("description") == STRIKE.summary
+    assert items[0].findtext("description") == html.escape(STRIKE.summary, quote=False)
     assert items[0].find("author") is None  # RSS <author> must be an email: not used
     # No summary: the description falls back to the full text rather than vanishing.
     assert items[2].findtext("description") == EDITORIAL.full_html

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -432,3 +433,15 @@ def test_a_silent_smtp_server_ends_the_run_within_mail_run_timeout(project: Proj
     status = json.loads(project.run("status", "--json", check=True, env=env).stdout)
     assert status["deliveries"]["sent"] == 0 and status["deliveries"]["failed"] == 0
     assert status["deliveries"]["queued"] == 3
+
+
+def test_log_lines_as_json(project: Project) -> None:
+    project.write_config("[schedule]\nsettle_seconds = 0\n")
+    result = project.run("tick", "--log-format", "json", env={"PUBLISHER_SECRET_KEY": SECRET})
+    assert result.returncode == 0, result.stderr
+    entries = [json.loads(line) for line in result.stderr.splitlines()]
+    assert entries and all(set(e) == {"time", "level", "logger", "message"} for e in entries)
+    assert datetime.fromisoformat(entries[0]["time"]).utcoffset() == timedelta(0)
+    done = [e for e in entries if e["logger"] == "publisher.tick"]
+    assert len(done) == 1 and done[0]["level"] == "INFO"
+    assert done[0]["message"].startswith("done: scan: 2 seeds: 2 new")

@@ -12,6 +12,7 @@ import pytest
 from publisher.errors import NotAnArticle, SeedError
 from publisher.model import Article, Site, Teaser, content_hash, short_id
 from publisher.readers import parse_scraped, read_seed
+from publisher.readers.scraped import render_body
 
 SEEDS = Path(__file__).parent / "seeds"
 NEW_YORK = ZoneInfo("America/New_York")
@@ -357,7 +358,6 @@ def test_section_listing_page_is_not_an_article() -> None:
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("no_date_line.txt", "no date line found"),
         ("no_share_bar.txt", "no share bar: not an article page"),
     ],
 )
@@ -397,3 +397,299 @@ def test_video_page_with_a_single_share_bar() -> None:
         "", "Video by Luigi Morris", "Video"
     )
     assert article.related == ()
+
+
+# --- issue 11: the site's real page variants --------------------------------------------------
+
+def assert_article(article: Article, **expected: object) -> None:
+    """Every named field exactly; the rest of the header checked by the caller."""
+    got = {key: getattr(article, key) for key in expected}
+    assert got == expected
+
+
+def test_page_with_an_author_but_no_date_is_dated_by_first_seen() -> None:
+    """Was refused with `no date line found`; now published, dated when first taken in."""
+    assert_article(
+        read("no_date_line.txt"),
+        title="An Article Without a Date",
+        summary="The scraper lost the date line of this page.",
+        authors=("Left Voice",),
+        published=None, updated=None, guid="", date_source="first-seen",
+        caption="", credit="", translation_note="",
+        body_html="<p>Some text.</p>",
+        category="Latin America",
+    )
+
+
+def test_no_author_and_no_date_dek_then_share_bar() -> None:
+    article = read("undated_no_author.txt")
+    assert_article(
+        article,
+        title="Nurses at Mount Sinai Vote to Authorize a Strike",
+        summary="Ninety-eight percent voted yes after months of talks over staffing ratios went "
+                "nowhere.",
+        authors=(),
+        published=None, updated=None, guid="", date_source="first-seen",
+        caption="", credit="", translation_note="",
+        body_html=(
+            "<p>The vote closed on Thursday night, and the result was announced at a rally "
+            "outside the hospital on Friday morning.</p>\n"
+            "<p>Nurses say the hospital has refused to put safe staffing ratios in writing.</p>"
+        ),
+        category="Labor Movement",
+        language="",
+    )
+    assert [(t.title, t.authors, t.published) for t in article.related] == [
+        ("Amazon Workers in Bessemer Vote Again", ("Left Voice",), date(2022, 2, 4))]
+    assert article.slug == "nurses-at-mount-sinai-vote-to-authorize-a-strike"
+
+
+def test_no_author_and_no_date_in_spanish() -> None:
+    assert_article(
+        read("undated_no_author_spanish.txt"),
+        title="Trabajadores de aplicaciones paran en Ciudad de México",
+        summary="Los repartidores exigen un salario mínimo por hora y seguro médico para todos "
+                "los que trabajan en la calle.",
+        authors=(),
+        published=None, date_source="first-seen",
+        caption="", credit="", translation_note="",
+        body_html=(
+            "<p>El paro comenzó el lunes a las ocho de la mañana con una caravana de motos por "
+            "la avenida Reforma.</p>\n"
+            "<p>Los repartidores dicen que las empresas les cobran por cada pedido y no les dan "
+            "ningún tipo de protección.</p>\n"
+            "<p>La organización del paro se hizo por grupos de mensajería, barrio por barrio, y "
+            "la próxima asamblea será el domingo en el Monumento a la Revolución.</p>"
+        ),
+        category="México",
+        language="es",
+        related=(),
+    )
+
+
+def test_dated_pages_say_their_date_comes_from_the_page() -> None:
+    for name in ("real_caravan_breaks_blockade.txt", "no_dek_byline_only.txt",
+                 "dek_equals_first_paragraph.txt"):
+        article = read(name)
+        assert article.date_source == "page"
+        assert article.published is not None and article.guid
+
+
+def test_caption_in_the_credit_slot_is_the_image_caption() -> None:
+    caption = ('A banner reads "Real Wages Or We Strike" at a rally for CUNY, which is '
+               "experiencing cuts from Mayor Eric Adams and Governor Kathy Hochul.")
+    article = read("caption_in_credit_slot.txt")
+    assert_article(
+        article,
+        title="CUNY Faculty Rally for a Contract",
+        summary="Faculty and staff marched on City Hall a year after their contract expired.",
+        authors=("Olivia Wood",),
+        published=datetime(2024, 2, 29, tzinfo=NEW_YORK), date_source="page",
+        caption=caption, credit="", translation_note="",
+        body_html=(
+            "<p>Hundreds of faculty and staff marched from the Graduate Center to City Hall on "
+            "Wednesday.</p>\n"
+            "<p>The union says it is ready to call a strike authorization vote this spring.</p>"
+        ),
+        category="Education",
+    )
+    assert "Real Wages" not in article.full_html  # the page prints it in its own place
+
+
+def test_caption_then_credit_link_line_and_separators() -> None:
+    assert_article(
+        read("caption_then_credit.txt"),
+        title="All That's Left: Why Tenants Are Organizing",
+        authors=("Left Voice",),
+        published=datetime(2024, 3, 8, tzinfo=NEW_YORK), date_source="page",
+        caption="All That's Left, the podcast from Left Voice.",
+        credit="Image: Sam Carliner",
+        translation_note="",
+        body_html=(
+            "<p>Listen on Spotify | Apple Podcasts | Online</p>\n"
+            "<p>Rents in New York have risen faster than wages for a decade.</p>\n"
+            "<hr>\n"
+            "<p>Tenants in three buildings in Flatbush have withheld rent since January.</p>\n"
+            "<hr>\n"
+            "<p>What the landlords fear is that it spreads.</p>\n"
+            "<hr>\n"
+            "<p>Subscribe to the podcast wherever you listen.</p>"
+        ),
+        category="Podcast",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "credit"),
+    [
+        ("credit_foto_spanish.txt", "Foto: Enfoque Rojo"),
+        ("credits_inside_body.txt", "Image: Nathaniel Flakin"),
+    ],
+)
+def test_prefixed_credits_stay_credits(name: str, credit: str) -> None:
+    article = read(name)
+    assert (article.credit, article.caption) == (credit, "")
+    assert credit not in article.body_html
+
+
+def test_credit_lines_inside_the_body_are_credits_not_headings() -> None:
+    assert_article(
+        read("credits_inside_body.txt"),
+        title="Thousands March for Palestine in Berlin",
+        authors=("Nathaniel Flakin",),
+        published=datetime(2024, 4, 13, tzinfo=NEW_YORK),
+        caption="", credit="Image: Nathaniel Flakin", translation_note="",
+        body_html=(
+            "<p>The march started at Hermannplatz with a few hundred people.</p>\n"
+            '<p class="credit">Photo: Greta Lind</p>\n'
+            "<p>By the time it reached Kottbusser Tor there were several thousand.</p>\n"
+            '<p class="credit">Video: Left Voice</p>\n'
+            '<p class="credit">Foto: Enfoque Rojo / AFP</p>\n'
+            "<p>Police arrested eleven people on the way.</p>"
+        ),
+        category="Europe",
+    )
+
+
+def test_hard_wrapped_paragraphs_are_one_paragraph() -> None:
+    assert_article(
+        read("hard_wrapped_paragraphs.txt"),
+        title="The Strike Kitchen Needs Hands",
+        authors=("Left Voice",),
+        published=datetime(2024, 6, 3, tzinfo=NEW_YORK),
+        caption="", credit="", translation_note="",
+        body_html=(
+            "<p>If you can help with the kitchen, please write to the strike committee before "
+            "Friday.</p>\n"
+            "<p>Bring What You Can<br>\n"
+            "We need rice, beans, oil and coffee, and someone with a van on Saturday "
+            "mornings.</p>\n"
+            "<p>The committee meets every evening at six in the union hall on Forty-Third "
+            "Street, and anyone who wants to help is welcome.</p>\n"
+            "<p>Strike Committee<br>\nLocal 1199 Hall<br>\n310 West 43rd Street</p>\n"
+            "<p>Thank you.</p>"
+        ),
+        category="Labor Movement",
+    )
+
+
+def test_list_of_signatories_has_no_headings() -> None:
+    assert_article(
+        read("list_of_signatories.txt"),
+        title="Open Letter: Drop the Charges Against the Campus Protesters",
+        authors=("Left Voice",),
+        published=datetime(2024, 5, 6, tzinfo=NEW_YORK),
+        body_html=(
+            "<p>We, the undersigned, ask the university to drop the charges against the "
+            "students arrested last week.</p>\n"
+            "<p>Signatories</p>\n"
+            "<p>Ana Ruiz, Oakland</p>\n"
+            "<p>Ben Cole, Detroit</p>\n"
+            "<p>Chloé Moreau, New York</p>\n"
+            "<p>Dario Silva, San Juan</p>\n"
+            "<p>More signatures are added every day.</p>"
+        ),
+        category="Statements",
+    )
+
+
+def test_table_of_contents_with_bylines_has_no_headings() -> None:
+    assert_article(
+        read("magazine_contents.txt"),
+        title="Left Voice Magazine No. 7: The Return of the Strike",
+        summary="Our new issue is out: strikes, unions and the road ahead.",
+        authors=("Left Voice",),
+        body_html=(
+            "<p>The seventh issue of our magazine is out.</p>\n"
+            "<p>In This Issue</p>\n"
+            "<p>The Year of the Strike</p>\n"
+            "<p>Tatiana Cozzarelli</p>\n"
+            "<p>Why the UAW Won</p>\n"
+            "<p>Otto Fors</p>\n"
+            "<p>Teachers Against Austerity, by Olivia Wood</p>\n"
+            "<p>Order a copy from our website.</p>"
+        ),
+        category="Magazine",
+    )
+
+
+def test_adaptation_note_at_the_top_goes_to_the_translation_note() -> None:
+    assert_article(
+        read("adaptation_note_at_top.txt"),
+        title="Argentina's Congress Passes Milei's Labor Reform",
+        authors=("Left Voice",),
+        translation_note="This article is an adaptation of an article originally published in "
+                         "La Izquierda Diario.",
+        body_html=(
+            "<p>The Senate passed the bill on Thursday after a night of protests outside "
+            "Congress.</p>\n"
+            "<p>Unions have called a general strike for next week.</p>"
+        ),
+        category="Latin America",
+    )
+
+
+def test_spanish_translation_notes_at_top_and_end() -> None:
+    assert_article(
+        read("translation_note_at_top_spanish.txt"),
+        title="Huelga en las automotrices de Estados Unidos",
+        authors=("Left Voice",),
+        published=datetime(2023, 9, 16, tzinfo=NEW_YORK),
+        translation_note="Esta nota se publicó en inglés originalmente en Left Voice. "
+                         "Traducción: Juan Andrés Gallardo",
+        body_html=(
+            "<p>Los trabajadores de Ford, General Motors y Stellantis salieron a la huelga el "
+            "viernes.</p>\n"
+            "<p>El sindicato pide un aumento del cuarenta por ciento y el fin de las "
+            "categorías.</p>"
+        ),
+        category="Estados Unidos",
+        language="es",
+    )
+
+
+def test_author_page_with_a_single_teaser_is_a_listing() -> None:
+    with pytest.raises(NotAnArticle) as info:
+        read("author_page_single_teaser.txt")
+    assert info.value.reason == "section listing page, not an article: skipped"
+
+
+@pytest.mark.parametrize(
+    ("line", "heading"),
+    [
+        ("Let Them All In", True),  # title case, but no name
+        ("Where Does the Money Go", True),
+        ("Listen on Spotify | Apple Podcasts | Online", False),
+        ("Watch it on YouTube", False),
+        ("See https://example.org", False),
+        ("*", False), ("***", False), ("—", False), ("* * *", False),
+        ("Photo: Greta Lind", False), ("Video by Left Voice", False),
+        ("John Moore / Getty Images", False),
+        ("Ana Ruiz, Oakland", False), ("Greta Lind", False),
+        ("Teachers Against Austerity, by Olivia Wood", False),
+        ("What Is to Be Done?", False), ("lower case start", False),
+    ],
+)
+def test_sub_heading_evidence_line_by_line(line: str, heading: bool) -> None:
+    body = [line, "A paragraph follows, as it does after a sub-heading."]
+    html = render_body(body)
+    assert html.startswith("<h2>") is heading, html
+
+
+def test_a_heading_needs_a_paragraph_after_it() -> None:
+    assert render_body(["Short Title", "***", "A paragraph."]) == (
+        "<p>Short Title</p>\n<hr>\n<p>A paragraph.</p>")
+    assert render_body(["Short Title", "Listen on Spotify | Apple", "A paragraph."]) == (
+        "<p>Short Title</p>\n<p>Listen on Spotify | Apple</p>\n<p>A paragraph.</p>")
+    assert render_body(["One Short Line", "Two Short Lines", "Three Short Lines", "Text."]) == (
+        "<p>One Short Line</p>\n<p>Two Short Lines</p>\n<p>Three Short Lines</p>\n"
+        "<p>Text.</p>")
+
+
+def test_a_heading_before_a_hard_wrapped_paragraph() -> None:
+    assert render_body(["Let Them All In", "The border is a wall", "against workers."],
+                       [False, False, True]) == (
+        "<h2>Let Them All In</h2>\n<p>The border is a wall against workers.</p>")
+    assert render_body(["Let Them All In", "Strike Committee", "Local 1199 Hall"],
+                       [False, False, True]) == (
+        "<h2>Let Them All In</h2>\n<p>Strike Committee<br>\nLocal 1199 Hall</p>")

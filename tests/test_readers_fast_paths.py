@@ -21,7 +21,13 @@ import pytest
 from publisher.errors import SeedError
 from publisher.model import Site, content_hash
 from publisher.readers import parse_scraped, read_seed
-from publisher.readers.scraped import _is_heading, render_body
+from publisher.readers.scraped import (
+    _CREDIT_LINE,
+    _HEADING,
+    _RULE,
+    _kinds,
+    render_body,
+)
 from publisher.readers.text import (
     clean_summary,
     detect_language,
@@ -77,14 +83,20 @@ def clean_summary_reference(text: str) -> str:
     return text
 
 
+_TAGS = {"heading": ("<h2>", "</h2>"), "credit": ('<p class="credit">', "</p>")}
+
+
 def render_reference(body: list[str]) -> str:
-    last = len(body) - 1
-    return "\n".join(
-        f"<h2>{html.escape(line, quote=False)}</h2>"
-        if i < last and _is_heading(line)
-        else f"<p>{html.escape(line, quote=False)}</p>"
-        for i, line in enumerate(body)
-    )
+    """One element per line, each escaped on its own, as the line's kind says."""
+    out = []
+    for line, kind in zip(body, _kinds(body)):
+        name = {_HEADING: "heading", _CREDIT_LINE: "credit", _RULE: "rule"}.get(kind, "p")
+        if name == "rule":
+            out.append("<hr>")
+            continue
+        start, end = _TAGS.get(name, ("<p>", "</p>"))
+        out.append(f"{start}{html.escape(line, quote=False)}{end}")
+    return "\n".join(out)
 
 
 # --- comparisons -----------------------------------------------------------------------------
@@ -157,7 +169,8 @@ def test_normalized_utf8_agrees_with_normalize_text() -> None:
 
 
 BODY_LINES = ["Short Heading", "A sentence.", "Tom & Jerry <3", "x" * 100, "X" * 101,
-              "lower case start", "See https://example.org", "Q&A: What Now?", "A <b>tag</b>"]
+              "lower case start", "See https://example.org", "Q&A: What Now?", "A <b>tag</b>",
+              "Photo: Ana & Bo", "***", "Ana Ruiz, Oakland", "Listen on Spotify | Apple"]
 
 
 def test_render_body_matches_one_line_at_a_time() -> None:
@@ -165,6 +178,28 @@ def test_render_body_matches_one_line_at_a_time() -> None:
     for _ in range(5_000):
         body = [rng.choice(BODY_LINES) for _ in range(rng.randrange(0, 8))]
         assert render_body(body) == render_reference(body), body
+        assert render_body(body, [False] * len(body)) == render_reference(body), body
+
+
+def test_render_body_glued_lines_are_one_paragraph() -> None:
+    rng = random.Random(6)
+    for _ in range(2_000):
+        body = [rng.choice(BODY_LINES) for _ in range(rng.randrange(1, 8))]
+        glued = [False] + [rng.random() < 0.3 for _ in body[1:]]
+        starts = [k for k, g in enumerate(glued) if not g]
+        units = [body[a:b] for a, b in zip(starts, [*starts[1:], len(body)])]
+        # A paragraph of one line renders as that line would; several lines are one <p>.
+        standin = "A paragraph of several lines stands in here. " * 5  # a long <p>
+        expected = render_reference([u[0] if len(u) == 1 else standin for u in units]).split("\n")
+        for k, unit in enumerate(units):
+            if len(unit) > 1:
+                text = html.escape(unit[0], quote=False)
+                for prev, line in zip(unit, unit[1:]):
+                    wrapped = line[:1].islower() or (
+                        len(prev) >= 60 and prev.rstrip("\"'”’»)]")[-1:] not in ".!?…:;,")
+                    text += (" " if wrapped else "<br>\n") + html.escape(line, quote=False)
+                expected[k] = f"<p>{text}</p>"
+        assert render_body(body, glued) == "\n".join(expected), (body, glued)
 
 
 @pytest.mark.parametrize(

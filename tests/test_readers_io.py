@@ -128,8 +128,8 @@ def test_error_message_is_one_line_even_for_odd_names(tmp_path: Path) -> None:
 
 def test_parser_errors_name_the_path() -> None:
     with pytest.raises(SeedError) as info:
-        read_seed(SEEDS / "no_date_line.txt", SEEDS, SITE)
-    assert info.value.path == str(SEEDS / "no_date_line.txt")
+        read_seed(SEEDS / "no_share_bar.txt", SEEDS, SITE)
+    assert info.value.path == str(SEEDS / "no_share_bar.txt")
 
 
 def test_good_seed_source_is_relative_posix(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ from .. import slots, subscriptions
 from ..config import public_url_warnings
 from ..errors import ConfigError, PathError, PublisherError, StoreError
 from ..fsutil import make_folder
+from ..health import heartbeat
 from ..lock import InstanceLock, lock_holder, lock_path
 from ..model import CADENCES, SUBSCRIBER_STATUSES
 from ..reconcile import Reconciler
@@ -27,12 +28,13 @@ from ..store import runs as run_store
 from ..store import subscribers as subscriber_store
 from ..tokens import require_secret
 from .app import App, output_folders, pass_app
+from .logs import TEXT_FORMAT, formatter, log_format_option
 
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+LOG_FORMAT = TEXT_FORMAT
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def setup_logging(level: str, log_file: str | None) -> None:
+def setup_logging(level: str, log_file: str | None, log_format: str = "text") -> None:
     """One line per event, with a timestamp, to stderr and optionally to a file."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
@@ -41,12 +43,12 @@ def setup_logging(level: str, log_file: str | None) -> None:
             handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"--log-file {log_file}: cannot open: {exc.strerror}") from None
-    formatter = logging.Formatter(LOG_FORMAT)
+    line_format = formatter(log_format, LOG_FORMAT)
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:
-        handler.setFormatter(formatter)
+        handler.setFormatter(line_format)
         root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper()))
     # APScheduler's own "Running job ..." lines add nothing to ours unless debugging.
@@ -61,7 +63,7 @@ def _log_options(func):  # type: ignore[no-untyped-def]
                         help="Also append the log lines to this file.")(func)
     func = click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info",
                         show_default=True, help="Least important events to log.")(func)
-    return func
+    return log_format_option(func)
 
 
 def _lock(app: App) -> InstanceLock:
@@ -73,7 +75,7 @@ def _lock(app: App) -> InstanceLock:
 @click.command("run")
 @_log_options
 @pass_app
-def run(app: App, log_level: str, log_file: str | None) -> None:
+def run(app: App, log_level: str, log_file: str | None, log_format: str) -> None:
     """Run unattended: scan the seeds, publish feeds, send digests on their schedule.
 
     Scans every schedule.scan_interval seconds (a seed is taken once its size and time have
@@ -86,7 +88,7 @@ def run(app: App, log_level: str, log_file: str | None) -> None:
     """
     from ..schedule import Daemon  # APScheduler is only needed here
 
-    setup_logging(log_level, log_file)
+    setup_logging(log_level, log_file, log_format)
     ready_to_run(app)
     lock = _lock(app)
     web = app.settings.web
@@ -128,7 +130,8 @@ def ready_to_run(app: App) -> None:
 @click.option("--now", "now_text", metavar="ISO-TIME", hidden=True,
               help="Pretend it is this moment (tests).")
 @pass_app
-def tick(app: App, log_level: str, log_file: str | None, now_text: str | None) -> None:
+def tick(app: App, log_level: str, log_file: str | None, log_format: str,
+         now_text: str | None) -> None:
     """One full reconciliation pass, then exit: for cron or a systemd timer.
 
     The same pass as `run` makes: scan (waiting a little for seeds still being written),
@@ -136,7 +139,7 @@ def tick(app: App, log_level: str, log_file: str | None, now_text: str | None) -
     when all went well, 1 when a seed or a delivery failed, 3 when another publisher holds
     the state database. SIGTERM/SIGINT stop it after the message in flight.
     """
-    setup_logging(log_level, log_file)
+    setup_logging(log_level, log_file, log_format)
     lock = _lock(app)
     now = _parse_now(now_text) if now_text else app.now()
     stop = threading.Event()
@@ -201,7 +204,9 @@ def collect_status(app: App) -> dict[str, Any]:
         counts = subscriber_store.count_by(conn)
         slot_records = run_store.last_slots(conn, slots.SLOT_CADENCES)
         deliveries = _delivery_counts(conn)
+        beat = heartbeat(conn, settings, now)
         mail_rates = subscriptions.rates(conn, now)
+    data["heartbeat"] = beat.as_dict()
     finished = [r for r in recent if r.finished_at is not None]
     last = next((r for r in finished if r.details.get("scan")), None)
     last_digests = next((r for r in finished if r.details.get("digests")), None)
@@ -241,6 +246,14 @@ def collect_status(app: App) -> dict[str, Any]:
     return data
 
 
+def _describe_beat(beat: dict[str, Any]) -> str:
+    if beat["last_pass"] is None:
+        return "no pass recorded yet"
+    state = "healthy" if beat["healthy"] else "STALE: the daemon makes no passes"
+    return (f"last pass {beat['age_seconds']:.0f} s ago ({beat['last_pass']}), {state} "
+            f"(stale after {beat['stale_after_seconds']:g} s)")
+
+
 def _run_json(run: run_store.RunRecord | None) -> dict[str, Any] | None:
     if run is None:
         return None
@@ -277,6 +290,9 @@ def format_status(data: dict[str, Any]) -> str:
     lines = []
     proc = data["process"]
     lines.append("process: " + (f"running (pid {proc['pid']})" if proc["running"] else "not running"))
+    beat = data.get("heartbeat")
+    if beat is not None:
+        lines.append("heartbeat: " + _describe_beat(beat))
     for key, label in (("last_scan", "last scan"), ("last_digests", "last digests")):
         run = data[key]
         if run is None:

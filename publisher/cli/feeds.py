@@ -23,7 +23,7 @@ PROGRESS_MIN = 200  # show a progress bar from this many seeds to parse
 def _report_seed_problems(report: pipeline.IngestReport) -> None:
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
-    for warning in report.skipped:
+    for warning in (*report.skipped, *report.undated):
         click.echo(f"warning: {warning}", err=True)
     if report.refusal:
         click.echo(f"warning: {report.refusal}", err=True)
@@ -101,6 +101,7 @@ def ingest(app: App, as_json: bool, prune: bool) -> None:
             "updated": [article_dict(records[i]) for i in report.updated],
             "unchanged": report.unchanged, "removed": report.deleted,
             "skipped": [{"file": e.path, "reason": e.reason} for e in report.skipped],
+            "warnings": [{"file": e.path, "reason": e.reason} for e in report.undated],
             "failed": [{"file": e.path, "reason": e.reason} for e in report.failed],
             "notes": report.notes,
         }, ensure_ascii=False, indent=2))
@@ -176,3 +177,4 @@ def show_article(app: App, key: str, as_json: bool) -> None:
     if article.summary:
         click.echo(f"\n{article.summary}")
     click.echo(f"\nid {article.id} · source {article.source} · updated {article.updated.isoformat()}")
+    click.echo(f'date_source: "{article.date_source}"')

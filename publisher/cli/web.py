@@ -10,18 +10,20 @@ import click
 
 from ..config import public_url_warnings
 from .app import App, pass_app
+from .logs import formatter, log_format_option
 
 
-def _configure_logging() -> None:
-    """Access log and app events as plain lines on stderr (the only place the server prints)."""
+def _configure_logging(log_format: str = "text") -> None:
+    """Access log and app events as lines on stderr (the only place the server prints): plain
+    text, or one JSON object per line."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(formatter(log_format, "%(message)s"))
     access = logging.getLogger("publisher.web.access")
     access.addHandler(handler)
     access.setLevel(logging.INFO)
     access.propagate = False
     events = logging.StreamHandler(sys.stderr)
-    events.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    events.setFormatter(formatter(log_format, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in ("publisher.web", "waitress"):
         logger = logging.getLogger(name)
         logger.addHandler(events)
@@ -42,8 +44,9 @@ class _Deferred:
               help="Address to listen on (default: web.host, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Port to listen on (default: web.port, 8080; 0 picks a free one).")
+@log_format_option
 @pass_app
-def serve(app: App, host: str | None, port: int | None) -> None:
+def serve(app: App, host: str | None, port: int | None, log_format: str) -> None:
     """Serve the feeds, the web archive and the subscribe / manage / unsubscribe pages.
 
     Feeds are the files under the feeds folder (run build-feeds to write them), at /feeds/.
@@ -60,7 +63,7 @@ def serve(app: App, host: str | None, port: int | None) -> None:
     settings = settings.serving(server.host, server.port)  # an unset public url follows them
     web = settings.web
     deferred.app = create_app(settings, app.engine, now=app.now)
-    _configure_logging()
+    _configure_logging(log_format)
     for warning in public_url_warnings(settings, server.host, server.port):
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"serving {settings.site.title} on {server.url} (public url {web.public_url}); "

@@ -5,11 +5,14 @@ The page, with blank lines skipped, reads:
     Facebook Instagram Twitter YouTube        navigation (optional)
     Title
     Dek                                       one paragraph, may end in `[…]` (optional)
-    Author[, Author and Author]
-    October 26, 2021
+    Author[, Author and Author]               (optional)
+    October 26, 2021                          (optional: else dated when first seen)
     Facebook Twitter Share                    first share bar
-    Credit                                    `X / Getty Images`, `Photo by X` (optional)
-    Body paragraphs and sub-headings          promo lines dropped, `Translated by …` kept aside
+    Caption or credit                         the image's description or `X / Getty Images`,
+                                              `Photo by X` (optional; a caption is glued
+                                              to the share bar)
+    Body paragraphs and sub-headings          promo lines dropped, translation notes at the
+                                              top and `Translated by …` at the end kept aside
     Facebook Twitter Share                    last share bar
     Author name(s), bio sentence(s), social links
     Category
@@ -59,6 +62,38 @@ _TRANSLATION = re.compile(
     r"this (?:article|piece|interview) (?:was )?(?:originally |first )?(?:published|appeared))\b",
     re.IGNORECASE,
 )
+# Notes on where an article first appeared, at the top of the body (and at its end).
+_NOTE = re.compile(
+    r"(?:this (?:article|piece|interview|text|essay|statement|note|post|report|speech) "
+    r"(?:is|was) (?:an? )?(?:adaptation|adapted|translation|translated|originally|first|"
+    r"published|republished|excerpt)"
+    r"|(?:a version of )?this (?:article|piece|interview) (?:first |originally )?appeared"
+    r"|adapted from|translated (?:from|by)\b|translation (?:by|from)\b|translation:"
+    r"|originally published|first published|published originally"
+    r"|(?:esta|este) (?:nota|artículo|articulo|texto|entrevista|declaración|columna|discurso) "
+    r"(?:se publicó|fue publicad[oa]|es una (?:adaptación|traducción)|fue traducid[oa]|"
+    r"se publico|apareció)"
+    r"|publicad[oa] originalmente|originalmente publicad[oa]|traducción(?::| de\b| por\b)"
+    r"|traducid[oa] (?:por|del)\b)",
+    re.IGNORECASE,
+)
+# A separator: a line without letters or digits (`*`, `***`, `—`, `* * *`).
+_RULE_LINE = re.compile(r"[\W_]+")
+# `Listen on Spotify`, `Watch it on YouTube`, `Subscribe on …`: a line of links.
+_LINK_LINE = re.compile(
+    r"(?:listen|watch|subscribe|follow|download|escucha|mira|seguinos|síguenos|suscr\w*)\b"
+    r".{0,40}\b(?:on|at|en)\b",
+    re.IGNORECASE,
+)
+# Words a title capitalises that no name has: `Let Them All In` is a heading, not a person.
+_TITLE_WORDS = frozenset(
+    "a an the of in on at to for from with by about into over under after before against "
+    "between through and or but nor not no is are was were be been it its we our us they "
+    "their them you your he she his her i my me all this that these those what when where "
+    "why how who which let lets do does did can will must should could would new more than "
+    "as up out down off now here there one two three four five six seven eight nine ten "
+    "los las un una en con por para que es son se su sus al lo".split()
+)
 _PROMO = "get your copy of"
 _MAX_HEADING = 100  # characters: a longer line is a paragraph
 _PARTICLES = frozenset("and & de da das do dos del della di du la le van von der den y e".split())
@@ -77,18 +112,20 @@ def parse_scraped(text: str, source: str, site: Site, *, utf8: bytes | None = No
     dates = _dates(lines)
     shares = _shares(lines)
     if not shares:
-        if sum(1 for day in dates if day is not None) >= 2:
+        if _is_listing(lines, dates):
             raise NotAnArticle(source, "section listing page, not an article: skipped")
         raise SeedError(source, "no share bar: not an article page")
 
     title_at = 1 if _is_social_line(lines[0]) else 0
-    day, date_at = _header_date(dates, title_at, shares[0], source)
+    if title_at >= shares[0]:
+        raise SeedError(source, "no title before the share bar")
+    day, date_at = _header_date(dates, title_at, shares[0])
     title = lines[title_at]
-    dek, author_line = _dek_and_byline(lines[title_at + 1 : date_at])
+    dek, author_line = _dek_and_byline(lines[title_at + 1 : date_at], dated=day is not None)
     authors = split_authors(author_line) if author_line else ()
     known = {name.casefold() for name in (author_line, *authors) if name}
-    credit, body_lines, box_at = _body(lines, attached, shares, known, source)
-    body_lines, note = _split_translation_note(body_lines)
+    caption, credit, body_lines, glued, box_at = _body(lines, attached, shares, known, source)
+    body_lines, glued, note = _split_translation_notes(body_lines, glued)
     category_at = _skip_author_box(lines, box_at, known)
     category = ""
     if category_at < len(lines) and dates[category_at] is None and _is_category(lines[category_at]):
@@ -100,13 +137,15 @@ def parse_scraped(text: str, source: str, site: Site, *, utf8: bytes | None = No
         source=source,
         site=site,
         title=title,
-        published=datetime(day.year, day.month, day.day, tzinfo=site.timezone),
-        summary=clean_summary(dek) if dek else _first_paragraph(body_lines),
+        published=None if day is None else datetime(day.year, day.month, day.day,
+                                                     tzinfo=site.timezone),
+        summary=clean_summary(dek) if dek else _first_paragraph(body_lines, glued),
         authors=authors,
         category=category,
         credit=credit,
+        caption=caption,
         translation_note=note,
-        body_html=render_body(body_lines),
+        body_html=render_body(body_lines, glued),
         related=parse_teasers(lines, attached, dates, category_at),
         language=detect_language(" ".join((title, dek, *body_lines[:6])), site.language),
     )
@@ -114,17 +153,29 @@ def parse_scraped(text: str, source: str, site: Site, *, utf8: bytes | None = No
 
 def _body(
     lines: list[str], attached: list[bool], shares: list[int], known: set[str], source: str
-) -> tuple[str, list[str], int]:
-    """(credit, body lines without promos, index where the author box starts)."""
+) -> tuple[str, str, list[str], list[bool], int]:
+    """(caption, credit, body lines without promos, for each whether it is glued to the one
+    before (a hard-wrapped paragraph), index where the author box starts)."""
     first, last = shares[0], shares[-1]
-    start, credit = first + 1, ""
-    if start < len(lines) and start != last and _is_credit(lines[start], attached[start]):
-        credit, start = lines[start], start + 1
+    start, caption, credit = first + 1, "", ""
+    if start < len(lines) and start != last:
+        line, glued = lines[start], attached[start]
+        if _is_credit(line, glued):
+            credit, start = line, start + 1
+        elif glued and _is_caption(line):  # an image description printed as its figcaption
+            caption, start = line, start + 1
+            if start < len(lines) and start != last and attached[start] and _is_credit(
+                lines[start], True
+            ):
+                credit, start = lines[start], start + 1
     if first == last:  # one share bar: only a page without body (a video) is understood
         if not _is_box_start(lines, start, known):
             raise SeedError(source, "only one share bar: cannot tell the body from the author box")
-        return credit, [], start
+        return caption, credit, [], [], start
     body = lines[start:last]
+    glue = attached[start:last]
+    if glue:
+        glue[0] = False
     # Drop promo lines and any share bar in between. Only lines starting with g/G can be
     # promos (no other character lower-cases to "g"): a C-level scan finds the few to check.
     drop = {i - start for i in shares if start <= i < last}
@@ -134,8 +185,17 @@ def _body(
         if body[k][: len(_PROMO)].lower() == _PROMO
     )
     if drop:
-        body = [line for k, line in enumerate(body) if k not in drop]
-    return credit, body, last + 1
+        keep = [k for k in range(len(body)) if k not in drop]
+        glue = [glue[k] and k - 1 not in drop for k in keep]
+        body = [body[k] for k in keep]
+    return caption, credit, body, glue, last + 1
+
+
+def _is_listing(lines: list[str], dates: list[date | None]) -> bool:
+    """Is a page without share bar a listing: two teasers or more, or an author page with a
+    single teaser (name, bio, then title, dek, author, date, and at most two lines after)?"""
+    dated = [i for i in range(len(lines)) if dates[i] is not None]
+    return len(dated) >= 2 or (len(dated) == 1 and dated[0] >= 2 and len(lines) - dated[0] <= 3)
 
 
 def _lines(text: str) -> tuple[list[str], list[bool]]:
@@ -165,27 +225,32 @@ def _shares(lines: list[str]) -> list[int]:
     ]
 
 
-def _header_date(
-    dates: list[date | None], title_at: int, first: int, source: str
-) -> tuple[date, int]:
-    """The page date: the last date line between the title and the first share bar."""
+def _header_date(dates: list[date | None], title_at: int, first: int) -> tuple[date | None, int]:
+    """The page date: the last date line between the title and the first share bar, and its
+    index; (None, index of the share bar) when the page printed no date."""
     for i in range(first - 1, title_at, -1):
         day = dates[i]
         if day is not None:
             return day, i
-    if title_at >= first:
-        raise SeedError(source, "no title before the share bar")
-    raise SeedError(source, "no date line found")
+    return None, first
 
 
-def _dek_and_byline(between: list[str]) -> tuple[str, str]:
-    """Split the lines between title and date into (dek, author line); either may be ""."""
+def _dek_and_byline(between: list[str], dated: bool = True) -> tuple[str, str]:
+    """Split the lines between title and date into (dek, author line); either may be "".
+
+    Without a date line the author line, if any, is the last line before the share bar, and
+    only if it reads as names: a dek can be short and unpunctuated too.
+    """
     if not between:
         return "", ""
+    last = between[-1]
+    if not dated:
+        if _is_byline(last) and _is_name(last):
+            return " ".join(between[:-1]), last
+        return " ".join(between), ""
     if len(between) == 1:
-        only = between[0]
-        return ("", only) if _is_byline(only) else (only, "")
-    return " ".join(between[:-1]), between[-1]
+        return ("", last) if _is_byline(last) else (last, "")
+    return " ".join(between[:-1]), last
 
 
 def _is_byline(line: str) -> bool:
@@ -204,66 +269,210 @@ def _is_social_line(line: str) -> bool:
 
 
 def _is_credit(line: str, attached: bool) -> bool:
-    """A picture credit as printed under the share bar: `Photo by X`, `X / Getty Images`."""
+    """A picture credit as printed under the share bar: `Photo by X`, `X / Getty Images`.
+
+    Without a prefix, a line glued to the share bar is a credit only if it reads as names
+    (`Luigi Morris`); any other glued line is the image's description (`_is_caption`).
+    """
     if len(line) > 200:
         return False
     if _CREDIT.match(line):
         return True
     if line.count(" ") >= 15 or ends_sentence(line):
         return False
-    return attached or bool(_SLASH_CREDIT.fullmatch(line) or _AGENCY.search(line))
+    if _SLASH_CREDIT.fullmatch(line) or _AGENCY.search(line):
+        return True
+    return attached and _is_name(line)
 
 
-def _split_translation_note(body: list[str]) -> tuple[list[str], str]:
-    """Move closing `Translated by … Originally published …` lines out of the body."""
-    notes: list[str] = []
-    while body and _TRANSLATION.match(body[-1]):
-        notes.insert(0, body.pop())
-    return body, " ".join(notes)
+def _is_caption(line: str) -> bool:
+    """An image description in the credit slot: a line of text glued to the share bar."""
+    return len(line) <= 400 and not _is_share(line) and parse_date(line) is None
+
+
+def _split_translation_notes(
+    body: list[str], glued: list[bool]
+) -> tuple[list[str], list[bool], str]:
+    """Move translation and adaptation notes out of the body: lines at its top
+    (`This article is an adaptation of …`, `Esta nota se publicó en inglés originalmente en …`)
+    and closing lines (`Translated by … Originally published …`). The note keeps their order.
+    """
+    top = 0
+    while top < len(body) - 1 and not (top + 1 < len(glued) and glued[top + 1]) and _is_top_note(
+        body[top]
+    ):
+        top += 1
+    end = len(body)
+    while end > top and _is_end_note(body[end - 1]) and not glued[end - 1]:
+        end -= 1
+    if top == 0 and end == len(body):
+        return body, glued, ""
+    notes = body[:top] + body[end:]
+    glue = glued[top:end]
+    if glue:
+        glue[0] = False
+    return body[top:end], glue, " ".join(notes)
+
+
+def _is_top_note(line: str) -> bool:
+    return len(line) <= 400 and _NOTE.match(line) is not None
+
+
+def _is_end_note(line: str) -> bool:
+    return _TRANSLATION.match(line) is not None or _is_top_note(line)
+
+
+# The kinds of body line (`_kind`): every line is a paragraph unless evidence says otherwise.
+_P, _HEADING, _NAME, _CREDIT_LINE, _RULE, _LINK = range(6)
+_MAX_SHORT = 200  # characters: a longer line is always a paragraph
+_STANDIN = "." * (_MAX_SHORT + 1)  # stands for a paragraph of several lines in `_kinds`
+
+
+def _kind(line: str) -> int:
+    """What a line standing alone (blank lines around it) may be: a sub-heading candidate, a
+    name (`Ana Ruiz, Oakland`, a byline), a credit, a separator, a link line or a paragraph."""
+    if len(line) > _MAX_SHORT:
+        return _P
+    if _CREDIT.match(line) or (_SLASH_CREDIT.fullmatch(line) and _AGENCY.search(line)):
+        return _CREDIT_LINE
+    if _RULE_LINE.fullmatch(line):
+        return _RULE
+    if " | " in line or "://" in line or "www." in line or _LINK_LINE.match(line):
+        return _LINK
+    if (
+        len(line) > _MAX_HEADING
+        or line.count(" ") >= 14
+        or ends_sentence(line)
+        or line[0].islower()
+    ):
+        return _P
+    if _is_person(line):
+        return _NAME
+    return _HEADING
 
 
 def _is_heading(line: str) -> bool:
-    """A short line without final punctuation that does not start lower case: a sub-heading."""
-    return (
-        len(line) <= _MAX_HEADING
-        and line.count(" ") < 14
-        and not ends_sentence(line)
-        and not line[0].islower()
-        and "://" not in line
-    )
+    """Could the line, on its own, be a sub-heading: short, no final punctuation, not lower
+    case, not a name, a credit, a separator or a link line? (`_kinds` also wants context.)"""
+    return _kind(line) == _HEADING
 
 
-def render_body(body: list[str]) -> str:
-    """`<p>`/`<h2>` elements, escaped, one per line; the last line is never a heading."""
+def _kinds(body: list[str]) -> list[int]:
+    """The kind of each line of a body whose lines are all separate paragraphs.
+
+    A heading candidate is a sub-heading only when it is followed by a paragraph, directly or
+    after one more candidate (a sub-sub-heading), in a run with at most one name: three or more
+    short lines in a row, or two names, are a list (signatories, a table of contents). The last
+    line is never a heading.
+    """
+    n = len(body)
+    kinds = [_P] * n
+    short = list(compress(range(n), map(_MAX_SHORT.__ge__, map(len, body))))
+    if not short:
+        return kinds
+    runs: list[list[int]] = []  # runs of consecutive heading candidates and names
+    for i in short:
+        kind = kinds[i] = _kind(body[i])
+        if kind == _HEADING or kind == _NAME:
+            if runs and runs[-1][-1] == i - 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+    if kinds[-1] == _HEADING:  # the last line: never a heading, so it ends a run as a <p>
+        kinds[-1] = _P
+        runs[-1].pop()
+    for run in runs:
+        j = run[-1] + 1 if run else n
+        if (
+            j >= n
+            or kinds[j] not in (_P, _CREDIT_LINE)
+            or len(run) >= 3
+            or sum(kinds[k] == _NAME for k in run) >= 2
+        ):
+            for k in run:
+                kinds[k] = _P
+    return kinds
+
+
+def _units(body: list[str], glued: list[bool]) -> list[tuple[int, int]]:
+    """(start, end) of each paragraph: lines glued to the one before belong to its paragraph."""
+    starts = [k for k in range(len(body)) if not glued[k]]
+    return list(zip(starts, [*starts[1:], len(body)]))
+
+
+def _join(raw: list[str], lines: list[str]) -> str:
+    """Glued lines as one paragraph: a hard-wrapped line (the next starts lower case, or it
+    fills a line of 60+ characters mid-sentence) goes on with a space, any other line
+    (names one per line, an address, a line that reads like a title) ends with <br>."""
+    out = [lines[0]]
+    for k in range(1, len(raw)):
+        prev = raw[k - 1]
+        wrapped = raw[k][:1].islower() or (len(prev) >= 60 and not ends_sentence(prev))
+        out.append(" " if wrapped else "<br>\n")
+        out.append(lines[k])
+    return "".join(out)
+
+
+_OPEN = {_P: "<p>", _HEADING: "<h2>", _NAME: "<p>", _CREDIT_LINE: '<p class="credit">',
+         _LINK: "<p>"}
+_CLOSE = {_P: "</p>", _HEADING: "</h2>", _NAME: "</p>", _CREDIT_LINE: "</p>", _LINK: "</p>"}
+
+
+def render_body(body: list[str], glued: list[bool] | None = None) -> str:
+    """The body as HTML, escaped: one `<p>` per paragraph (glued lines are one paragraph),
+    `<h2>` sub-headings, `<p class="credit">` credits, `<hr>` for separator lines."""
     if not body:
         return ""
-    # One escape pass over all lines (escaping adds no newline); headings are checked only
-    # among lines short enough to be one; runs of paragraphs are joined in one C call each.
+    # One escape pass over all lines (escaping adds no newline); runs of plain paragraphs
+    # are joined in one C call each.
     joined = "\n".join(body)
     escaped = escape(joined)
     lines = body if escaped is joined else escaped.split("\n")
-    n = len(body)
-    heads = [
-        i
-        for i in compress(range(n - 1), map(_MAX_HEADING.__ge__, map(len, body)))
-        if _is_heading(body[i])
-    ]
-    if not heads:
+    if glued is not None and any(glued):
+        return _render_units(body, lines, glued)
+    kinds = _kinds(body)
+    special = [i for i in range(len(kinds)) if kinds[i] != _P]
+    if not special:
         return "<p>" + "</p>\n<p>".join(lines) + "</p>"
     html, start = [], 0
-    for i in heads:
+    for i in special:
         if i > start:
             html.append("<p>" + "</p>\n<p>".join(lines[start:i]) + "</p>")
-        html.append(f"<h2>{lines[i]}</h2>")
+        kind = kinds[i]
+        html.append("<hr>" if kind == _RULE else f"{_OPEN[kind]}{lines[i]}{_CLOSE[kind]}")
         start = i + 1
-    html.append("<p>" + "</p>\n<p>".join(lines[start:]) + "</p>")  # the last line: a <p>
+    if start < len(lines):
+        html.append("<p>" + "</p>\n<p>".join(lines[start:]) + "</p>")
     return "\n".join(html)
 
 
-def _first_paragraph(body: list[str]) -> str:
-    for i, line in enumerate(body):
-        if not (i < len(body) - 1 and _is_heading(line)):
-            return truncate(line)
+def _render_units(body: list[str], lines: list[str], glued: list[bool]) -> str:
+    """`render_body` for a body with hard-wrapped paragraphs or lists of lines."""
+    units = _units(body, glued)
+    # Kinds as if each paragraph were one line; a paragraph of several lines is a paragraph.
+    kinds = _kinds([body[a] if b - a == 1 else _STANDIN for a, b in units])
+    html = []
+    for (a, b), kind in zip(units, kinds):
+        if b - a > 1:
+            html.append("<p>" + _join(body[a:b], lines[a:b]) + "</p>")
+        elif kind == _RULE:
+            html.append("<hr>")
+        else:
+            html.append(f"{_OPEN[kind]}{lines[a]}{_CLOSE[kind]}")
+    return "\n".join(html)
+
+
+def _first_paragraph(body: list[str], glued: list[bool] | None = None) -> str:
+    """The first paragraph of text (not a heading, credit, separator or link line)."""
+    if glued is not None and any(glued):
+        units = _units(body, glued)
+        paragraphs = [" ".join(body[a:b]) if b - a > 1 else body[a] for a, b in units]
+        kinds = _kinds([p if b - a == 1 else _STANDIN for p, (a, b) in zip(paragraphs, units)])
+    else:
+        paragraphs, kinds = body, _kinds(body)
+    for text, kind in zip(paragraphs, kinds):
+        if kind in (_P, _NAME):
+            return truncate(text)
     return ""
 
 
@@ -306,6 +515,22 @@ def _is_name(line: str) -> bool:
         and not ends_sentence(line)
         and all(w[0].isupper() or w in _PARTICLES for w in words)
     )
+
+
+@lru_cache(maxsize=4096)
+def _is_person(line: str) -> bool:
+    """`Ana Ruiz`, `Ana de la Cruz, Oakland`, `Why We Strike, by Olivia Wood`: a name (and a
+    place), or a title with its byline, as in a list of signatories or a table of contents."""
+    head, by, tail = line.rpartition(" by ")
+    if by and head and len(tail.split()) >= 2 and _is_name(tail):
+        return True
+    name, _, place = line.partition(", ")
+    words = name.split()
+    if not 2 <= len(words) <= 5 or any(w.lower() in _TITLE_WORDS for w in words):
+        return False
+    if not all(w[0].isupper() or w in _PARTICLES for w in words):
+        return False
+    return not place or (len(place.split()) <= 5 and _is_name(place))
 
 
 def _is_dek(line: str) -> bool:

@@ -15,20 +15,21 @@ from .db import Connection, parse_utc, utc_text
 # Every column of `articles`, in the order `_article()` unpacks them.
 ARTICLE_COLUMNS = ("id, source, slug, url, guid, title, summary, authors, published, updated, "
                    "category, credit, translation_note, body_html, related, language, "
-                   "content_hash, first_seen, deleted_at, page_hash")
+                   "content_hash, first_seen, deleted_at, page_hash, caption, date_source")
 ArticleRow = dict[str, object]  # column -> value, as `article_row` makes it
 _SELECT_ARTICLES = f"SELECT {ARTICLE_COLUMNS} FROM articles"
 _NEWEST_FIRST = "ORDER BY published DESC, updated DESC, id"
 _INSERT_ARTICLE = (
     f"INSERT INTO articles ({ARTICLE_COLUMNS}) VALUES (:id, :source, :slug, :url, :guid, :title, "
     ":summary, :authors, :published, :updated, :category, :credit, :translation_note, "
-    ":body_html, :related, :language, :content_hash, :first_seen, :deleted_at, :page_hash)")
+    ":body_html, :related, :language, :content_hash, :first_seen, :deleted_at, :page_hash, "
+    ":caption, :date_source)")
 _UPDATE_ARTICLE = (
     "UPDATE articles SET source = :source, title = :title, summary = :summary, authors = :authors, "
     "published = :published, updated = :updated, category = :category, credit = :credit, "
     "translation_note = :translation_note, body_html = :body_html, related = :related, "
     "language = :language, content_hash = :content_hash, page_hash = :page_hash, "
-    "deleted_at = NULL WHERE id = :id")
+    "caption = :caption, date_source = :date_source, deleted_at = NULL WHERE id = :id")
 
 
 @dataclass(frozen=True)
@@ -233,18 +234,25 @@ def record_feed_fingerprints(conn: Connection, prints: dict[str, str], now: date
 
 
 def article_row(a: Article) -> ArticleRow:
-    """An article as the store writes it: plain values, cheap to send between processes."""
-    published = utc_text(a.published)  # a new article's updated and first_seen are the same
+    """An article as the store writes it: plain values, cheap to send between processes.
+
+    An undated article (`published` None, fresh from a reader) gives None for `published`,
+    `updated` and `first_seen`: the pipeline fills them in before storing it.
+    """
+    # a new article's updated and first_seen are the same
+    published = utc_text(a.published) if a.published is not None else None
     return {
         "id": a.id, "source": a.source, "slug": a.slug, "url": a.url, "guid": a.guid,
         "title": a.title, "summary": a.summary, "authors": _json_names(a.authors),
         "published": published,
-        "updated": published if a.updated == a.published else utc_text(a.updated),
+        "updated": published if a.updated == a.published or a.updated is None
+        else utc_text(a.updated),
         "category": a.category, "credit": a.credit, "translation_note": a.translation_note,
         "body_html": a.body_html, "related": related_json(a.related),
         "language": a.language, "content_hash": a.content_hash,
         "first_seen": utc_text(a.first_seen) if a.first_seen else published,
-        "deleted_at": None, "page_hash": page_hash(a.title, published, a.body_html),
+        "deleted_at": None, "page_hash": page_hash(a.title, published or "", a.body_html),
+        "caption": a.caption, "date_source": a.date_source,
     }
 
 
@@ -272,7 +280,8 @@ def related_json(teasers: Sequence[Teaser]) -> str:
 def _article(r: tuple, tz: ZoneInfo, with_related: bool = True) -> Article:  # type: ignore[type-arg]
     """An `articles` row (columns as `ARTICLE_COLUMNS`) as an Article."""
     (id_, source, slug, url, guid, title, summary, authors, published, updated, category, credit,
-     translation_note, body_html, related_json, language, content_hash, first_seen, *_) = r
+     translation_note, body_html, related_json, language, content_hash, first_seen, _deleted,
+     _page_hash, caption, date_source) = r
     related = tuple(
         Teaser(t["title"], t["summary"], tuple(t["authors"]),
                date.fromisoformat(t["published"]) if t["published"] else None,
@@ -285,7 +294,8 @@ def _article(r: tuple, tz: ZoneInfo, with_related: bool = True) -> Article:  # t
         published=parse_utc(published).astimezone(tz), updated=parse_utc(updated).astimezone(tz),
         category=category, credit=credit, translation_note=translation_note,
         body_html=body_html, related=related, source=source, content_hash=content_hash,
-        language=language, first_seen=parse_utc(first_seen),
+        language=language, first_seen=parse_utc(first_seen), caption=caption,
+        date_source=date_source,
     )
 
 

@@ -21,6 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings
 from ..errors import DatabaseBusy
+from ..health import heartbeat
 from ..store import Database
 from .feeds import FileServer
 from .mailer import ConfirmationSender, default_sender
@@ -110,6 +111,9 @@ def create_app(
         response = Response(body, status=exc.code, content_type="text/html; charset=utf-8")
         if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
+        if exc.code == 429:  # when to come back: as the raiser said, else the limits' window
+            given = dict(exc.get_headers()).get("Retry-After")
+            response.headers["Retry-After"] = given or str(RATE_LIMIT_RETRY_AFTER)
         return response
 
     @app.errorhandler(DatabaseBusy)
@@ -136,7 +140,19 @@ def create_app(
         except Exception as exc:  # the check itself must never raise
             log.error("health check failed: %s", exc)
             return Response("database unavailable\n", status=503, content_type="text/plain")
+        with engine.connect() as conn:
+            beat = heartbeat(conn, settings, web.now())
+        if not beat.healthy:  # the daemon stopped making passes
+            return Response(f"daemon: {beat.describe()}\n", status=503, content_type="text/plain",
+                            headers={"Cache-Control": "no-store"})
         return Response("ok\n", content_type="text/plain", headers={"Cache-Control": "no-store"})
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        from ..metrics import CONTENT_TYPE, metrics_text  # noqa: PLC0415 - only when scraped
+
+        return Response(metrics_text(engine, settings, web.now()), content_type=CONTENT_TYPE,
+                        headers={"Cache-Control": "no-store"})
 
     from . import pages, subscribe  # noqa: PLC0415 - the views need the Web type defined above
 
@@ -146,6 +162,8 @@ def create_app(
 
 
 RETRY_AFTER = 30  # seconds, in the 503 answered while the database is busy
+
+RATE_LIMIT_RETRY_AFTER = 3600  # seconds: the rate limits count requests per hour
 
 ERROR_MESSAGES = {
     400: "This link is not valid. It may have been mistyped, cut short or changed.",

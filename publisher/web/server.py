@@ -22,9 +22,12 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator
 
 from waitress import wasyncore
-from waitress.server import create_server
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer, create_server
+from waitress.task import ErrorTask
 
 from ..errors import ConfigError
+from .security import SECURITY_HEADERS
 
 access_log = logging.getLogger("publisher.web.access")
 log = logging.getLogger("publisher.web")
@@ -107,6 +110,19 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')[:300]
 
 
+class _SecureErrorTask(ErrorTask):
+    """waitress's own error answers (413 body too large, 400 bad request, 431 ...) carry the
+    same security headers as the app's."""
+
+    def execute(self) -> None:
+        self.response_headers.extend(SECURITY_HEADERS)
+        super().execute()
+
+
+class _Channel(HTTPChannel):
+    error_task_class = _SecureErrorTask
+
+
 class Server:
     """One waitress server on one address; `run()` blocks until `stop()`."""
 
@@ -124,6 +140,9 @@ class Server:
             )
         except OSError as exc:
             raise bind_error(host, port, exc) from None
+        for dispatcher in list(self._server._map.values()):  # type: ignore[union-attr] # noqa: SLF001
+            if isinstance(dispatcher, BaseWSGIServer):
+                dispatcher.channel_class = _Channel  # type: ignore[misc]
 
     @property
     def host(self) -> str:
