@@ -191,16 +191,19 @@ def weekday_time(value: str) -> str:
     return f"{parts[0][:3]} {time_of_day(parts[1])}"
 
 
-def format_template(*names: str) -> Check:
-    """A str.format pattern using only the given {names}."""
+def format_template(**samples: Any) -> Check:
+    """A str.format pattern using only the given {names}; it must format the sample values
+    (of the types the program passes), so a pattern that passes never fails later."""
+    names = list(samples)
+
     def check(value: str) -> str:
         try:
             fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
-            value.format(**{n: "x" for n in names})
-        except (ValueError, KeyError, IndexError):
+            if not fields - set(names):
+                value.format(**samples)
+        except (ValueError, KeyError, IndexError, TypeError):
             fields = {"?"}
-        unknown = fields - set(names)
-        if unknown:
+        if fields - set(names):
             allowed = ", ".join("{" + n + "}" for n in names)
             raise ValueError(f"must use only {allowed}, not {value!r}")
         return value
@@ -273,9 +276,9 @@ class MailSection:
 class DigestSection:
     backfill: int = setting(0, at_least(0))
     max_articles: int = setting(20, at_least(1))
-    subject_single: str = setting("{title}", format_template("site", "count", "title"))
+    subject_single: str = setting("{title}", format_template(site="x", count=1, title="x"))
     subject_many: str = setting("{site}: {count} new articles",
-                                format_template("site", "count", "title"))
+                                format_template(site="x", count=1, title="x"))
 
 
 @dataclass(frozen=True)

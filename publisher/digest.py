@@ -34,7 +34,7 @@ from markupsafe import Markup
 from .config import Settings
 from .errors import ConfigError
 from .model import Article
-from .subscriptions import path_for
+from .subscriptions import view_url
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 HTML_TEMPLATE = "digest.html.j2"
@@ -224,12 +224,7 @@ def subject_for(items: Sequence[DigestItem], settings: Settings) -> str:
     values = {"site": settings.site.title, "count": len(items),
               "title": items[0].title if items else ""}
     pattern = settings.digest.subject_single if len(items) == 1 else settings.digest.subject_many
-    try:
-        subject = pattern.format(**values)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(f"digest subject template {pattern!r} is invalid: {exc}",
-                          "use only {site}, {count} and {title}") from None
-    return clean_line(subject)
+    return clean_line(pattern.format(**values))  # checked with these names at load
 
 
 def _wrap(text: str, width: int = WIDTH, indent: str = "") -> str:
@@ -282,7 +277,7 @@ class DigestRenderer:
         self._css = Markup(css_source.replace("</", "<\\/"))
 
     def view_url(self, digest_id: str) -> str:
-        return self.public_url + path_for("view", digest_id=digest_id)
+        return view_url(self.public_url, digest_id)
 
     def context(self, digest_id: str, articles: Sequence[Article], now: datetime) -> dict:
         items = [digest_item(a, self.site.base_url) for a in articles]

@@ -8,7 +8,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from functools import cached_property, lru_cache
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -45,6 +45,45 @@ class Teaser:
     authors: tuple[str, ...] = ()
     published: date | None = None
     image_description: str = ""
+
+
+@dataclass(frozen=True)
+class SeedContent:
+    """What a reader finds in one seed: content only.
+
+    Identity (id, slug, url, guid, first_seen) is not the reader's business: the pipeline
+    assigns it (`pipeline.identify`) and the store keeps it. `slug` is the slug the seed asks
+    for (front matter `slug`, else its title), which the pipeline may make unique.
+    """
+
+    source: str  # path relative to the seeds folder
+    title: str
+    summary: str
+    authors: tuple[str, ...]
+    published: datetime | None  # None: the page printed no date (`date_source` "first-seen")
+    updated: datetime | None  # the seed's own `updated`, else `published`
+    category: str
+    credit: str
+    translation_note: str
+    body_html: str
+    related: tuple[Teaser, ...]
+    content_hash: str
+    language: str = ""
+    slug: str = ""
+    caption: str = ""
+    date_source: str = DATE_FROM_PAGE
+
+    @cached_property
+    def page_hash(self) -> str:
+        return page_hash(self.title, self.published, self.body_html)
+
+
+def page_hash(title: str, published: datetime | None, body_html: str) -> str:
+    """What makes two seeds the same page: equal title, date and body (the date as the store
+    writes it, ISO 8601 in UTC with microseconds; None for a page that prints no date)."""
+    when = "" if published is None else published.astimezone(timezone.utc).isoformat(
+        timespec="microseconds")
+    return hashlib.sha256(f"{title}\0{when}\0{body_html}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -156,12 +195,16 @@ def document_folder(spec: FeedSpec, page: int = 0) -> str:
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 
+SLUG_MAX = 200  # as WordPress: a slug is also a folder name (categories/<slug>/), 255 bytes at most
+
+
 @lru_cache(maxsize=8192)
 def slugify(text: str) -> str:
-    """WordPress-style slug: lower case, accents folded, every other run of characters one `-`."""
+    """WordPress-style slug: lower case, accents folded, every other run of characters one `-`,
+    at most SLUG_MAX characters."""
     folded = unicodedata.normalize("NFKD", text.replace("’", "").replace("'", ""))
     ascii_text = folded.encode("ascii", "ignore").decode("ascii").lower()
-    return _NON_SLUG.sub("-", ascii_text).strip("-") or "untitled"
+    return _NON_SLUG.sub("-", ascii_text).strip("-")[:SLUG_MAX].rstrip("-") or "untitled"
 
 
 def short_id(text: str) -> str:

@@ -20,13 +20,12 @@ from . import buildstamp, feedplan, orphans, websub
 from .config import Settings
 from .errors import ConfigError, NotAnArticle, SeedError
 from .fsutil import make_folder, write_atomic
-from .model import DATE_FIRST_SEEN, Article, FeedSpec, Site, slugify, tag_uri
+from .model import DATE_FIRST_SEEN, Article, FeedSpec, SeedContent, Site, short_id, tag_uri
 from .seedfiles import SeedFile, scan_seed_files
 from .store import articles as article_store
 from .store import open_database
 from .store import runs as run_store
-from .store.articles import ArticleRow
-from .store.db import parse_utc, utc_text
+from .store.db import parse_utc
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -208,9 +207,11 @@ def ingest(
         report.notes.append(f"{f.path}: changed less than {settings.schedule.settle_seconds:g} s "
                             f"ago (schedule.settle_seconds): left for the next pass")
     with engine.begin() as conn:
-        article_store.fill_page_hashes(conn)
         known = article_store.seed_states(conn)
         identities = article_store.identities_by_source(conn)
+        if any(not i.page_hash for i in identities.values()):  # stored by an older version
+            article_store.fill_page_hashes(conn)
+            identities = article_store.identities_by_source(conn)
     by_id = {i.id: i for i in identities.values()}
     paths = {f.source: f.path for f in seeds.files}
     todo = list(seeds.todo)
@@ -290,11 +291,11 @@ class _StoreBatch:
     """Parsed seeds waiting to be written to the store in one transaction."""
 
     states: list[article_store.SeedFileState] = field(default_factory=list)
-    new: list[ArticleRow] = field(default_factory=list)
-    corrected: list[ArticleRow] = field(default_factory=list)
+    new: list[Article] = field(default_factory=list)
+    corrected: list[Article] = field(default_factory=list)
 
     def add(
-        self, seed: SeedFile, result: ArticleRow | SeedError,
+        self, seed: SeedFile, result: SeedContent | SeedError,
         identities: dict[str, article_store.StoredIdentity], taken: dict[str, str],
         pages: dict[str, article_store.StoredIdentity], gone_pages: dict[str, str],
         paths: dict[str, str], site: Site, now: datetime, report: IngestReport,
@@ -307,30 +308,31 @@ class _StoreBatch:
         elif isinstance(result, SeedError):
             report.failed.append(result)
             status, message = "failed", result.reason
-        elif identity is None and (same := pages.get(str(result["page_hash"]))) is not None \
+        elif identity is None and (same := pages.get(page := result.page_hash)) is not None \
                 and same.source != seed.source and same.source not in gone_pages.values():
             report.notes.append(_duplicate_note(seed.path, paths, same))
             status, message = "duplicate", same.id
         else:
-            if identity is None and (old := gone_pages.pop(str(result["page_hash"]), None)):
+            page = result.page_hash
+            if identity is None and (old := gone_pages.pop(page, None)):
                 identity = identities.pop(old)  # the same page under a new name: moved
+            article: Article | None = None
             if identity is None:
-                row = _assign_identity(result, taken, site, now)
-                self.new.append(row)
-            elif identity.content_hash != result["content_hash"] or identity.deleted \
+                article = identify(result, None, taken, site, now)
+                self.new.append(article)
+            elif identity.content_hash != result.content_hash or identity.deleted \
                     or identity.source != seed.source:
-                row = _keep_identity(result, identity, site, now)
-                self.corrected.append(row)
+                article = identify(result, identity, taken, site, now)
+                self.corrected.append(article)
             else:
-                row = None
                 report.unchanged += 1
-            if row is not None:
+            if article is not None:
                 identity = article_store.StoredIdentity(
-                    str(row["id"]), str(row["slug"]), str(row["guid"]), str(row["content_hash"]),
-                    parse_utc(str(row["first_seen"])), False, str(row["page_hash"]), seed.source)
+                    article.id, article.slug, article.guid, article.content_hash,
+                    article.first_seen or now, False, page, seed.source)
                 identities[seed.source] = identity
-                pages[identity.page_hash] = identity
-                if row["date_source"] == DATE_FIRST_SEEN:  # stored without a date of its own
+                pages[page] = identity
+                if article.date_source == DATE_FIRST_SEEN:  # dated by when it was first seen
                     report.undated.append(SeedError(seed.path, UNDATED_NOTE))
         self.states.append(
             article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, status, message))
@@ -339,11 +341,49 @@ class _StoreBatch:
         if not self.states:
             return
         with engine.begin() as conn:
-            article_store.insert_rows(conn, self.new)
-            article_store.update_rows(conn, self.corrected)
+            article_store.insert_articles(conn, self.new)
+            article_store.update_articles(conn, self.corrected)
             article_store.record_seed_states(conn, self.states, now)
-        report.new += [str(row["id"]) for row in self.new]
-        report.updated += [str(row["id"]) for row in self.corrected]
+        report.new += [a.id for a in self.new]
+        report.updated += [a.id for a in self.corrected]
+
+
+def identify(
+    content: SeedContent, identity: article_store.StoredIdentity | None, taken: dict[str, str],
+    site: Site, now: datetime,
+) -> Article:
+    """The one place an article's identity is decided.
+
+    A new article (`identity` None) gets its id from its seed's path, the slug it asks for made
+    unique (`-2`, `-3`, … on a clash, in source order; `taken` is updated), and from them its
+    permanent url and tag: guid; `first_seen` is `now`. A known one (corrected, moved to
+    another file, or back after a removal) keeps its id, slug, url, guid and first_seen; only
+    `updated` moves, to `now`.
+    """
+    if identity is None:
+        base = content.slug
+        slug, n = base, 1
+        while taken.get(slug, content.source) != content.source:
+            n += 1
+            slug = f"{base}-{n}"
+        taken[slug] = content.source
+        # A page that prints no date is dated by the moment it is first taken in.
+        published = content.published or now.astimezone(site.timezone)
+        id_, guid = short_id(content.source), tag_uri(site, published.date(), slug)
+        updated, first_seen = content.updated or published, now
+    else:
+        id_, slug, guid, first_seen = identity.id, identity.slug, identity.guid, identity.first_seen
+        published = content.published or first_seen.astimezone(site.timezone)
+        updated = max(now, published)
+    return Article(
+        id=id_, slug=slug, url=site.url(f"{slug}/"), guid=guid, title=content.title,
+        summary=content.summary, authors=content.authors, published=published,
+        updated=updated, category=content.category, credit=content.credit,
+        translation_note=content.translation_note, body_html=content.body_html,
+        related=content.related, source=content.source, content_hash=content.content_hash,
+        language=content.language, first_seen=first_seen, caption=content.caption,
+        date_source=content.date_source,
+    )
 
 
 def build(
@@ -530,7 +570,7 @@ def _remove_stale_feeds(feeds_dir: Path, live: set[str]) -> list[str]:
 
 def _parse_iter(
     todo: Sequence[SeedFile], seeds_dir: Path, site: Site, settings: Settings,
-) -> Iterator[ArticleRow | SeedError]:
+) -> Iterator[SeedContent | SeedError]:
     """Every seed read, in order, over a process pool when there are enough to pay for one."""
     # Paths travel as strings: a Path costs more to build and to pickle than reading it saves.
     jobs = [(f.path, seeds_dir, site, settings.feeds.max_seed_bytes) for f in todo]
@@ -608,52 +648,15 @@ def _render_feeds(
     return written, unchanged
 
 
-def _parse_one(job: tuple[str, Path, Site, int]) -> ArticleRow | SeedError:
-    """Read one seed (in a worker process): the article as a store row, which pickles cheaply."""
+def _parse_one(job: tuple[str, Path, Site, int]) -> SeedContent | SeedError:
+    """Read one seed (in a worker process): its content, or the reason it cannot be read."""
     from . import readers
 
     name, seeds_dir, site, max_bytes = job
     path = Path(name)
     try:
-        return article_store.article_row(readers.read_seed(path, seeds_dir, site, max_bytes))
+        return readers.read_seed(path, seeds_dir, site, max_bytes)
     except SeedError as exc:
         return exc
     except Exception as exc:  # a reader bug must not stop the other seeds
         return SeedError(str(path), f"cannot parse: {type(exc).__name__}: {exc}")
-
-
-def _assign_identity(
-    row: ArticleRow, taken: dict[str, str], site: Site, now: datetime
-) -> ArticleRow:
-    """A new article's unique slug (`-2`, `-3`, … on a clash; `taken` is updated) and its
-    permanent url and id."""
-    source, base = str(row["source"]), str(row["slug"])
-    slug, n = base, 1
-    while taken.get(slug, source) != source:
-        n += 1
-        slug = f"{base}-{n}"
-    taken[slug] = source
-    row = {**row, "first_seen": utc_text(now)}
-    if row["published"] is None:  # the page printed no date: it is dated by first seen
-        day = now.astimezone(site.timezone).date()
-        row.update(published=row["first_seen"], updated=row["first_seen"], slug=slug,
-                   url=site.url(f"{slug}/"), guid=tag_uri(site, day, slug))
-    elif slug != base:
-        day = parse_utc(str(row["published"])).astimezone(site.timezone).date()
-        row.update(slug=slug, url=site.url(f"{slug}/"), guid=tag_uri(site, day, slug))
-    return row
-
-
-def _keep_identity(
-    row: ArticleRow, identity: article_store.StoredIdentity, site: Site, now: datetime
-) -> ArticleRow:
-    """A corrected article keeps its id, slug, url and guid; only `updated` moves.
-
-    An undated one keeps its first-seen date as its published date."""
-    first_seen = utc_text(identity.first_seen)
-    published = first_seen if row["published"] is None else str(row["published"])
-    return {
-        **row, "id": identity.id, "slug": identity.slug, "url": site.url(f"{identity.slug}/"),
-        "guid": identity.guid, "first_seen": first_seen, "published": published,
-        "updated": max(utc_text(now), published),
-    }

@@ -187,7 +187,8 @@ class Daemon:
         job = self.scheduler.get_job(job_id)
         if job is None or self.stop.is_set():
             return
-        if job.next_run_time is None or at < job.next_run_time:
+        current = getattr(job, "next_run_time", None)  # a pending job (not started) has none
+        if current is None or at < current:
             try:
                 self.scheduler.modify_job(job_id, next_run_time=at)
             except Exception:  # the scheduler is shutting down  # noqa: BLE001

@@ -822,6 +822,7 @@ def preview_digest(engine: Database, settings: Settings, now: datetime,
     renderer = DigestRenderer(settings)
     tz = settings.site_record.timezone
     note = ""
+    latest: list[Article] = []
     with engine.begin() as conn:
         if subscriber_email:
             sub = subscriber_store.find_subscriber(conn, subscriber_email)
@@ -832,6 +833,11 @@ def preview_digest(engine: Database, settings: Settings, now: datetime,
                 note = f"nothing new for {sub.email}: showing the latest articles instead"
                 latest = article_store.list_articles(conn, tz, 200)
                 chosen = select_articles(latest, sub.categories, settings.digest.max_articles)
+            if not chosen and latest:
+                raise PublisherError(
+                    f"no article matches the categories of {sub.email} "
+                    f"({', '.join(sub.categories)})",
+                    "change them with the manage link, or wait for an article in them")
             sub_id, email, name, cadence = sub.id, sub.email, sub.name, sub.cadence
         else:
             chosen = article_store.list_articles(conn, tz, settings.digest.max_articles)

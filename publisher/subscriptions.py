@@ -18,6 +18,7 @@ Functions taking a `Connection` run in the caller's transaction.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import hmac
 import io
@@ -33,6 +34,7 @@ from .model import CADENCES, SUBSCRIBER_STATUSES, Subscriber
 from .store import Connection
 from .store import mailloop
 from .store import subscribers as subscriber_store
+from .store import web as web_store
 
 STATUSES = SUBSCRIBER_STATUSES
 SUPPRESSED = ("bouncing", "complained")  # only a fresh confirmation makes these active again
@@ -89,6 +91,25 @@ def check_cadence(cadence: str) -> str:
     return cadence
 
 
+def check_categories(conn: Connection, categories: tuple[str, ...], *,
+                     allow_new: bool = False, known: list[str] | None = None) -> tuple[str, ...]:
+    """The categories as the articles spell them; a category no article has is an error that
+    lists the known ones, unless `allow_new` (accepting one ahead of its first article)."""
+    if not categories:
+        return ()
+    known = web_store.categories(conn) if known is None else known
+    by_key = {c.casefold(): c for c in known}
+    out = []
+    for category in categories:
+        found = by_key.get(category.casefold())
+        if found is None and not allow_new:
+            raise SubscriptionError(
+                f"unknown category {category!r} (known: {', '.join(known) or 'none yet'})",
+                "--allow-new-category accepts one before any article has it")
+        out.append(found or category)
+    return tuple(dict.fromkeys(out))
+
+
 # --- personal links, Message-IDs, return paths ---------------------------------------------------
 
 # name -> (token purpose or "", the web route). The web declares its routes from this table and
@@ -98,6 +119,7 @@ ROUTES = {
     "manage": "/manage/<token>",
     "unsubscribe": "/unsubscribe/<token>",
     "view": "/digests/<int:digest_id>/",
+    "archive": "/digests/",
 }
 TOKEN_PURPOSES = ("confirm", "manage", "unsubscribe")
 UNSUBSCRIBE_SUBJECT = "unsubscribe-"  # mailto:...?subject=unsubscribe-<token>
@@ -160,7 +182,7 @@ class Links:
         return self.url("manage", token=self.token("manage", str(subscriber_id)))
 
     def view_url(self, digest_id: int | str) -> str:
-        return self.url("view", digest_id=digest_id)
+        return view_url(self.base, digest_id)
 
     def confirm_token(self, subscriber: Subscriber, now: datetime) -> str:
         return self.token("confirm",
@@ -205,6 +227,14 @@ class Links:
         return int(value) if value.isdigit() and value == str(int(value)) else None
 
 
+def view_url(public_url: str, digest_id: int | str) -> str:
+    """The "view in browser" page of a digest; a preview (no archived digest yet) links to the
+    archive of sent digests, a page that exists."""
+    if isinstance(digest_id, int) or str(digest_id).isdigit():
+        return public_url.rstrip("/") + path_for("view", digest_id=digest_id)
+    return public_url.rstrip("/") + path_for("archive")
+
+
 _MESSAGE_ID = re.compile(r"<digest-(\d+)\.(\d+)@([^>]+)>")
 
 
@@ -239,12 +269,14 @@ def get(conn: Connection, subscriber_id: int) -> Subscriber | None:
 
 
 def add(conn: Connection, address: str, *, name: str, cadence: str,
-        categories: tuple[str, ...], now: datetime) -> tuple[str, Subscriber]:
+        categories: tuple[str, ...], now: datetime,
+        allow_new_category: bool = False) -> tuple[str, Subscriber]:
     """The operator subscribes an address as `active` (they vouch for it): ("subscribed" |
     "reactivated", the subscriber). A pending or unsubscribed address is reactivated; an active
     one is an error; a bouncing or complained one raises Suppressed."""
     address = normalise_address(address)
     cadence = check_cadence(cadence)
+    categories = check_categories(conn, categories, allow_new=allow_new_category)
     existing = subscriber_store.find_subscriber(conn, address)
     if existing is None:
         return "subscribed", subscriber_store.add_subscriber(
@@ -550,13 +582,15 @@ def read_export(text: str) -> tuple[str, Iterator[ImportRow | tuple[int, str]]]:
 
 
 def import_export(conn: Connection, text: str, now: datetime,
-                  progress: Callable[[int], None] | None = None) -> ImportReport:
+                  progress: Callable[[int], None] | None = None, *,
+                  allow_new_category: bool = False) -> ImportReport:
     """Import a CSV export (ours, Mailchimp, Substack, Ghost, listmonk). New addresses get the
     export's status; a known address is left unchanged, except that an export saying it is
     unsubscribed, cleaned or complained suppresses an active or pending one (an import never
     makes anyone active who is not)."""
     fmt, rows = read_export(text)
     report = ImportReport(format=fmt)
+    known = web_store.categories(conn)
     for done, item in enumerate(rows, 1):
         if progress is not None:
             progress(done)
@@ -565,6 +599,12 @@ def import_export(conn: Connection, text: str, now: datetime,
             continue
         existing = subscriber_store.find_subscriber(conn, item.email)
         if existing is None:
+            try:  # (a known address is left as it is, categories and all)
+                item = dataclasses.replace(item, categories=check_categories(
+                    conn, item.categories, allow_new=allow_new_category, known=known))
+            except SubscriptionError as exc:
+                report.problems.append(f"{item.line}: {exc}")
+                continue
             subscriber_store.add_subscriber(conn, item.email, name=item.name,
                                             cadence=item.cadence, categories=item.categories,
                                             status=item.status, now=now)

@@ -68,6 +68,7 @@ def test_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
         ('[digest]\nsubject_many = "{sites} new"\n',
          "digest.subject_many must use only {site}, {count}, {title}, not '{sites} new'"),
         ('[digest]\nsubject_single = "{title"\n', "digest.subject_single must use only"),
+        ('[digest]\nsubject_many = "{count:s} new"\n', "digest.subject_many must use only"),
         ("[digest]\nmax_articles = 0\n", "digest.max_articles must be at least 1, not 0"),
         ('[web]\npublic_url = "example.org"\n',
          "web.public_url must be an absolute http(s) url, not 'example.org'"),

@@ -445,3 +445,38 @@ def test_log_lines_as_json(project: Project) -> None:
     done = [e for e in entries if e["logger"] == "publisher.tick"]
     assert len(done) == 1 and done[0]["level"] == "INFO"
     assert done[0]["message"].startswith("done: scan: 2 seeds: 2 new")
+
+
+def test_build_feeds_json_summary(project: Project) -> None:
+    project.write_config("[schedule]\nsettle_seconds = 0\n")
+    (project.seeds / "empty.txt").write_text("")
+    result = project.run("build-feeds", "--json")
+    assert result.returncode == 1  # one seed failed, the others are published
+    assert result.stderr.splitlines() == [f"error: {project.seeds / 'empty.txt'}: empty file"]
+    summary = json.loads(result.stdout)
+    assert summary["articles"] == {
+        "new": 2, "updated": 0, "unchanged": 0, "removed": 0, "skipped": [],
+        "failed": [{"file": str(project.seeds / "empty.txt"), "reason": "empty file"}],
+        "refused_removals": 0}
+    written = summary["feeds"]["written"]
+    assert "atom.xml" in written and "index.opml" in written
+    assert (summary["feeds"]["unchanged"], summary["feeds"]["removed"]) == (0, [])
+    assert summary["feeds"]["folder"] == str(project.feeds) and summary["websub"] == []
+    again = json.loads(project.run("build-feeds", "--json").stdout)
+    assert (again["articles"]["new"], again["feeds"]["written"]) == (0, [])
+
+
+def test_an_over_long_category_name_neither_breaks_the_feeds_nor_the_digests(
+        project: Project) -> None:
+    project.write_config("[schedule]\nsettle_seconds = 0\n")
+    category = "Labor " + "x" * 300
+    (project.seeds / "long.md").write_text(
+        f'+++\ntitle = "Long"\ndate = 2026-11-20\nauthors = ["A Writer"]\n'
+        f'category = "{category}"\n+++\n\nThe picket held all day.\n', encoding="utf-8")
+    _subscribe(project, "ana")
+    result = project.run("tick", env={"PUBLISHER_SECRET_KEY": SECRET})
+    assert result.returncode == 0, result.stderr
+    folder = project.feeds / "categories" / ("labor-" + "x" * 194)  # 200 characters, as WordPress
+    assert (folder / "atom.xml").is_file()
+    assert len(list(project.outbox.glob("*.eml"))) == 1
+    assert _last_pass(project)["stages"] == {"feeds": "ok", "digests": "ok"}

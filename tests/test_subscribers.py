@@ -14,7 +14,8 @@ ENV = {"PUBLISHER_SECRET_KEY": SECRET}
 
 def test_add_list_remove(project):  # type: ignore[no-untyped-def]
     r = project.run("subscribers", "add", "Ana@Example.com", "--name", "Ana", "--cadence", "weekly",
-                    "--category", "Labor", "--category", "Politics", check=True)
+                    "--category", "Labor", "--category", "Politics", "--allow-new-category",
+                    check=True)
     assert "subscribed Ana@example.com (weekly; Labor, Politics)" in r.stdout
     dup = project.run("subscribers", "add", "ana@EXAMPLE.com")
     assert dup.returncode == 1 and "already subscribed" in dup.stderr
@@ -44,7 +45,7 @@ def test_import_reports_bad_rows_by_line_and_export_round_trips(project, tmp_pat
         "two@example.com,,hourly,\n"
         "three@example.com,Três,,\n"
         "OK@example.com,dup,,\n", encoding="utf-8")
-    r = project.run("subscribers", "import", str(csv_file))
+    r = project.run("subscribers", "import", str(csv_file), "--allow-new-category")
     assert r.returncode == 1
     errors = r.stderr.strip().splitlines()
     assert [e.split(": ", 1)[0] for e in errors] == [f"{csv_file}:3", f"{csv_file}:4", f"{csv_file}:6"]

@@ -4,6 +4,7 @@ canonical tokens, one table of links, and imports of real export files (one per 
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -256,3 +257,52 @@ def test_cli_import_summary_counts_each_status(project) -> None:  # type: ignore
         "subscribers (listmonk export): 2 imported (1 active, 1 unsubscribed), 0 already known, "
         "0 known and now suppressed, 1 bad rows")
     assert result.stderr.startswith(f"{EXPORTS / 'listmonk_subscribers.csv'}:4: invalid address")
+
+
+def test_add_and_import_reject_a_category_no_article_has(project, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    project.run("build-feeds", check=True)
+    database = open_database(project.database)
+    with database.begin() as conn:
+        from publisher.store import web as web_store
+
+        known = web_store.categories(conn)
+    database.dispose()
+    assert known
+    bad = project.run("subscribers", "add", "a@example.org", "--category", "Gardening")
+    assert bad.returncode == 1
+    assert bad.stderr.splitlines() == [
+        f"error: unknown category 'Gardening' (known: {', '.join(known)}) "
+        "(--allow-new-category accepts one before any article has it)"]
+    good = project.run("subscribers", "add", "a@example.org", "--category", known[0].upper(),
+                       check=True)
+    assert good.stdout.strip() == f"subscribed a@example.org (daily; {known[0]})"
+    ahead = project.run("subscribers", "add", "b@example.org", "--category", "Gardening",
+                        "--allow-new-category", check=True)
+    assert "Gardening" in ahead.stdout
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text(f"email,categories\nc@example.org,{known[0]}\nd@example.org,Gardening\n",
+                        encoding="utf-8")
+    result = project.run("subscribers", "import", str(csv_file))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{csv_file}:3: unknown category 'Gardening'")
+    assert "1 imported (1 active)" in result.stdout
+
+
+def test_preview_says_when_no_article_matches_and_its_view_link_is_a_real_page(project, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {"PUBLISHER_SECRET_KEY": SECRET}
+    project.run("ingest", check=True)
+    project.run("subscribers", "add", "picky@example.org", "--category", "Gardening",
+                "--allow-new-category", check=True)
+    result = project.run("digest", "preview", "--subscriber", "picky@example.org", "--out",
+                         str(tmp_path / "p"), env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: no article matches the categories of picky@example.org (Gardening) (change "
+        "them with the manage link, or wait for an article in them)"]
+    assert "ingest" not in result.stderr
+    project.run("subscribers", "add", "all@example.org", check=True)
+    project.run("digest", "preview", "--subscriber", "all@example.org", "--out",
+                str(tmp_path / "q"), env=env, check=True)
+    html = (tmp_path / "q" / "digest.html").read_text(encoding="utf-8")
+    links = set(re.findall(r'href="([^"]*/digests/[^"]*)"', html))
+    assert links == {"http://127.0.0.1:8080/digests/"}  # no digest archived yet: the archive

@@ -44,23 +44,30 @@ def subscribers() -> None:
               show_default=True, help="How often they get a digest.")
 @click.option("--category", "categories", multiple=True, metavar="NAME",
               help="Only articles of this category (repeat for several; default: all).")
+@click.option("--allow-new-category", is_flag=True,
+              help="Accept a category that no article has yet.")
 @pass_app
-def add(app: App, email: str, name: str, cadence: str, categories: tuple[str, ...]) -> None:
+def add(app: App, email: str, name: str, cadence: str, categories: tuple[str, ...],
+        allow_new_category: bool) -> None:
     """Subscribe EMAIL as `active` right away (the operator vouches for the address).
 
     An address that is known but pending or unsubscribed is reactivated with these settings.
-    Exits 1 when the address is invalid, already active, bouncing or complained.
+    A category must be one that an article has (matched without regard to case), unless
+    --allow-new-category. Exits 1 when the address is invalid, already active, bouncing or
+    complained, or a category is unknown.
     """
     cats = subscriptions.normalise_categories(categories)
     try:
         with app.engine.begin() as conn:
             action, sub = subscriptions.add(conn, email, name=name, cadence=cadence,
-                                            categories=cats, now=app.now())
+                                            categories=cats, now=app.now(),
+                                            allow_new_category=allow_new_category)
     except subscriptions.SubscriptionError as exc:
         _fail(str(exc))
     if action == "reactivated":
         click.echo(f"reactivated {sub.email} ({cadence})")
     else:
+        cats = sub.categories
         click.echo(f"subscribed {sub.email} ({cadence}{'; ' + ', '.join(cats) if cats else ''})")
 
 
@@ -109,9 +116,11 @@ def list_subscribers(app: App, as_json: bool, status: str | None) -> None:
 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--allow-new-category", is_flag=True,
+              help="Accept categories that no article has yet.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_app
-def import_subscribers(app: App, file: Path, as_json: bool) -> None:
+def import_subscribers(app: App, file: Path, allow_new_category: bool, as_json: bool) -> None:
     """Add subscribers from a CSV file: our own format (`email,name,cadence,categories,status`,
     as written by `export`) or an export of Mailchimp, Substack, Ghost or listmonk, recognised
     by its header.
@@ -119,6 +128,7 @@ def import_subscribers(app: App, file: Path, as_json: bool) -> None:
     Ours: `categories` is a `;`-separated list (empty: all); an empty cadence means daily; an
     empty status means active. The others: their statuses are kept (unsubscribed, cleaned,
     bounced, complained, disabled or blocklisted addresses are never imported as active).
+    A row with a category that no article has is bad, unless --allow-new-category.
     Each bad row is reported on stderr as FILE:LINE: reason and skipped; the rest are imported.
     Addresses already known are left unchanged, except that an export saying one is
     unsubscribed, cleaned or complained suppresses it. Exits 1 if any row was bad.
@@ -131,7 +141,8 @@ def import_subscribers(app: App, file: Path, as_json: bool) -> None:
         with app.engine.begin() as conn, Progress("Importing", "subscribers import",
                                                   minimum=PROGRESS_MIN) as progress:
             progress.total(max(0, len(text.splitlines()) - 1))  # rows, near enough
-            report = subscriptions.import_export(conn, text, app.now(), progress=progress.done)
+            report = subscriptions.import_export(conn, text, app.now(), progress=progress.done,
+                                                 allow_new_category=allow_new_category)
     except subscriptions.SubscriptionError as exc:
         _fail(f"{file}:{exc}")  # "1: the header ..."
     for problem in report.problems:

@@ -112,8 +112,9 @@ def ingest(app: App, as_json: bool, prune: bool) -> None:
 
 @click.command("build-feeds")
 @_PRUNE
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_app
-def build_feeds(app: App, prune: bool) -> None:
+def build_feeds(app: App, prune: bool, as_json: bool) -> None:
     """Ingest the seeds, then write every Atom, RSS and JSON feed and feeds/index.opml.
 
     Only feeds whose entries changed are rendered again; a file whose bytes would not change is
@@ -127,6 +128,21 @@ def build_feeds(app: App, prune: bool) -> None:
     report, feeds = built.ingest, built.feeds
     assert feeds is not None
     _report_seed_problems(report)
+    if as_json:
+        click.echo(json.dumps({
+            "articles": {
+                "new": len(report.new), "updated": len(report.updated),
+                "unchanged": report.unchanged, "removed": report.deleted,
+                "skipped": [{"file": e.path, "reason": e.reason} for e in report.skipped],
+                "failed": [{"file": e.path, "reason": e.reason} for e in report.failed],
+                "refused_removals": report.refused,
+            },
+            "feeds": {"written": feeds.written, "unchanged": feeds.unchanged,
+                      "removed": feeds.removed, "folder": str(app.settings.feeds_dir)},
+            "websub": [{"hub": p.hub, "ok": p.ok, "urls": p.urls, "detail": p.detail}
+                       for p in feeds.pings],
+        }, ensure_ascii=False, indent=2))
+        sys.exit(_exit_code(report))
     click.echo(ingest_summary(report))
     click.echo(f"feeds: {len(feeds.written)} written, {feeds.unchanged} unchanged, "
                f"{len(feeds.removed)} removed, in {app.settings.feeds_dir}")

@@ -1,4 +1,4 @@
-"""Seed readers: one seed file in, one `Article` out.
+"""Seed readers: one seed file in, its content (`SeedContent`, no identity) out.
 
 `read_seed` does every I/O check (size, encoding, symlinks, files still being written) and
 hands the text to a pure parser chosen by suffix: `parse_scraped` (`*.txt`) or
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePath
 
 from ..errors import SeedError
-from ..model import Article, Site
+from ..model import SeedContent, Site
 from ..seedfiles import SEED_SUFFIXES, is_seed_candidate
 from .markdown import parse_markdown
 from .scraped import parse_scraped
@@ -28,7 +28,7 @@ __all__ = [
     "seed_source",
 ]
 
-_PARSERS: dict[str, Callable[..., Article]] = {  # (text, source, site, *, utf8) -> Article
+_PARSERS: dict[str, Callable[..., SeedContent]] = {  # (text, source, site, *, utf8) -> content
     ".txt": parse_scraped,
     ".md": parse_markdown,
 }
@@ -44,7 +44,9 @@ def seed_source(path: Path, seeds_dir: Path) -> str:
     return PurePath(relative).as_posix()
 
 
-def read_seed(path: Path, seeds_dir: Path, site: Site, max_bytes: int = 5_000_000) -> Article:
+def read_seed(
+    path: Path, seeds_dir: Path, site: Site, max_bytes: int = 5_000_000
+) -> SeedContent:
     """Read, check and parse one seed; SeedError (one line, with the reason) if it cannot."""
     path = path if isinstance(path, Path) else Path(path)
     source = seed_source(path, seeds_dir)

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..errors import SeedError
-from ..model import Article, Site
-from .record import make_article
+from ..model import SeedContent, Site
+from .record import make_content
 from .text import (
     detect_language,
     escape,
@@ -48,7 +48,7 @@ _SAFE_SCHEMES = ("http:", "https:", "mailto:", "ftp:")
 _SCHEME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]*:)")
 
 
-def parse_markdown(text: str, source: str, site: Site, *, utf8: bytes | None = None) -> Article:
+def parse_markdown(text: str, source: str, site: Site, *, utf8: bytes | None = None) -> SeedContent:
     """Parse one Markdown seed; SeedError when the front matter is missing or wrong.
 
     `utf8`, if given, must be the UTF-8 encoding of `text` (saves encoding it again).
@@ -69,7 +69,7 @@ def parse_markdown(text: str, source: str, site: Site, *, utf8: bytes | None = N
     updated = _datetime(meta["updated"], site.timezone, source, "updated") if "updated" in meta else None
     fields = {key: _text(meta, key, source).strip() for key in _TEXT_FIELDS}
     body_html = render_markdown(body)
-    return make_article(
+    return make_content(
         text=text,
         text_utf8=utf8,
         source=source,

@@ -1,24 +1,14 @@
-"""Turn parsed fields into an `Article`: the identity rules every reader shares."""
+"""Turn parsed fields into a `SeedContent`: what every reader hands the pipeline."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from hashlib import sha256 as _sha256
 
-from ..model import (
-    DATE_FIRST_SEEN,
-    DATE_FROM_PAGE,
-    Article,
-    Site,
-    Teaser,
-    content_hash,
-    short_id,
-    slugify,
-    tag_uri,
-)
+from ..model import DATE_FIRST_SEEN, DATE_FROM_PAGE, SeedContent, Site, Teaser, content_hash, slugify
 
 
-def make_article(
+def make_content(
     *,
     text: str,
     text_utf8: bytes | None = None,
@@ -37,20 +27,17 @@ def make_article(
     language: str = "",
     slug: str = "",
     updated: datetime | None = None,
-) -> Article:
-    """An article with id, slug, url, guid and content hash derived from source, title, date.
+) -> SeedContent:
+    """The seed's content and its content hash; `slug` the one it asks for (else its title's).
 
-    `published` None: the page printed no date. The article then says `date_source`
-    "first-seen" and has no guid yet: the pipeline dates it when it first takes it in.
+    `published` None: the page printed no date. The content then says `date_source`
+    "first-seen": the pipeline dates it when it first takes it in.
 
+    No identity: id, url, guid and the final slug are the pipeline's (`pipeline.identify`).
     `text_utf8`, if given, is `text` encoded as UTF-8: hashed as is instead of encoding again.
     """
-    slug = slugify(slug or title)
-    return Article(
-        id=short_id(source),
-        slug=slug,
-        url=site.url(f"{slug}/"),
-        guid=tag_uri(site, published.date(), slug) if published is not None else "",
+    return SeedContent(
+        source=source,
         title=title,
         summary=summary,
         authors=authors,
@@ -62,8 +49,8 @@ def make_article(
         translation_note=translation_note,
         body_html=body_html,
         related=related,
-        source=source,
         content_hash=content_hash(text) if text_utf8 is None else _sha256(text_utf8).hexdigest(),
         language=language,
+        slug=slugify(slug or title),
         date_source=DATE_FROM_PAGE if published is not None else DATE_FIRST_SEEN,
     )

@@ -28,8 +28,8 @@ from itertools import compress, repeat
 from operator import itemgetter
 
 from ..errors import NotAnArticle, SeedError
-from ..model import Article, Site, Teaser
-from .record import make_article
+from ..model import SeedContent, Site, Teaser
+from .record import make_content
 from .text import (
     clean_summary,
     detect_language,
@@ -99,7 +99,7 @@ _MAX_HEADING = 100  # characters: a longer line is a paragraph
 _PARTICLES = frozenset("and & de da das do dos del della di du la le van von der den y e".split())
 
 
-def parse_scraped(text: str, source: str, site: Site, *, utf8: bytes | None = None) -> Article:
+def parse_scraped(text: str, source: str, site: Site, *, utf8: bytes | None = None) -> SeedContent:
     """Parse one scraped article page; NotAnArticle for listings, SeedError if unparseable.
 
     `utf8`, if given, must be the UTF-8 encoding of `text` (`read_seed` passes the bytes it
@@ -131,7 +131,7 @@ def parse_scraped(text: str, source: str, site: Site, *, utf8: bytes | None = No
     if category_at < len(lines) and dates[category_at] is None and _is_category(lines[category_at]):
         category, category_at = lines[category_at], category_at + 1
 
-    return make_article(
+    return make_content(
         text=text,
         text_utf8=utf8,
         source=source,
@@ -314,41 +314,74 @@ def _split_translation_notes(
     return body[top:end], glue, " ".join(notes)
 
 
+# What a note's first words are (case-folded), before `_NOTE` or `_TRANSLATION` can match.
+_NOTE_STARTS = ("transl", "origin", "first", "this ", "a version", "adapted", "published",
+                "esta ", "este ", "publicad", "traduc")
+
+
 def _is_top_note(line: str) -> bool:
-    return len(line) <= 400 and _NOTE.match(line) is not None
+    return (
+        len(line) <= 400
+        and line[:12].casefold().startswith(_NOTE_STARTS)
+        and _NOTE.match(line) is not None
+    )
 
 
 def _is_end_note(line: str) -> bool:
-    return _TRANSLATION.match(line) is not None or _is_top_note(line)
+    return line[:12].casefold().startswith(_NOTE_STARTS) and (
+        _TRANSLATION.match(line) is not None or _is_top_note(line)
+    )
 
 
 # The kinds of body line (`_kind`): every line is a paragraph unless evidence says otherwise.
-_P, _HEADING, _NAME, _CREDIT_LINE, _RULE, _LINK = range(6)
+# The first three render as a plain <p>; `render_body` picks out the others (> _NAME).
+_P, _LINK, _NAME, _HEADING, _CREDIT_LINE, _RULE = range(6)
+# What a line starts with (case-folded) before `_CREDIT` or `_LINK_LINE` can match it: a cheap
+# test that spares most lines the regular expression.
+_CREDIT_STARTS = ("cover ", "featured ", "header ", "photo", "image", "picture", "illustration",
+                  "video", "graphic", "art", "drawing", "cartoon", "design", "credit", "foto",
+                  "imagen", "ilustración")
+_LINK_STARTS = ("listen", "watch", "subscribe", "follow", "download", "escucha", "mira",
+                "seguinos", "síguenos", "suscr")
 _MAX_SHORT = 200  # characters: a longer line is always a paragraph
 _STANDIN = "." * (_MAX_SHORT + 1)  # stands for a paragraph of several lines in `_kinds`
 
 
 def _kind(line: str) -> int:
     """What a line standing alone (blank lines around it) may be: a sub-heading candidate, a
-    name (`Ana Ruiz, Oakland`, a byline), a credit, a separator, a link line or a paragraph."""
+    name (`Ana Ruiz, Oakland`, a byline), a credit, a separator, a link line or a paragraph.
+
+    Cheapest tests first: the shape of a heading (short, no final punctuation, not lower case)
+    is checked before the separator and link tests, which only a line of that shape needs
+    (a sentence is a paragraph either way).
+    """
     if len(line) > _MAX_SHORT:
         return _P
-    if _CREDIT.match(line) or (_SLASH_CREDIT.fullmatch(line) and _AGENCY.search(line)):
+    folded = line.casefold()
+    if (folded.startswith(_CREDIT_STARTS) and _CREDIT.match(line)) or (
+        " / " in line and _SLASH_CREDIT.fullmatch(line) and _AGENCY.search(line)
+    ):
         return _CREDIT_LINE
-    if _RULE_LINE.fullmatch(line):
-        return _RULE
-    if " | " in line or "://" in line or "www." in line or _LINK_LINE.match(line):
-        return _LINK
     if (
         len(line) > _MAX_HEADING
         or line.count(" ") >= 14
-        or ends_sentence(line)
         or line[0].islower()
+        or ends_sentence(line)
     ):
         return _P
-    if _is_person(line):
-        return _NAME
-    return _HEADING
+    if not line[0].isalnum() and _RULE_LINE.fullmatch(line):
+        return _RULE
+    if (
+        " | " in line
+        or "://" in line
+        or "www." in folded
+        or (folded.startswith(_LINK_STARTS) and _LINK_LINE.match(line))
+    ):
+        return _LINK
+    # Most headings hold a word no name has (`of`, `the`, `In`): no need to look closer.
+    if " by " not in line and not _TITLE_WORDS.isdisjoint(folded.partition(", ")[0].split()):
+        return _HEADING
+    return _NAME if _is_person(line) else _HEADING
 
 
 def _is_heading(line: str) -> bool:
@@ -368,26 +401,32 @@ def _kinds(body: list[str]) -> list[int]:
     n = len(body)
     kinds = [_P] * n
     short = list(compress(range(n), map(_MAX_SHORT.__ge__, map(len, body))))
-    if not short:
-        return kinds
     runs: list[list[int]] = []  # runs of consecutive heading candidates and names
+    last = -2
     for i in short:
         kind = kinds[i] = _kind(body[i])
         if kind == _HEADING or kind == _NAME:
-            if runs and runs[-1][-1] == i - 1:
+            if last == i - 1:
                 runs[-1].append(i)
             else:
                 runs.append([i])
+            last = i
+    if not runs:
+        return kinds
     if kinds[-1] == _HEADING:  # the last line: never a heading, so it ends a run as a <p>
         kinds[-1] = _P
         runs[-1].pop()
     for run in runs:
-        j = run[-1] + 1 if run else n
+        if not run:
+            continue
+        j = run[-1] + 1
+        size = len(run)
         if (
             j >= n
-            or kinds[j] not in (_P, _CREDIT_LINE)
-            or len(run) >= 3
-            or sum(kinds[k] == _NAME for k in run) >= 2
+            or kinds[j] == _RULE  # not followed by a paragraph (or a credit)
+            or kinds[j] == _LINK
+            or size >= 3
+            or (size == 2 and kinds[run[0]] == kinds[run[1]] == _NAME)
         ):
             for k in run:
                 kinds[k] = _P
@@ -414,7 +453,7 @@ def _join(raw: list[str], lines: list[str]) -> str:
 
 
 _OPEN = {_P: "<p>", _HEADING: "<h2>", _NAME: "<p>", _CREDIT_LINE: '<p class="credit">',
-         _LINK: "<p>"}
+         _LINK: "<p>"}  # _RULE: <hr>
 _CLOSE = {_P: "</p>", _HEADING: "</h2>", _NAME: "</p>", _CREDIT_LINE: "</p>", _LINK: "</p>"}
 
 
@@ -431,7 +470,7 @@ def render_body(body: list[str], glued: list[bool] | None = None) -> str:
     if glued is not None and any(glued):
         return _render_units(body, lines, glued)
     kinds = _kinds(body)
-    special = [i for i in range(len(kinds)) if kinds[i] != _P]
+    special = list(compress(range(len(kinds)), map(_NAME.__lt__, kinds)))
     if not special:
         return "<p>" + "</p>\n<p>".join(lines) + "</p>"
     html, start = [], 0
@@ -521,12 +560,13 @@ def _is_name(line: str) -> bool:
 def _is_person(line: str) -> bool:
     """`Ana Ruiz`, `Ana de la Cruz, Oakland`, `Why We Strike, by Olivia Wood`: a name (and a
     place), or a title with its byline, as in a list of signatories or a table of contents."""
-    head, by, tail = line.rpartition(" by ")
-    if by and head and len(tail.split()) >= 2 and _is_name(tail):
-        return True
+    if " by " in line:
+        head, _, tail = line.rpartition(" by ")
+        if head and len(tail.split()) >= 2 and _is_name(tail):
+            return True
     name, _, place = line.partition(", ")
     words = name.split()
-    if not 2 <= len(words) <= 5 or any(w.lower() in _TITLE_WORDS for w in words):
+    if not 2 <= len(words) <= 5 or not _TITLE_WORDS.isdisjoint(name.lower().split()):
         return False
     if not all(w[0].isupper() or w in _PARTICLES for w in words):
         return False

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-from hashlib import sha256
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from ..model import Article, Teaser
+from ..model import DATE_FIRST_SEEN, Article, Teaser, page_hash
 from .db import Connection, parse_utc, utc_text
 
 # Every column of `articles`, in the order `_article()` unpacks them.
 ARTICLE_COLUMNS = ("id, source, slug, url, guid, title, summary, authors, published, updated, "
                    "category, credit, translation_note, body_html, related, language, "
                    "content_hash, first_seen, deleted_at, page_hash, caption, date_source")
-ArticleRow = dict[str, object]  # column -> value, as `article_row` makes it
+_Row = dict[str, object]  # column -> value, as `_row` makes it: private to the store
 _SELECT_ARTICLES = f"SELECT {ARTICLE_COLUMNS} FROM articles"
 _NEWEST_FIRST = "ORDER BY published DESC, updated DESC, id"
 _INSERT_ARTICLE = (
@@ -99,38 +98,26 @@ def identities_by_source(conn: Connection) -> dict[str, StoredIdentity]:
             for source, id_, slug, guid, hash_, first_seen, deleted, page in rows}
 
 
-def page_hash(title: str, published: str, body_html: str) -> str:
-    """What makes two seeds the same page: equal title, date (as stored) and body."""
-    return sha256(f"{title}\0{published}\0{body_html}".encode()).hexdigest()
-
-
 def fill_page_hashes(conn: Connection) -> int:
     """Compute `page_hash` for the rows stored before the column existed; how many."""
     rows = conn.execute(
-        "SELECT id, title, published, body_html FROM articles WHERE page_hash = ''").all()
-    conn.executemany("UPDATE articles SET page_hash = ? WHERE id = ?",
-                     [(page_hash(title, published, body), id_) for id_, title, published, body in rows])
+        "SELECT id, title, published, body_html, date_source FROM articles "
+        "WHERE page_hash = ''").all()
+    conn.executemany("UPDATE articles SET page_hash = ? WHERE id = ?", [
+        (page_hash(title, None if dated == DATE_FIRST_SEEN else parse_utc(published), body), id_)
+        for id_, title, published, body, dated in rows])
     return len(rows)
 
 
 def insert_articles(conn: Connection, new: Sequence[Article]) -> None:
-    insert_rows(conn, [article_row(a) for a in new])
+    if new:
+        conn.executemany(_INSERT_ARTICLE, [_row(a) for a in new])
 
 
 def update_articles(conn: Connection, changed: Sequence[Article]) -> None:
-    """Overwrite content, keeping identity columns (id, slug, url, guid, first_seen)."""
-    update_rows(conn, [article_row(a) for a in changed])
-
-
-def insert_rows(conn: Connection, rows: Sequence[ArticleRow]) -> None:
-    if rows:
-        conn.executemany(_INSERT_ARTICLE, rows)
-
-
-def update_rows(conn: Connection, rows: Sequence[ArticleRow]) -> None:
-    """As `update_articles`, for rows made by `article_row`."""
-    if rows:
-        conn.executemany(_UPDATE_ARTICLE, rows)
+    """Overwrite content and source, keeping identity columns (id, slug, url, guid, first_seen)."""
+    if changed:
+        conn.executemany(_UPDATE_ARTICLE, [_row(a) for a in changed])
 
 
 def mark_deleted(conn: Connection, sources: Iterable[str], now: datetime) -> int:
@@ -233,14 +220,9 @@ def record_feed_fingerprints(conn: Connection, prints: dict[str, str], now: date
         )
 
 
-def article_row(a: Article) -> ArticleRow:
-    """An article as the store writes it: plain values, cheap to send between processes.
-
-    An undated article (`published` None, fresh from a reader) gives None for `published`,
-    `updated` and `first_seen`: the pipeline fills them in before storing it.
-    """
-    # a new article's updated and first_seen are the same
-    published = utc_text(a.published) if a.published is not None else None
+def _row(a: Article) -> _Row:
+    """An article as the store writes it (dated: the pipeline dates an undated page)."""
+    published = utc_text(a.published)  # a new article's updated and first_seen are the same
     return {
         "id": a.id, "source": a.source, "slug": a.slug, "url": a.url, "guid": a.guid,
         "title": a.title, "summary": a.summary, "authors": _json_names(a.authors),
@@ -251,8 +233,9 @@ def article_row(a: Article) -> ArticleRow:
         "body_html": a.body_html, "related": related_json(a.related),
         "language": a.language, "content_hash": a.content_hash,
         "first_seen": utc_text(a.first_seen) if a.first_seen else published,
-        "deleted_at": None, "page_hash": page_hash(a.title, published or "", a.body_html),
-        "caption": a.caption, "date_source": a.date_source,
+        "deleted_at": None, "caption": a.caption, "date_source": a.date_source,
+        "page_hash": page_hash(a.title, None if a.date_source == DATE_FIRST_SEEN else a.published,
+                               a.body_html),
     }
 
 

@@ -28,7 +28,7 @@ DIGEST_CSP = (
 def register(app: Flask, web: Web) -> None:
     tz = web.settings.site_record.timezone
 
-    @app.get("/digests/")
+    @app.get(ROUTES["archive"])
     def digest_archive() -> str:
         number = page_number()
         size = web.settings.web.page_size
