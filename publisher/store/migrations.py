@@ -267,7 +267,20 @@ ARTICLE_CAPTION_DATE_SOURCE = [
     "ALTER TABLE articles ADD COLUMN date_source TEXT NOT NULL DEFAULT 'page'",
 ]
 
-# --- full-text search (migration 11, store/search.py) ---
+# --- web rate limits (migration 11): shared by every `serve` process of the store ---------------
+
+RATE_EVENTS = [
+    """CREATE TABLE IF NOT EXISTS rate_events (
+    scope TEXT NOT NULL,
+    client TEXT NOT NULL,
+    at TEXT NOT NULL
+)""",  # one row per counted request, deleted once out of its window; client: a keyed hash of
+    # the address (HMAC under the site secret), never the address itself
+    "CREATE INDEX IF NOT EXISTS rate_events_client ON rate_events (scope, client, at)",
+    "CREATE INDEX IF NOT EXISTS rate_events_at ON rate_events (scope, at)",
+]
+
+# --- full-text search (migration 12, store/search.py) ---
 # SQLite: an FTS5 table whose rowid is `search_entries.id`; PostgreSQL: a weighted tsvector
 # column with a GIN index. Filled by `search.refresh_search_index`, not at ingest.
 SEARCH_INDEX: list["str | PerDialect"] = [
@@ -313,5 +326,6 @@ MIGRATIONS: list[tuple[int, str, list["str | PerDialect"]]] = [
     (8, "delivery claims (owner, lease) and the planner lock", DELIVERY_CLAIMS),
     (9, "articles: page hash (the same page under two file names)", ARTICLE_PAGE_HASH),
     (10, "articles: image caption, date source", ARTICLE_CAPTION_DATE_SOURCE),
-    (11, "full-text search index of articles", SEARCH_INDEX),
+    (11, "web rate limits shared by every serve process", RATE_EVENTS),
+    (12, "full-text search index of articles", SEARCH_INDEX),
 ]
