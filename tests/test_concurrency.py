@@ -2,7 +2,8 @@
 counting what each recipient received: exactly once with any mix of senders, kill -9 of
 senders, an unsubscribe during a send, planners racing for a slot, a held write lock.
 
-The assertions count the messages the server accepted, never our own ledger.
+The assertions count the messages the server accepted, never our own ledger. Every test that
+takes `backend` runs on SQLite and on PostgreSQL (a throwaway cluster, see conftest.py).
 """
 
 from __future__ import annotations
@@ -37,8 +38,17 @@ class World:
     """A project folder with a config for the given SMTP server, articles and subscribers."""
 
     def __init__(self, root: Path, smtp, *, connections: int = 2, lease: float = 300.0,  # type: ignore[no-untyped-def]
-                 extra: str = "", daily_at: str | None = None) -> None:
+                 extra: str = "", daily_at: str | None = None, backend=None,
+                 busy_timeout: float | None = None) -> None:
         self.root = root
+        self.url = backend.url if backend is not None else None
+        database = ""
+        if self.url:
+            database += f'url = "{self.url}"\n'
+        if busy_timeout is not None:
+            database += f"busy_timeout = {busy_timeout}\n"
+        if database:
+            extra += "[database]\n" + database
         self.smtp = smtp
         (root / "seeds").mkdir(exist_ok=True)
         now = datetime.now(timezone.utc)
@@ -57,8 +67,11 @@ class World:
         self.settings = load_settings(self.config, self.env)
         self.connections = connections
 
-    def engine(self):  # type: ignore[no-untyped-def]
-        return open_database(self.settings.database_path)
+    def engine(self, busy_timeout: float | None = None):  # type: ignore[no-untyped-def]
+        target = self.url or self.settings.database_path
+        if busy_timeout is None:
+            return open_database(target)
+        return open_database(target, busy_timeout)
 
     def populate(self, subscribers: int, cadence: str = "immediate",
                  article_times: tuple[datetime, ...] | None = None) -> list[str]:
@@ -138,8 +151,8 @@ SENDERS = {
     ("send-digests", "send-digests", "send-digests --cadence immediate", "tick"),
     ("run", "send-digests", "send-digests", "send-digests --cadence immediate"),
 ])
-def test_four_senders_at_once_deliver_each_digest_exactly_once(tmp_path, smtp_server, mix):  # type: ignore[no-untyped-def]
-    world = World(tmp_path, smtp_server)
+def test_four_senders_at_once_deliver_each_digest_exactly_once(tmp_path, smtp_server, mix, backend):  # type: ignore[no-untyped-def]
+    world = World(tmp_path, smtp_server, backend=backend)
     emails = world.populate(2000)
     procs = [world.start(*SENDERS[name]) for name in mix]
     finite = [p for name, p in zip(mix, procs) if name != "run"]
@@ -166,8 +179,8 @@ def test_four_senders_at_once_deliver_each_digest_exactly_once(tmp_path, smtp_se
 # --- kill -9 of senders, restarted until done -------------------------------------------------
 
 def test_random_kill_9_of_four_senders_loses_nothing_and_duplicates_only_in_flight(  # type: ignore[no-untyped-def]
-        tmp_path, smtp_server):
-    world = World(tmp_path, smtp_server, lease=1.0)
+        tmp_path, smtp_server, backend):
+    world = World(tmp_path, smtp_server, lease=1.0, backend=backend)
     emails = world.populate(2000)
     smtp_server.delay = 0.002  # ~4 s of sending for four senders: kills land mid-send
     lanes = ["send-digests", "send-digests --cadence immediate", "send-digests", "tick"]
@@ -215,14 +228,14 @@ def test_random_kill_9_of_four_senders_loses_nothing_and_duplicates_only_in_flig
 
 # --- unsubscribe during a send ----------------------------------------------------------------
 
-def test_an_unsubscribe_committed_during_a_send_stops_that_message(tmp_path, smtp_server):  # type: ignore[no-untyped-def]
+def test_an_unsubscribe_committed_during_a_send_stops_that_message(tmp_path, smtp_server, backend):  # type: ignore[no-untyped-def]
     from publisher import subscriptions
     from publisher.web import Server, create_app
 
     from conftest import free_port
 
     port = free_port()
-    world = World(tmp_path, smtp_server, connections=1,
+    world = World(tmp_path, smtp_server, connections=1, backend=backend,
                   extra=f'[web]\npublic_url = "http://127.0.0.1:{port}"\nport = {port}\n')
     emails = world.populate(1000)
     engine = world.engine()
@@ -265,10 +278,10 @@ def test_an_unsubscribe_committed_during_a_send_stops_that_message(tmp_path, smt
 
 # --- planners racing ----------------------------------------------------------------------------
 
-def test_planners_at_once_plan_one_digest_per_subscriber_and_slot(tmp_path, smtp_server):  # type: ignore[no-untyped-def]
+def test_planners_at_once_plan_one_digest_per_subscriber_and_slot(tmp_path, smtp_server, backend):  # type: ignore[no-untyped-def]
     now = datetime.now(timezone.utc)
     slot_local = now - timedelta(minutes=3)
-    world = World(tmp_path, smtp_server, daily_at=slot_local.strftime("%H:%M"))
+    world = World(tmp_path, smtp_server, daily_at=slot_local.strftime("%H:%M"), backend=backend)
     slot = slot_local.replace(second=0, microsecond=0)
     # one article before the slot, one after it: the slot's digest and a "send now" digest
     # differ, so two planners that both planned would send two different digests
@@ -305,7 +318,7 @@ from publisher import sending
 from publisher.config import load_settings
 from publisher.store import open_database
 settings = load_settings(Path(sys.argv[1]))
-engine = open_database(settings.database_path)
+engine = open_database(settings.database.url or settings.database_path)
 go = Path(sys.argv[3])
 while not go.exists():  # every planner starts at the same moment
     time.sleep(0.001)
@@ -318,8 +331,8 @@ print(json.dumps({"planned": r.planned, "slot_planned": r.slot_planned, "sent": 
 """
 
 
-def test_planners_started_at_the_same_moment_plan_one_digest_per_subscriber(tmp_path, smtp_server):  # type: ignore[no-untyped-def]
-    world = World(tmp_path, smtp_server)
+def test_planners_started_at_the_same_moment_plan_one_digest_per_subscriber(tmp_path, smtp_server, backend):  # type: ignore[no-untyped-def]
+    world = World(tmp_path, smtp_server, backend=backend)
     slot = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=5)
     emails = world.populate(1500, cadence="daily",
                             article_times=(slot - timedelta(hours=1), slot + timedelta(minutes=1)))
@@ -350,8 +363,8 @@ def test_planners_started_at_the_same_moment_plan_one_digest_per_subscriber(tmp_
     assert set(per_subscriber.values()) == {1}
 
 
-def test_the_watermark_never_moves_backwards(tmp_path, smtp_server):  # type: ignore[no-untyped-def]
-    world = World(tmp_path, smtp_server)
+def test_the_watermark_never_moves_backwards(tmp_path, smtp_server, backend):  # type: ignore[no-untyped-def]
+    world = World(tmp_path, smtp_server, backend=backend)
     world.populate(1, cadence="daily")
     engine = world.engine()
     later, earlier = datetime(2030, 1, 2, tzinfo=timezone.utc), datetime(2030, 1, 1,
@@ -374,28 +387,36 @@ def test_the_watermark_never_moves_backwards(tmp_path, smtp_server):  # type: ig
 # --- a busy database ----------------------------------------------------------------------------
 
 HOLD_LOCK = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-conn.execute("UPDATE store_locks SET holder = 'someone else'")
+import sys, time
+target = sys.argv[1]
+if "://" in target:  # PostgreSQL: hold the rows every writer here needs
+    import psycopg
+    conn = psycopg.connect(target)
+    conn.execute("UPDATE store_locks SET holder = 'someone else'")
+    conn.execute("UPDATE subscribers SET name = name")
+else:  # SQLite: the one write lock
+    import sqlite3
+    conn = sqlite3.connect(target, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("UPDATE store_locks SET holder = 'someone else'")
 print("holding", flush=True)
 time.sleep(float(sys.argv[2]))
-conn.execute("ROLLBACK")
+conn.rollback()
 """
 
 
-def test_a_held_write_lock_gives_one_clean_line_exit_1_and_the_web_503(tmp_path, smtp_server):  # type: ignore[no-untyped-def]
+def test_a_held_write_lock_gives_one_clean_line_exit_1_and_the_web_503(tmp_path, smtp_server, backend):  # type: ignore[no-untyped-def]
     from publisher.web import Server, create_app
 
     from conftest import free_port
 
     port = free_port()
-    world = World(tmp_path, smtp_server,
-                  extra=f'[database]\nbusy_timeout = 1\n[web]\npublic_url = '
+    world = World(tmp_path, smtp_server, backend=backend, busy_timeout=1,
+                  extra=f'[web]\npublic_url = '
                         f'"http://127.0.0.1:{port}"\nport = {port}\n')
     world.populate(20)
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK,
-                               str(world.settings.database_path), "30"],
+                               world.url or str(world.settings.database_path), "30"],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
@@ -407,11 +428,12 @@ def test_a_held_write_lock_gives_one_clean_line_exit_1_and_the_web_503(tmp_path,
         assert len(lines) == 1, result.stderr
         assert lines[0].startswith("error: the state database is busy (another process has "
                                    "held a write lock for 1 s): "), lines[0]
-        assert str(world.settings.database_path) in lines[0]
+        if not world.url:
+            assert str(world.settings.database_path) in lines[0]
         assert 1 <= waited < 15
         assert smtp_server.messages == []
         # the web: 503 with Retry-After, never 500
-        engine = open_database(world.settings.database_path, 1)
+        engine = world.engine(busy_timeout=1)
         server = Server(create_app(world.settings, engine), "127.0.0.1", port)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -476,8 +498,8 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_kill_9_of_a_parallel_build_leaves_no_worker_and_the_next_tick_runs(tmp_path, smtp_server):  # type: ignore[no-untyped-def]
-    world = World(tmp_path, smtp_server, extra="[feeds]\nworkers = 2\n")
+def test_kill_9_of_a_parallel_build_leaves_no_worker_and_the_next_tick_runs(tmp_path, smtp_server, backend):  # type: ignore[no-untyped-def]
+    world = World(tmp_path, smtp_server, extra="[feeds]\nworkers = 2\n", backend=backend)
     body = " ".join(["Workers walked out at dawn and the picket held all day."] * 30)
     seeds = tmp_path / "seeds"
     for n in range(3000):
@@ -501,7 +523,8 @@ def test_kill_9_of_a_parallel_build_leaves_no_worker_and_the_next_tick_runs(tmp_
     assert time.monotonic() - killed < 2.0
     status = world.run("status", "--json")
     assert status.returncode == 0, status.stderr
-    assert json.loads(status.stdout)["process"] == {"running": False, "pid": None}
+    process = json.loads(status.stdout)["process"]
+    assert (process["running"], process["pid"]) == (False, None), process
     again = world.run("tick", timeout=180)  # not exit 3: nobody holds the lock any more
     assert again.returncode == 0, again.stderr
     assert "another publisher" not in again.stderr
