@@ -40,8 +40,7 @@ def input_key(settings: Settings, files: list[SeedFile]) -> str:
     config = settings.config_path.read_bytes() if settings.config_path else b"defaults"
     digest.update(f"{__version__}\0{settings.root}\0".encode())
     digest.update(config)
-    for f in files:
-        digest.update(f"\0{f.source}\0{f.size}\0{f.mtime_ns}".encode())
+    digest.update("".join([f"\0{f.source}\0{f.size}\0{f.mtime_ns}" for f in files]).encode())
     return digest.hexdigest()
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .store import Database
 
-from . import buildstamp, feedplan, orphans, websub
+from . import buildstamp, feedplan
 from .config import Settings
 from .errors import ConfigError, NotAnArticle, SeedError
 from .fsutil import make_folder, write_atomic
@@ -29,6 +29,8 @@ from .store.db import parse_utc
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
+
+    from . import websub
 
 # The stages (readers, feeds: Markdown, feedgen, lxml) are imported where first used, so a
 # build that finds nothing changed (the build stamp) costs none of their import time.
@@ -516,6 +518,8 @@ def _announce(settings: Settings, written: list[str]) -> list[websub.PingResult]
     hubs = settings.feeds.websub_hubs
     changed = [f"{settings.feeds_url}/{path}" for path in written
                if path.rsplit("/", 1)[-1] in FORMATS and f"/{ARCHIVE_FOLDER}/" not in f"/{path}"]
+    from . import websub
+
     results = websub.ping_hubs(hubs, changed, timeout=settings.feeds.websub_timeout)
     for result in results:
         _websub_log.log(logging.INFO if result.ok else logging.WARNING, "%s", result.line())
@@ -599,6 +603,8 @@ class _WorkerState:
 
 
 def _start_worker(database: Path | None) -> None:
+    from . import orphans
+
     orphans.die_with_parent()  # a killed parent leaves no worker (nor its inherited lock) behind
     # The garbage collector is off: workers only build acyclic records and exit, and the
     # collector's passes over them cost more than 10%.
