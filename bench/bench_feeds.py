@@ -5,8 +5,8 @@
 For each size N: generate N seeds in the scraped format, then time (each as a real
 `publisher build-feeds` subprocess): a cold build, a no-change rebuild, and a rebuild after one
 new seed (saved a minute before the build: older than schedule.settle_seconds, so the build takes
-it at once). The memory of each build is sampled every 50 ms as the summed RSS of the build and
-all its worker processes together. Then time rendering every Atom feed of the smallest build
+it at once). The memory of each build is sampled every 100 ms as the memory of the build and
+all its worker processes together (proportional set sizes: shared pages count once). Then time rendering every Atom feed of the smallest build
 against a plain lxml writer of the same documents (bench/feeds_vs_lxml.py), in the same run, and
 print the ratios to the targets.
 
@@ -46,7 +46,7 @@ TARGETS = {"cold_10000": 3.0, "nochange_10000": 0.5, "one_new_10000": 1.0, "rend
            "peak_mb": 400.0,  # the largest single process of any build
            "cold_100000": 30.0, "nochange_100000": 0.5, "one_new_100000": 1.0,
            "peak_all_mb_100000": 500.0}  # every process of the cold build together
-SAMPLE_SECONDS = 0.05
+SAMPLE_SECONDS = 0.1
 WORDS = ("workers strike union police border migrants capital state struggle wage party "
          "movement rights protest government crisis solidarity revolution democracy").split()
 CATEGORIES = ["Latin America", "Labor", "Europe", "Politics", "Culture", "Ideas", "Feminism",
@@ -103,7 +103,9 @@ def children_cpu() -> float:
 
 
 def tree_rss(root: int) -> int:
-    """Bytes resident in process `root` and all its descendants (from /proc)."""
+    """Bytes of memory of process `root` and all its descendants together: the sum of their
+    proportional set sizes (/proc/PID/smaps_rollup Pss), so pages a forked worker shares with
+    its parent count once, not once per process."""
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -113,13 +115,13 @@ def tree_rss(root: int) -> int:
             except (OSError, ValueError, IndexError):
                 continue
             children.setdefault(ppid, []).append(int(name))
-    total, todo, page = 0, [root], os.sysconf("SC_PAGE_SIZE")
+    total, todo = 0, [root]
     while todo:
         pid = todo.pop()
         try:
-            with open(f"/proc/{pid}/statm") as fh:
-                total += int(fh.read().split()[1]) * page
-        except (OSError, ValueError, IndexError):
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                total += next(int(line.split()[1]) for line in fh if line.startswith("Pss:")) * 1024
+        except (OSError, ValueError, IndexError, StopIteration):
             pass
         todo += children.get(pid, [])
     return total

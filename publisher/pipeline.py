@@ -66,6 +66,9 @@ class SeedScan:
     gone: list[str] = field(default_factory=list)  # sources of live articles without a file
     unchanged: int = 0
     missing: bool = False
+    # The store's records the scan compared with, handed on to `ingest` (read once per pass).
+    known: dict[str, article_store.SeedFileState] = field(default_factory=dict, repr=False)
+    identities: dict[str, article_store.StoredIdentity] = field(default_factory=dict, repr=False)
 
     @property
     def deleted(self) -> list[str]:
@@ -152,12 +155,15 @@ def scan(
     remember the seeds still settling, so a later scan can tell how long they were stable."""
     check_seeds_folder(settings)
     files, unreadable = scanned or scan_seed_files(settings.seeds_dir)
-    result = SeedScan(files, unreadable)
     settle = timedelta(seconds=settings.schedule.settle_seconds)
     with engine.begin() as conn:
         known = article_store.seed_states(conn)
         identities = article_store.identities_by_source(conn)
+        if any(not i.page_hash for i in identities.values()):  # stored by an older version
+            article_store.fill_page_hashes(conn)
+            identities = article_store.identities_by_source(conn)
         watched = run_store.watched_seeds(conn)
+    result = SeedScan(files, unreadable, known=known, identities=identities)
     still: dict[str, run_store.Observation] = {}
     for f in files:
         state = known.get(f.source)
@@ -208,12 +214,7 @@ def ingest(
     for f in seeds.settling:
         report.notes.append(f"{f.path}: changed less than {settings.schedule.settle_seconds:g} s "
                             f"ago (schedule.settle_seconds): left for the next pass")
-    with engine.begin() as conn:
-        known = article_store.seed_states(conn)
-        identities = article_store.identities_by_source(conn)
-        if any(not i.page_hash for i in identities.values()):  # stored by an older version
-            article_store.fill_page_hashes(conn)
-            identities = article_store.identities_by_source(conn)
+    known, identities = seeds.known, dict(seeds.identities)
     by_id = {i.id: i for i in identities.values()}
     paths = {f.source: f.path for f in seeds.files}
     todo = list(seeds.todo)
