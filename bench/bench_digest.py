@@ -1,13 +1,23 @@
 """Digest benchmark: N subscribers (default 10,000), 10 articles per digest.
 
-Phases, each on a fresh copy of the same database:
+Phases, each on a fresh copy of the same database (SQLite):
   outbox (Jinja2 alone)  render without CSS inlining + personalise + write .eml files
   outbox                 render + premailer inline + personalise + write .eml files
   smtp x1 / smtp x4      the same over 1 and 4 connections to a local aiosmtpd (own process)
 
 Prints messages per second, the ratio to the Jinja2-alone run, premailer calls (one per distinct
 digest content) and the peak RSS (flat in N: subscribers are streamed).
-Run: /work/venv/bin/python bench/bench_digest.py [--subscribers N] [--skip-smtp]
+
+With `--senders N` (and `--database postgresql://...` for PostgreSQL; SQLite otherwise): 20,000
+subscribers (`--sender-subscribers`), planned once, then sent by 1 and by N sender processes at
+once, each over 4 SMTP connections, to a fast local sink (Postfix's smtp-sink, or aiosmtpd when
+it is missing); each run next to a raw-socket client's ceiling to the same sink measured in
+the same run, and planning 100,000 subscribers (`--plan-subscribers`) timed on that backend.
+The PostgreSQL role needs CREATEDB: each phase gets its own database (CREATE DATABASE ...
+TEMPLATE), dropped at the end.
+
+Run: .venv/bin/python bench/bench_digest.py [--subscribers N] [--skip-smtp]
+     .venv/bin/python bench/bench_digest.py --senders 2 [--database postgresql://...] [--skip-sqlite]
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from publisher.digest import DigestRenderer  # noqa: E402
 from publisher.mail import OutboxSender, SmtpConfig, SmtpSender  # noqa: E402
 from publisher.model import Article, content_hash  # noqa: E402
 from publisher.store import articles as article_store  # noqa: E402
-from publisher.store import open_database  # noqa: E402
+from publisher.store import open_store  # noqa: E402
 from publisher.store import subscribers as subscriber_store  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789abcdef"
@@ -66,13 +76,16 @@ def article(n: int) -> Article:
     )
 
 
-def build_database(root: Path, count: int) -> Path:
+def build_database(root: Path, count: int, url: str = "") -> Path:
+    """A store with 30 articles and `count` daily subscribers: the SQLite file in `root`, or
+    the PostgreSQL database at `url`."""
     root.mkdir(parents=True)
     config = root / "config.toml"
     config.write_text('[site]\ntitle = "Left Voice"\n[web]\npublic_url = "https://news.example.org"\n'
-                      '[digest]\nmax_articles = 10\n', encoding="utf-8")
+                      '[digest]\nmax_articles = 10\n' + (f'[database]\nurl = "{url}"\n' if url else ""),
+                      encoding="utf-8")
     settings = load_settings(config, {"PUBLISHER_SECRET_KEY": SECRET})
-    engine = open_database(settings.database_path)
+    engine = open_store(settings)
     with engine.begin() as conn:
         article_store.insert_articles(conn, [article(n) for n in range(30)])
         created = (T0 - timedelta(days=1)).isoformat()
@@ -105,7 +118,7 @@ def fresh_settings(base: Path, template_db: Path, name: str, mail: str = ""):  #
 
 
 def run_phase(label: str, settings, sender, renderer_cls=DigestRenderer):  # type: ignore[no-untyped-def]
-    engine = open_database(settings.database_path)
+    engine = open_store(settings)
     renderer = renderer_cls(settings)
     started = time.perf_counter()
     report = sending.send_digests(engine, settings, T0 + timedelta(hours=1), cadence="daily",
@@ -188,11 +201,245 @@ def start_smtp_server(port: int) -> subprocess.Popen:
     return proc
 
 
+# --- several senders, SQLite or PostgreSQL -----------------------------------------------------
+
+class Databases:
+    """Fresh stores for the phases: SQLite file copies, or PostgreSQL databases made from a
+    template (CREATE DATABASE ... TEMPLATE), all dropped by `close()`."""
+
+    def __init__(self, base: Path, url: str) -> None:
+        self.base = base
+        self.url = url
+        self.made: list[str] = []
+        self.admin = None
+        if url:
+            from publisher.store.postgres import PgDatabase
+
+            self.admin = PgDatabase(url)  # the given database: only CREATE/DROP DATABASE in it
+
+    def _sql(self, statement: str) -> None:
+        assert self.admin is not None
+        with self.admin.connect() as conn:
+            conn.execute(statement)
+
+    def _url(self, name: str) -> str:
+        from urllib.parse import urlsplit, urlunsplit
+
+        return urlunsplit(urlsplit(self.url)._replace(path=f"/{name}"))
+
+    def template(self, name: str, count: int) -> str:
+        """A store of `count` subscribers; its path or URL."""
+        if not self.url:
+            return str(build_database(self.base / name, count))
+        db = f"bench_{os.getpid()}_{name}"
+        self._sql(f"DROP DATABASE IF EXISTS {db}")
+        self._sql(f"CREATE DATABASE {db}")
+        self.made.append(db)
+        build_database(self.base / name, count, self._url(db))
+        return self._url(db)
+
+    def copy(self, template: str, name: str) -> str:
+        if not self.url:
+            (self.base / name / "state").mkdir(parents=True)
+            target = self.base / name / "state" / "publisher.db"
+            shutil.copyfile(template, target)
+            return str(target)
+        db = f"bench_{os.getpid()}_{name}"
+        self._sql(f"DROP DATABASE IF EXISTS {db}")
+        self._sql(f"CREATE DATABASE {db} TEMPLATE {template.rsplit('/', 1)[1]}")
+        self.made.append(db)
+        return self._url(db)
+
+    def close(self) -> None:
+        for db in reversed(self.made):
+            try:
+                self._sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+            except Exception as exc:  # noqa: BLE001 - report and go on
+                print(f"  (could not drop {db}: {exc})", flush=True)
+        if self.admin is not None:
+            self.admin.dispose()
+
+
+def phase_config(base: Path, name: str, target: str, port: int = 25) -> Path:
+    root = base / name
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "config.toml"
+    database = (f'[database]\nurl = "{target}"\n' if "://" in target
+                else f'[paths]\ndatabase = "{target}"\n')
+    config.write_text(
+        '[site]\ntitle = "Left Voice"\n[web]\npublic_url = "https://news.example.org"\n'
+        '[digest]\nmax_articles = 10\n'
+        f'[mail]\nsender = "smtp"\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\n'
+        f'connections = 4\nretry_delays = [0.05]\n{database}', encoding="utf-8")
+    return config
+
+
+def plan_only(config: Path) -> tuple[int, float]:
+    """Plan the daily digests of every subscriber (no sending); (planned, seconds)."""
+    import threading
+
+    settings = load_settings(config, {"PUBLISHER_SECRET_KEY": SECRET})
+    engine = open_store(settings)
+    try:
+        report = sending.SendReport()
+        started = time.perf_counter()
+        sending._plan(engine, settings, T0 + timedelta(hours=1), T0 + timedelta(hours=1),
+                      "daily", report, threading.Event(), "bench-planner", None)
+        return report.planned, time.perf_counter() - started
+    finally:
+        engine.dispose()
+
+
+def sender_process(config: str, ready, go, results) -> None:  # type: ignore[no-untyped-def]
+    """One `send-digests` of its own (in a process started by spawn): 4 SMTP connections."""
+    settings = load_settings(Path(config), {"PUBLISHER_SECRET_KEY": SECRET})
+    engine = open_store(settings)
+    sender = SmtpSender(SmtpConfig(settings.mail.smtp_host, settings.mail.smtp_port, timeout=30),
+                        connections=settings.mail.connections)
+    renderer = DigestRenderer(settings)
+    ready.release()
+    go.wait()
+    started = time.perf_counter()
+    report = sending.send_digests(engine, settings, T0 + timedelta(hours=1), cadence="daily",
+                                  sender=sender, renderer=renderer)
+    results.put((report.sent, report.failed, time.perf_counter() - started, report.fatal))
+    engine.dispose()
+
+
+def run_senders(label: str, config: Path, senders: int) -> float:
+    """`senders` processes send what is planned in the store of `config`; total msgs/s."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=sender_process, args=(str(config), ready, go, results))
+             for _ in range(senders)]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        ready.acquire()
+    started = time.perf_counter()
+    go.set()
+    outcomes = [results.get(timeout=600) for _ in procs]
+    elapsed = time.perf_counter() - started
+    for proc in procs:
+        proc.join(30)
+    sent = sum(o[0] for o in outcomes)
+    failed = sum(o[1] for o in outcomes)
+    rate = sent / elapsed if elapsed else 0.0
+    each = ", ".join(f"{o[0]}" for o in outcomes)
+    print(f"{label:<24} {sent:>6} msgs in {elapsed:6.2f} s = {rate:7.0f} msgs/s   "
+          f"per sender: {each}   failed: {failed}", flush=True)
+    for outcome in outcomes:
+        if outcome[3]:
+            print(f"  fatal: {outcome[3]}", flush=True)
+    return rate
+
+
+def start_sink(port: int) -> tuple[subprocess.Popen, str]:  # type: ignore[type-arg]
+    """Postfix's smtp-sink on 127.0.0.1:port (aiosmtpd in its own process when missing)."""
+    sink = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink"
+                                         if Path("/usr/sbin/smtp-sink").exists() else None)
+    if sink is None:
+        return start_smtp_server(port), "aiosmtpd"
+    command = [sink]
+    if os.geteuid() == 0:
+        command += ["-u", "nobody"]
+    proc = subprocess.Popen([*command, f"127.0.0.1:{port}", "256"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, "smtp-sink"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("smtp-sink did not start")
+
+
+def stop_sink(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    if proc.stdin is not None:  # aiosmtpd: ends when its stdin closes
+        proc.stdin.close()
+    else:
+        proc.terminate()
+    proc.wait(10)
+
+
+def several_senders(base: Path, url: str, senders: int, subscribers: int, plan_count: int,
+                    sample: bytes | None) -> None:
+    backend = "PostgreSQL" if url else "SQLite"
+    print(f"\n{backend}: {subscribers} subscribers, 1 and {senders} sender processes x 4 SMTP "
+          f"connections", flush=True)
+    dbs = Databases(base / backend.lower(), url)
+    port = free_port()
+    sink, sink_name = start_sink(port)
+    try:
+        template = dbs.template("senders", subscribers)
+        rates: dict[int, float] = {}
+        for n in sorted({1, senders}):
+            target = dbs.copy(template, f"senders{n}")
+            config = phase_config(dbs.base, f"senders{n}", target, port)
+            planned, seconds = plan_only(config)
+            rates[n] = run_senders(f"{backend} x{n} sender(s)", config, n)
+            if sample is None:
+                sample = message_sample(config)
+            ceiling = smtp_ceiling(port, sample, 4 * n, count=4000)
+            print(f"  raw-socket client to this {sink_name}, {4 * n} connections: {ceiling:.0f} "
+                  f"msgs/s; publisher reached {rates[n] / ceiling:.0%} of it "
+                  f"({rates[n] / n:.0f} msgs/s per sender; planned {planned} in {seconds:.2f} s "
+                  f"beforehand)", flush=True)
+        if senders > 1:
+            print(f"  {senders} senders / 1 sender: {rates[senders] / rates[1]:.2f}x "
+                  f"(target >= 1.5x)", flush=True)
+        ceiling4 = smtp_ceiling(port, sample, 4, count=4000)
+        print(f"  each sender vs a raw client over 4 connections ({ceiling4:.0f} msgs/s): "
+              f"1 sender {rates[1] / ceiling4:.0%}, {senders} senders "
+              f"{rates[senders] / senders / ceiling4:.0%} each (target >= 80%)", flush=True)
+        plan_template = dbs.template("plan", plan_count)
+        plan_target = dbs.copy(plan_template, "plan1")
+        planned, seconds = plan_only(phase_config(dbs.base, "plan1", plan_target, port))
+        print(f"{backend}: planning {planned} subscribers took {seconds:.2f} s (target <= 10 s)",
+              flush=True)
+    finally:
+        stop_sink(sink)
+        dbs.close()
+
+
+def message_sample(config: Path) -> bytes:
+    """One rendered digest message, for the raw client (the same size as the senders')."""
+    settings = load_settings(config, {"PUBLISHER_SECRET_KEY": SECRET})
+    engine = open_store(settings)
+    try:
+        return sending.preview_digest(engine, settings, T0 + timedelta(hours=1),
+                                      "reader1@example.com").eml
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--skip-smtp", action="store_true")
+    parser.add_argument("--database", default="", metavar="URL",
+                        help="postgresql://... (a role with CREATEDB) for the --senders phases")
+    parser.add_argument("--senders", type=int, default=0, metavar="N",
+                        help="also send with 1 and N sender processes (4 connections each)")
+    parser.add_argument("--sender-subscribers", type=int, default=20_000)
+    parser.add_argument("--plan-subscribers", type=int, default=100_000)
+    parser.add_argument("--skip-sqlite", action="store_true",
+                        help="only the --senders phases (not the SQLite single-sender ones)")
     args = parser.parse_args()
+    if args.database and not args.senders:
+        parser.error("--database is for the --senders phases: give --senders N too")
+    if args.skip_sqlite:
+        base = Path(tempfile.mkdtemp(prefix="bench-digest-"))
+        try:
+            several_senders(base, args.database, args.senders, args.sender_subscribers,
+                            args.plan_subscribers, None)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        return
     # A new folder of its own: on ext4 without a journal (this machine's disk), creating a file
     # scans past every inode freed nearby in the last 30 s or so, and a folder where a previous
     # run deleted its 40,000 messages stayed 5-8 times slower to write to for minutes.
@@ -227,6 +474,9 @@ def main() -> None:
                 assert server.stdin is not None
                 server.stdin.close()
                 server.wait(10)
+        if args.senders:
+            several_senders(base, args.database, args.senders, args.sender_subscribers,
+                            args.plan_subscribers, sample.read_bytes())
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -30,8 +30,9 @@ class BuildStamp:
 
 
 def stamp_path(settings: Settings) -> Path | None:
-    database = settings.paths.database
-    return None if "://" in database else settings.database_path.with_name(
+    if settings.database.url:  # a shared database: other machines change it, no stamp
+        return None
+    return settings.database_path.with_name(
         settings.database_path.name + ".build.json")
 
 

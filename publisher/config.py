@@ -28,7 +28,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
@@ -42,6 +42,7 @@ SECRET_KEYS = {
     "mail.smtp_password": "PUBLISHER_SMTP_PASSWORD",
     "mail.password": "PUBLISHER_SMTP_PASSWORD",
     "web.secret_key": "PUBLISHER_SECRET_KEY",
+    "database.password": "PUBLISHER_DATABASE_PASSWORD",
     "site.secret_key": "PUBLISHER_SECRET_KEY",
     "inbound.password": "PUBLISHER_IMAP_PASSWORD",
     "inbound.imap_password": "PUBLISHER_IMAP_PASSWORD",
@@ -128,13 +129,19 @@ def email_address(value: str) -> str:
         raise ValueError(f"is not an email address: {value!r} ({exc})") from None
 
 
-def http_url(value: str) -> str:
-    """An absolute http(s) url without query or fragment."""
+def split_url(value: str) -> SplitResult | None:
+    """The parts of a url, or None when it cannot be parsed (a bad port, say)."""
     try:
         url = urlsplit(value)
         url.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        url = None
+        return None
+    return url
+
+
+def http_url(value: str) -> str:
+    """An absolute http(s) url without query or fragment."""
+    url = split_url(value)
     if url is None or url.scheme not in ("http", "https") or not url.hostname:
         raise ValueError(f"must be an absolute http(s) url, not {value!r}")
     if url.query or url.fragment:
@@ -189,6 +196,21 @@ def weekday_time(value: str) -> str:
     if len(parts) != 2 or parts[0][:3] not in WEEKDAYS or not _TIME.match(parts[1]):
         raise ValueError(f"must look like 'mon 07:00', not {value!r}")
     return f"{parts[0][:3]} {time_of_day(parts[1])}"
+
+
+def database_url(value: str) -> str:
+    """A `postgresql://user@host:port/dbname` URL without a password (that comes from the
+    environment: PGPASSWORD or PUBLISHER_DATABASE_PASSWORD)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    if not value.lower().startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"must be a postgresql:// url, not {value[:60]!r} (leave it out to use "
+                         "the SQLite file at paths.database)")
+    parts = urlsplit(value)
+    if parts.password is not None or "password" in parse_qs(parts.query):
+        raise ValueError("must not contain a password: remove it and set PGPASSWORD or "
+                         "PUBLISHER_DATABASE_PASSWORD in the environment")
+    return value
 
 
 def format_template(**samples: Any) -> Check:
@@ -308,11 +330,7 @@ class WebSection:
 
 def mailbox_url(value: str) -> str:
     """`imaps://user@host[:port][/folder]` (or `imap://` on the loopback, for tests)."""
-    try:
-        url = urlsplit(value)
-        url.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        url = None
+    url = split_url(value)
     if url is None or url.scheme not in ("imaps", "imap") or not url.hostname or not url.username:
         raise ValueError(f"must look like 'imaps://user@imap.example.org/INBOX', not {value!r}")
     if url.password is not None:
@@ -335,6 +353,9 @@ class InboundSection:
 
 @dataclass(frozen=True)
 class DatabaseSection:
+    # postgresql://user@host:port/dbname selects PostgreSQL (overridden by
+    # $PUBLISHER_DATABASE_URL); empty: the SQLite file at paths.database
+    url: str = setting("", optional(database_url))
     busy_timeout: float = setting(30.0, at_least(0))  # seconds a write waits for another's lock
 
 
@@ -344,6 +365,7 @@ class Secrets:
 
     smtp_password: str = ""
     secret_key: str = ""
+    database_password: str = ""  # PUBLISHER_DATABASE_PASSWORD (libpq also reads PGPASSWORD)
     imap_password: str = ""
 
 
@@ -378,6 +400,11 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.path(self.paths.database)
+
+    @property
+    def database_target(self) -> str | Path:
+        """What the store opens: the `database.url`, or else the SQLite file's path."""
+        return self.database.url or self.database_path
 
     @property
     def outbox_dir(self) -> Path:
@@ -479,6 +506,9 @@ SECTIONS: dict[str, type] = {
 }
 
 
+DATABASE_URL_ENV = "PUBLISHER_DATABASE_URL"
+
+
 def find_config(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
     """The config file to read: --config, then $PUBLISHER_CONFIG, then ./config.toml if present."""
     if explicit:
@@ -507,6 +537,13 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
         else:
             sections[key] = _build_section(key, SECTIONS[key], value, problems)
             explicit.update(f"{key}.{k}" for k in value)
+    url = environ.get(DATABASE_URL_ENV, "")
+    if url and not problems:  # the environment's URL wins (and may carry a password)
+        if not url.lower().startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f"${DATABASE_URL_ENV}: must be a postgresql:// url, not "
+                              f"{url.split('@')[-1][:60]!r}")
+        sections["database"] = dataclasses.replace(
+            sections.get("database", DatabaseSection()), url=url)
     if not problems:
         web = sections.get("web", WebSection())
         if not web.public_url:
@@ -518,6 +555,7 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
             secrets=Secrets(
                 smtp_password=environ.get("PUBLISHER_SMTP_PASSWORD", ""),
                 secret_key=environ.get("PUBLISHER_SECRET_KEY", ""),
+                database_password=environ.get("PUBLISHER_DATABASE_PASSWORD", ""),
                 imap_password=environ.get("PUBLISHER_IMAP_PASSWORD", ""),
             ),
             explicit=frozenset(explicit),

@@ -18,8 +18,9 @@ from .errors import LockedError
 
 
 def lock_path(settings: Settings) -> Path:
-    """`state/publisher.db.lock` for a SQLite file; `publisher.lock` in the project otherwise."""
-    if "://" in settings.paths.database:
+    """`state/publisher.db.lock` for a SQLite file; `publisher.lock` in the project otherwise
+    (PostgreSQL's instance lock is an advisory lock: `Database.instance_lock()`)."""
+    if settings.database.url:
         return settings.root / "publisher.lock"
     db = settings.database_path
     return db.with_name(db.name + ".lock")

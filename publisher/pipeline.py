@@ -489,7 +489,8 @@ def build_feeds(
         # worker reads its articles from the store itself (cheaper than pickling them over).
         tasks = [(stale[k:k + FEED_TASK], site, settings.feeds_url, feeds_dir)
                  for k in range(0, len(stale), FEED_TASK)]
-        with _worker_pool(workers, settings.database_path) as pool:
+        with _worker_pool(workers, (settings.database_target,
+                                     settings.secrets.database_password)) as pool:
             results = list(pool.map(_write_feed_task, tasks))
     for written, unchanged in results:
         report.written += written
@@ -587,7 +588,8 @@ def _parse_iter(
         yield from pool.map(_parse_one, jobs, chunksize=max(1, min(64, len(jobs) // (4 * workers))))
 
 
-def _worker_pool(workers: int, database: Path | None = None) -> ProcessPoolExecutor:
+def _worker_pool(workers: int, database: tuple[str | Path, str] | None = None
+                 ) -> ProcessPoolExecutor:
     """Processes for CPU-bound batch work (feed workers read articles from `database`)."""
     from concurrent.futures import ProcessPoolExecutor
 
@@ -599,11 +601,11 @@ def _worker_pool(workers: int, database: Path | None = None) -> ProcessPoolExecu
 class _WorkerState:
     """What a feed worker process keeps between its tasks."""
 
-    database: Path | None = None
+    database: tuple[str | Path, str] | None = None  # the store's path or URL, and password
     articles: dict[str, Article] = {}  # loaded so far: a task often needs the same ones again
 
 
-def _start_worker(database: Path | None) -> None:
+def _start_worker(database: tuple[str | Path, str] | None) -> None:
     from . import orphans
 
     orphans.die_with_parent()  # a killed parent leaves no worker (nor its inherited lock) behind
@@ -626,7 +628,8 @@ def _write_feed_task(
         missing = sorted({i for doc in docs for i in doc.ids})
     if missing:
         assert _WorkerState.database is not None
-        engine = open_database(_WorkerState.database)
+        target, password = _WorkerState.database
+        engine = open_database(target, password=password or None)
         try:
             with engine.begin() as conn:
                 loaded.update(article_store.get_articles(conn, missing, site.timezone,

@@ -17,7 +17,6 @@ business of `sending.send_digests`; this module only decides when.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,7 @@ from typing import Any, Callable, Protocol
 
 from . import pipeline, sending, slots
 from .config import Settings
-from .errors import PublisherError
+from .errors import PublisherError, StoreError
 from .store import Database
 from .store import runs as run_store
 
@@ -252,7 +251,7 @@ class Reconciler:
                 with self.engine.begin() as conn:
                     run_store.finish_run(conn, run_id, self._elapsed(), report.outcome,
                                          report.summary(), report.details())
-            except sqlite3.Error as exc:
+            except StoreError as exc:
                 log.error("cannot record the pass: %s", _one_line(exc))
         return report
 
@@ -262,9 +261,6 @@ class Reconciler:
             run(*args)
         except PublisherError as exc:
             problem = str(exc)
-            log.error("%s: %s", name, problem)
-        except sqlite3.Error as exc:
-            problem = f"state database: {_one_line(exc)}"
             log.error("%s: %s", name, problem)
         except Exception as exc:  # a bug: keep the daemon alive, show where
             problem = f"{type(exc).__name__}: {exc}"

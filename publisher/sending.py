@@ -36,7 +36,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
 from .store import Connection, Database
@@ -256,6 +256,7 @@ def send_digests(
     sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
     renderer: DigestRenderer | None = None, stop: threading.Event | None = None,
     until: datetime | None = None, slot: datetime | None = None,
+    wall: Callable[[], datetime] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SendReport:
     """Plan and send every digest that is due; return what happened.
@@ -271,6 +272,10 @@ def send_digests(
     `slot`: plan the `cadence` digest of this daily/weekly slot, unless some process (this one
     or another) already did; the claim is part of the planning transaction. The queued
     deliveries are sent either way.
+
+    `wall`: the clock leases are measured by (default: the system's UTC time). Not `now`: the
+    scheduler's `now` is the slot time, and every sender of the store must agree on when a
+    lease expires.
 
     `stop`: once set, no new delivery is taken (checked while planning and before each queued
     row); the messages in flight are finished and recorded, the rest stays queued for the next
@@ -295,7 +300,8 @@ def send_digests(
     _plan(engine, settings, now, until, cadence, report, stop, owner, slot)
     if not stop.is_set():
         delivery = _Delivery(engine, settings, now, sender or sender_for(settings, signer),
-                             renderer, signer, report, sleep, clock, stop, owner)
+                             renderer, signer, report, sleep, clock, stop, owner,
+                             wall or _utc_now)
         delivery.progress = progress
         delivery.run()
         with engine.connect() as conn:
@@ -303,6 +309,10 @@ def send_digests(
     report.interrupted = stop.is_set()
     report.digests = renderer.inline_calls - calls_before
     return report
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _plan(engine: Database, settings: Settings, now: datetime, until: datetime,
@@ -435,8 +445,9 @@ class _Delivery:
     def __init__(self, engine: Database, settings: Settings, now: datetime, sender: Sender,
                  renderer: DigestRenderer, signer: DkimSigner | None, report: SendReport,
                  sleep: Callable[[float], None], clock: Callable[[], float],
-                 stop: threading.Event, owner: str) -> None:
+                 stop: threading.Event, owner: str, wall: Callable[[], datetime]) -> None:
         self.engine = engine
+        self.wall = wall
         self.stop = stop
         self.owner = owner
         # waiting (retry backoff, rate limit) ends early when `stop` is set
@@ -487,8 +498,8 @@ class _Delivery:
             self.progress(r.sent + r.failed, max(r.planned + r.resumed, r.sent + r.failed))
 
     def moment(self) -> datetime:
-        """`now` moved on by the time this run has taken (leases are measured from it)."""
-        return self.now + timedelta(seconds=self.clock() - self.started)
+        """The wall-clock time leases are measured by (the same for every sender)."""
+        return self.wall()
 
     # -- claims
     def claim(self) -> bool:

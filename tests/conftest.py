@@ -17,10 +17,14 @@ PUBLISHER = [sys.executable, "-m", "publisher"]
 
 
 class Project:
-    """A throwaway publisher project: config.toml, seeds/, and the folders it writes."""
+    """A throwaway publisher project: config.toml, seeds/, and the folders it writes.
 
-    def __init__(self, root: Path) -> None:
+    `database_url` set (the `backend` fixture on PostgreSQL): every config written points the
+    store at that database (`[database] url`); `self.database` is then unused."""
+
+    def __init__(self, root: Path, database_url: str | None = None) -> None:
         self.root = root
+        self.database_url = database_url
         self.seeds = root / "seeds"
         self.feeds = root / "feeds"
         self.config = root / "config.toml"
@@ -31,9 +35,19 @@ class Project:
         self.config.write_text(
             '[site]\ntitle = "Left Voice"\nbase_url = "https://www.leftvoice.org"\n'
             'description = "Militant journalism, revolutionary politics."\n'
-            'timezone = "America/New_York"\n' + extra,
+            'timezone = "America/New_York"\n' + extra + self.database_table(),
             encoding="utf-8",
         )
+
+    def database_table(self) -> str:
+        """The `[database]` table of the config (empty on SQLite, the default)."""
+        return f'\n[database]\nurl = "{self.database_url}"\n' if self.database_url else ""
+
+    def open_store(self):  # type: ignore[no-untyped-def]
+        """The project's store (SQLite file or PostgreSQL database), migrated."""
+        from publisher.store import open_database
+
+        return open_database(self.database_url or self.database)
 
     def run(self, *args: str, check: bool = False, env: dict[str, str] | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -55,14 +69,100 @@ class Project:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
-    """A project with the two real seeds and a config pointing everything into tmp_path."""
-    proj = Project(tmp_path)
+def project(tmp_path: Path, backend: "Backend") -> Project:
+    """A project with the two real seeds and a config pointing everything into tmp_path (and
+    the store at the `backend`'s database)."""
+    proj = Project(tmp_path, backend.url)
     proj.seeds.mkdir()
     for seed in sorted(REAL_SEEDS.glob("*.txt")):
         shutil.copy2(seed, proj.seeds / seed.name)  # its mtime too: long settled
     proj.write_config()
     return proj
+
+
+# --- the store's two backends: SQLite files, and databases of a throwaway PostgreSQL cluster ----
+
+# Test modules whose tests run on both backends (the store, sending, scheduler and web tests):
+# every test in them that uses `backend` (directly or through `project`) runs twice.
+BOTH_BACKENDS = ("test_store", "test_db", "test_sending", "test_schedule", "test_daemon",
+                 "test_web", "test_subscribers", "test_pipeline", "test_digest_support",
+                 "test_concurrency", "test_claims")
+PG_TEMPLATE = "publisher_template"
+
+
+class Backend:
+    """Which store a test uses: `name` "sqlite" (url None: the project's file) or "postgresql"
+    (url: a fresh database of its own, made from a migrated template)."""
+
+    def __init__(self, name: str, url: str | None = None, cluster=None) -> None:  # type: ignore[no-untyped-def]
+        self.name = name
+        self.url = url
+        self.cluster = cluster
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r}, {self.url!r})"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        module = Path(str(metafunc.module.__file__)).stem
+        if module.startswith(BOTH_BACKENDS):
+            metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():  # type: ignore[no-untyped-def]
+    """A PostgreSQL 15 cluster for the whole session (initdb in a temp folder, free port), with
+    a template database that has every migration applied."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from pgcluster import Cluster
+
+    from publisher.store import open_database
+
+    cluster = Cluster().start()
+    try:
+        cluster.sql(f"CREATE DATABASE {PG_TEMPLATE}")
+        open_database(cluster.url_for(PG_TEMPLATE)).dispose()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+_pg_databases = iter(range(1, 1_000_000))
+
+
+def fresh_pg_database(cluster) -> str:  # type: ignore[no-untyped-def]
+    """The URL of a new, migrated, empty database (CREATE DATABASE ... TEMPLATE: ~20 ms)."""
+    name = f"test_{os.getpid()}_{next(_pg_databases)}"
+    cluster.sql(f"CREATE DATABASE {name} TEMPLATE {PG_TEMPLATE}")
+    return cluster.url_for(name)
+
+
+@pytest.fixture(autouse=True)
+def _store_backend(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL, $PUBLISHER_DATABASE_URL points every store a test opens (configs written
+    by the test helpers, `publisher` subprocesses) at the test's own database."""
+    if backend.url:
+        monkeypatch.setenv("PUBLISHER_DATABASE_URL", backend.url)
+    else:
+        monkeypatch.delenv("PUBLISHER_DATABASE_URL", raising=False)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """The store backend of this test: SQLite unless parametrised (see BOTH_BACKENDS)."""
+    name = getattr(request, "param", "sqlite")
+    if name == "sqlite":
+        yield Backend("sqlite")
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    url = fresh_pg_database(cluster)
+    yield Backend("postgresql", url, cluster)
+    dbname = url.rsplit("/", 1)[1]
+    try:
+        cluster.sql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+    except Exception:  # noqa: BLE001 - the cluster goes at the end of the session anyway
+        pass
 
 
 # --- web: `publisher serve` in a thread, on a real socket -------------------------------------
@@ -112,7 +212,7 @@ class WebSite:
         import threading
 
         from publisher.config import load_settings
-        from publisher.store import open_database
+        from publisher.store import open_store
         from publisher.web import Server, create_app
 
         self.project = project
@@ -125,7 +225,7 @@ class WebSite:
         project.write_config(extra)
         project.run("build-feeds", check=True)
         self.settings = load_settings(project.config, {"PUBLISHER_SECRET_KEY": WEB_SECRET})
-        self.engine = open_database(self.settings.database_path)
+        self.engine = open_store(self.settings)
         self.app = create_app(self.settings, self.engine, now=self.clock)
         self.server = Server(self.app, "127.0.0.1", port)
         self._thread = threading.Thread(target=self.server.run, daemon=True)

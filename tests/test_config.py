@@ -165,3 +165,28 @@ def test_every_config_key_is_documented_in_the_readme() -> None:
         if f"`{section}.{f.name}`" not in readme
     ]
     assert missing == []
+
+
+def test_database_url_selects_postgresql_and_never_holds_a_password(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[database]\nurl = "postgresql://pub@db.example.org:5432/news"\n',
+                      encoding="utf-8")
+    settings = load_settings(config, {"PGPASSWORD": "x"})
+    assert settings.database_target == "postgresql://pub@db.example.org:5432/news"
+    default = load_settings(None, {})
+    assert default.database_target == default.database_path  # SQLite, the default
+    env = load_settings(config, {"PUBLISHER_DATABASE_URL": "postgresql://u:pw@other/db",
+                                 "PUBLISHER_DATABASE_PASSWORD": "secret"})
+    assert env.database_target == "postgresql://u:pw@other/db"  # the environment wins
+    assert env.secrets.database_password == "secret"
+    config.write_text('[database]\nurl = "postgresql://pub:hunter2@db/news"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, {})
+    assert str(caught.value) == (
+        f"{config}: database.url must not contain a password: remove it and set PGPASSWORD or "
+        "PUBLISHER_DATABASE_PASSWORD in the environment")
+    config.write_text('[database]\nurl = "mysql://db/news"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"database.url must be a postgresql:// url"):
+        load_settings(config, {})
+    with pytest.raises(ConfigError, match=r"\$PUBLISHER_DATABASE_URL: must be a postgresql://"):
+        load_settings(None, {"PUBLISHER_DATABASE_URL": "sqlite:///x.db"})

@@ -122,7 +122,7 @@ class Daemonised:
                  + self.log(proc))
 
     def add_subscribers(self, cadence: str, count: int, prefix: str) -> list[str]:
-        engine = open_database(self.root / "state" / "publisher.db")
+        engine = self.store()
         now = datetime.now(timezone.utc)
         emails = [f"{prefix}{n}@example.org" for n in range(count)]
         with engine.begin() as conn:
@@ -132,6 +132,11 @@ class Daemonised:
         engine.dispose()
         return emails
 
+    def store(self):  # type: ignore[no-untyped-def]
+        """The project's store: its SQLite file, or the test's PostgreSQL database."""
+        return open_database(os.environ.get("PUBLISHER_DATABASE_URL")
+                             or self.root / "state" / "publisher.db")
+
     def new_seed(self, name: str, title: str) -> Path:
         path = self.seeds / name
         tmp = self.root / f"{name}.tmp"
@@ -140,7 +145,7 @@ class Daemonised:
         return path
 
     def ledger(self) -> Counter[str]:
-        engine = open_database(self.root / "state" / "publisher.db")
+        engine = self.store()
         with engine.begin() as conn:
             found = Counter({state: n for state, n in conn.execute(
                 "SELECT state, count(*) FROM deliveries GROUP BY state")})

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from publisher.config import Settings, load_settings
 from publisher.model import Article, Subscriber, content_hash
 from publisher.store import articles as article_store
-from publisher.store import open_database
+from publisher.store import open_store
 from publisher.store import subscribers as subscriber_store
 
 SECRET = "test-secret-key-0123456789abcdef"
@@ -35,6 +36,9 @@ def write_config(root: Path, mail: dict | None = None, digest: dict | None = Non
         "digest": digest or {},
         "web": {"public_url": "https://news.example.org", **(web or {})},
     }
+    url = os.environ.get("PUBLISHER_DATABASE_URL")  # set by conftest's backend fixture
+    if url:
+        sections["database"] = {"url": url}
     lines = []
     for name, values in sections.items():
         lines.append(f"[{name}]")
@@ -84,4 +88,4 @@ def get_subscriber(engine, subscriber_id: int) -> Subscriber:  # type: ignore[no
 
 
 def open_engine(settings: Settings):  # type: ignore[no-untyped-def]
-    return open_database(settings.database_path)
+    return open_store(settings)

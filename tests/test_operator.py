@@ -12,7 +12,6 @@ import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -388,37 +387,11 @@ def test_progress_bars_on_a_terminal(project: Project) -> None:
     assert "Sending digests" in screen and "60/60" in screen and "100%" in screen
 
 
-@pytest.fixture
-def black_hole():  # type: ignore[no-untyped-def]
-    """A TCP server on 127.0.0.1 that accepts connections and never says a word."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join(5)
-    for conn in held:
-        conn.close()
-    listener.close()
-
-
-def test_a_silent_smtp_server_ends_the_run_within_mail_run_timeout(project: Project,
-                                                                     black_hole: int) -> None:
+def test_a_silent_smtp_server_ends_the_run_within_mail_run_timeout(
+        project: Project, silent_smtp_server: tuple[str, int]) -> None:  # accepts, never answers
     # Without the budget these settings keep trying for 5 x 1 s + 4 x 5 s = 25 s.
-    project.write_config(f'[mail]\nsender = "smtp"\nsmtp_port = {black_hole}\nsmtp_timeout = 1\n'
+    port = silent_smtp_server[1]
+    project.write_config(f'[mail]\nsender = "smtp"\nsmtp_port = {port}\nsmtp_timeout = 1\n'
                          "retry_delays = [5]\nrun_timeout = 2\n[digest]\nbackfill = 5\n")
     env = {"PUBLISHER_SECRET_KEY": SECRET}
     project.run("ingest", check=True)

@@ -12,7 +12,7 @@ import feedparser
 from publisher import pipeline
 from publisher.config import load_settings
 from publisher.store import articles as article_store
-from publisher.store import open_database
+from publisher.store import open_store
 
 from conftest import FIXTURE_SEEDS, Project
 
@@ -25,7 +25,7 @@ def _open(project: Project):  # type: ignore[no-untyped-def]
     """Settings with no settle time: the seeds are written at the real time, `now` is T0."""
     settings = load_settings(project.config, environ={})
     settings = replace(settings, schedule=replace(settings.schedule, settle_seconds=0))
-    return settings, open_database(settings.database_path)
+    return settings, open_store(settings)
 
 
 def _entries(project: Project) -> list[feedparser.FeedParserDict]:

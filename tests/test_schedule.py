@@ -24,7 +24,7 @@ from publisher.errors import LockedError
 from publisher.lock import InstanceLock, lock_holder
 from publisher.pipeline import scan as scan_seeds
 from publisher.reconcile import DigestOutcome, Reconciler
-from publisher.store import open_database
+from publisher.store import open_store
 from publisher.store import runs as run_store
 
 NY = ZoneInfo("America/New_York")
@@ -101,14 +101,20 @@ def make_settings(root: Path, **schedule: object) -> Settings:
     (root / "config.toml").write_text(
         '[site]\nbase_url = "https://www.leftvoice.org"\ntimezone = "America/New_York"\n',
         encoding="utf-8")
-    settings = load_settings(root / "config.toml", {})
+    settings = load_settings(root / "config.toml", database_env())
     return replace(settings, schedule=replace(settings.schedule, **schedule))
+
+
+def database_env() -> dict[str, str]:
+    """The test's PostgreSQL database, when the backend fixture chose one."""
+    url = os.environ.get("PUBLISHER_DATABASE_URL")
+    return {"PUBLISHER_DATABASE_URL": url} if url else {}
 
 
 @pytest.fixture
 def world(tmp_path: Path):  # type: ignore[no-untyped-def]
     settings = make_settings(tmp_path)
-    engine = open_database(settings.database_path)
+    engine = open_store(settings)
     recorder = Recorder()
     yield settings, engine, recorder
     engine.dispose()
@@ -203,7 +209,7 @@ def test_pass_is_recorded_for_status(world) -> None:  # type: ignore[no-untyped-
 
 def test_a_seed_is_taken_only_once_stable_for_settle_seconds(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, settle_seconds=5.0)
-    engine = open_database(settings.database_path)
+    engine = open_store(settings)
     seed = settings.seeds_dir / "a.md"
     seed.write_text("+++\ntitle = \"A\"\ndate = 2026-11-20\n+++\n\nhalf", encoding="utf-8")
     written = datetime.fromtimestamp(seed.stat().st_mtime_ns / 1e9, UTC)
@@ -222,7 +228,7 @@ def test_a_seed_is_taken_only_once_stable_for_settle_seconds(tmp_path: Path) -> 
 
 def test_deleted_and_changed_seeds_are_found(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, settle_seconds=1.0)
-    engine = open_database(settings.database_path)
+    engine = open_store(settings)
     recorder = Recorder()
     for name in ("a", "b"):
         path = settings.seeds_dir / f"{name}.md"
@@ -258,6 +264,23 @@ def test_lock_is_exclusive_and_names_its_holder(tmp_path: Path) -> None:
         pass
 
 
+def test_the_stores_instance_lock_is_exclusive_and_names_its_holder(tmp_path: Path) -> None:
+    """SQLite: the flock next to the file; PostgreSQL: an advisory lock on its own session."""
+    engine = open_store(make_settings(tmp_path))
+    try:
+        assert engine.lock_holder() is None
+        with engine.instance_lock():
+            holder = engine.lock_holder()
+            assert holder is not None and holder.pid == os.getpid()
+            with pytest.raises(LockedError, match=f"process {os.getpid()}"):
+                engine.instance_lock().acquire()
+        assert engine.lock_holder() is None
+        with engine.instance_lock():  # free again
+            pass
+    finally:
+        engine.dispose()
+
+
 # --- with the real digest sender (outbox) -----------------------------------------------------
 
 sending = pytest.importorskip("publisher.sending")
@@ -269,7 +292,7 @@ def test_real_daily_digest_sent_once_per_slot_including_downtime(tmp_path: Path)
 
     settings = make_settings(tmp_path)
     settings = replace(settings, secrets=replace(settings.secrets, secret_key="k" * 32))
-    engine = open_database(settings.database_path)
+    engine = open_store(settings)
     created = local(2026, 11, 23, 12)
     with engine.begin() as conn:
         for n in range(3):

@@ -23,14 +23,15 @@ from conftest import PUBLISHER, WEB_SECRET, Project
 
 from publisher.config import load_settings
 from publisher.store import articles as article_store
-from publisher.store import open_database
+from publisher.store import open_store
 
 
 class Served:
     """A `publisher serve` process; its stderr (startup line, access log) goes to a file."""
 
     def __init__(self, project: Project, *args: str, env: dict[str, str] | None = None) -> None:
-        self.log_path = project.root / "serve.log"
+        taken = len(list(project.root.glob("serve*.log")))
+        self.log_path = project.root / (f"serve-{taken}.log" if taken else "serve.log")
         self._log = self.log_path.open("wb")
         full_env = {**os.environ, "PUBLISHER_CONFIG": str(project.config),
                     "PUBLISHER_SECRET_KEY": WEB_SECRET, **(env or {})}
@@ -172,7 +173,7 @@ def test_newsboat_polls_with_304_and_shows_every_article_in_full(built: Project,
         assert all("newsboat/" in line for line in served.access_lines(feed))
 
     settings = load_settings(built.config, {})
-    engine = open_database(settings.database_path)
+    engine = open_store(settings)
     with engine.connect() as conn:
         articles = article_store.list_articles(conn, settings.site_record.timezone)
     engine.dispose()
@@ -188,3 +189,32 @@ def test_newsboat_polls_with_304_and_shows_every_article_in_full(built: Project,
     for article in articles:
         assert article.title in shown, article.title
         assert _text(article.body_html) in _text(shown[article.title]), article.title
+
+
+def test_two_serve_processes_share_the_subscribe_limit_and_the_cooldown(project: Project) -> None:
+    """Behind a load balancer: the per-address limit and the confirmation cooldown are counted
+    in the store, so requests alternating between two processes meet the same limits."""
+    from test_web import Browser
+
+    project.write_config('[web]\nsubscribe_per_ip = 3\nconfirm_cooldown = 600\n'
+                         f'[paths]\noutbox = "{project.outbox}"\n')
+    project.run("build-feeds", check=True)
+    servers = [Served(project), Served(project)]
+    try:
+        browsers = [Browser(_At(s.url)) for s in servers]
+        first = [browsers[0].subscribe("same@example.org").status,
+                 browsers[1].subscribe("same@example.org").status]
+        assert first == [200, 200]
+        assert len(list(project.outbox.glob("*.eml"))) == 1  # one mail: the cooldown is shared
+        statuses = [browsers[n % 2].subscribe(f"other{n}@example.org").status for n in range(3)]
+        assert statuses == [200, 429, 429]  # 3 per hour from this address, over both servers
+    finally:
+        for served in servers:
+            served.stop()
+
+
+class _At:
+    """What test_web's Browser needs of a site: the port it listens on."""
+
+    def __init__(self, url: str) -> None:
+        self.server = type("S", (), {"port": int(url.rsplit(":", 1)[1].rstrip("/"))})()

@@ -28,6 +28,7 @@ COMMANDS = {
     "tick": "daemon:tick",
     "status": "daemon:status",
     "serve": "web:serve",
+    "db": "db:db",
 }
 
 

@@ -38,11 +38,11 @@ class App:
     @property
     def engine(self) -> Database:
         if self._engine is None:
-            from ..store import open_database  # only commands that need it open it
+            from ..store import open_store  # only commands that need it open it
 
-            make_folder(self.settings.database_path.parent, "paths.database")
-            self._engine = open_database(self.settings.database_path,
-                                         self.settings.database.busy_timeout)
+            if not self.settings.database.url:
+                make_folder(self.settings.database_path.parent, "paths.database")
+            self._engine = open_store(self.settings)
         return self._engine
 
     def now(self) -> datetime:
@@ -55,7 +55,9 @@ class App:
 
 def output_folders(settings: Settings) -> dict[str, Path]:
     """The folders the configuration makes the publisher write into, by config key."""
-    folders = {"paths.database": settings.database_path.parent, "paths.feeds": settings.feeds_dir}
+    folders = {"paths.feeds": settings.feeds_dir}
+    if not settings.database.url:  # a SQLite file (PostgreSQL needs no folder)
+        folders["paths.database"] = settings.database_path.parent
     if settings.mail.sender == "outbox":
         folders["paths.outbox"] = settings.outbox_dir
     return folders

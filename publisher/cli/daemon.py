@@ -20,7 +20,6 @@ from ..config import public_url_warnings
 from ..errors import ConfigError, PathError, PublisherError, StoreError
 from ..fsutil import make_folder
 from ..health import heartbeat
-from ..lock import InstanceLock, lock_holder, lock_path
 from ..model import CADENCES, SUBSCRIBER_STATUSES
 from ..reconcile import Reconciler
 from ..store import articles as article_store
@@ -66,8 +65,9 @@ def _log_options(func):  # type: ignore[no-untyped-def]
     return log_format_option(func)
 
 
-def _lock(app: App) -> InstanceLock:
-    lock = InstanceLock(lock_path(app.settings))
+def _lock(app: App):  # type: ignore[no-untyped-def]
+    """The store's instance lock (SQLite: an flock; PostgreSQL: an advisory lock), held."""
+    lock = app.engine.instance_lock()
     lock.acquire()  # LockedError -> exit 3 in cli.main
     return lock
 
@@ -122,7 +122,8 @@ def ready_to_run(app: App) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever the backend raises: one line
         raise StoreError(f"the state database does not answer: {' '.join(str(exc).split())}",
-                         "check paths.database") from None
+                         "check database.url" if settings.database.url
+                         else "check paths.database") from None
 
 
 @click.command("tick")
@@ -191,11 +192,15 @@ def collect_status(app: App) -> dict[str, Any]:
     settings = app.settings
     now = app.now()
     tz = settings.schedule_timezone
-    holder = lock_holder(lock_path(settings))
+    engine = app.engine
+    found = engine.lock_holder()
+    holder = None if found is None else (found.pid or -1)
     data: dict[str, Any] = {
         "now": now.isoformat(),
-        "database": str(settings.database_path),
-        "process": {"running": holder is not None, "pid": holder if holder and holder > 0 else None},
+        "database": engine.display,
+        "backend": engine.backend,
+        "process": {"running": found is not None, "pid": found.pid if found else None,
+                    "host": found.host if found else None},
     }
     with app.engine.begin() as conn:
         recent = run_store.last_runs(conn, 200)
@@ -228,11 +233,7 @@ def collect_status(app: App) -> dict[str, Any]:
     data["subscribers"] = by_status
     data["deliveries"] = deliveries
     data["mail_rates"] = mail_rates  # bounces and complaints over the last 30 days
-    try:
-        rules = slots.parse_rules(settings)
-    except PublisherError as exc:
-        rules = {}
-        data["schedule_error"] = str(exc)
+    rules = slots.parse_rules(settings)  # checked settings: cannot fail
     nxt: dict[str, Any] = {}
     if last is not None and holder is not None:
         nxt["scan"] = _after(last.started_at, settings.schedule.scan_interval, now).isoformat()
@@ -289,7 +290,10 @@ def _delivery_counts(conn) -> dict[str, Any] | None:  # type: ignore[no-untyped-
 def format_status(data: dict[str, Any]) -> str:
     lines = []
     proc = data["process"]
-    lines.append("process: " + (f"running (pid {proc['pid']})" if proc["running"] else "not running"))
+    lines.append(f"database: {data['database']} ({data['backend']})")
+    where = f" on {proc['host']}" if proc.get("host") else ""
+    lines.append("process: " + (f"running (pid {proc['pid']}{where})"
+                                if proc["running"] else "not running"))
     beat = data.get("heartbeat")
     if beat is not None:
         lines.append("heartbeat: " + _describe_beat(beat))
@@ -326,6 +330,4 @@ def format_status(data: dict[str, Any]) -> str:
     for cadence, rec in data["last_slots"].items():
         lines.append(f"last {cadence} digest: {rec['slot_at']} {rec['status']} ({rec['detail']})")
     lines.append("next runs: " + ", ".join(f"{k} {v}" for k, v in data["next_runs"].items()))
-    if "schedule_error" in data:
-        lines.append(f"schedule: {data['schedule_error']}")
     return "\n".join(lines)

@@ -1,34 +1,55 @@
-"""Opening the database: connections, SQLite pragmas, migrations, transactions.
+"""The backend seam: opening the state database, connections, transactions, locks, errors.
 
-The store talks to SQLite through the standard library's `sqlite3` (SQLAlchemy cost ~0.5 s of
-import time and doubled the cost of reading 10,000 rows). The SQL itself stays portable: plain
-ANSI statements that PostgreSQL accepts too (`INSERT ... ON CONFLICT ... DO NOTHING/UPDATE`,
-TEXT/INTEGER columns, dates as ISO 8601 UTC text); SQLite-only statements (PRAGMA) live in
-`_connect()` alone.
+Two backends stand behind one small interface (`Database`, `Connection`, `Result`):
 
-Placeholders are sqlite3's named `:name` or qmark `?` style. A PostgreSQL adapter (psycopg)
-would translate them to `%(name)s` / `%s` in its `Connection.execute`, and map the id column
-type of `migrations.AUTO_ID`; nothing else in the store would change.
+- SQLite (the default; the file at `paths.database`) through the standard `sqlite3`, in this
+  module: the store's hot paths (a 10,000-seed build) go straight to the driver.
+- PostgreSQL (`database.url = "postgresql://..."`) through psycopg 3 and psycopg_pool, in
+  `postgres.py`, imported only when a PostgreSQL URL is opened.
 
-Rows are plain tuples (fastest to build and unpack); store functions unpack them by position.
+No module outside `store/db.py` and `store/postgres.py` imports a driver; driver errors leave
+the seam as `StoreError` (`DatabaseBusy` when a lock could not be had in time).
 
-Transactions (`Database.begin()`, `Connection.begin()`): reads run without taking any lock;
-the first writing statement (INSERT/UPDATE/DELETE) issues `BEGIN IMMEDIATE` first, so a writer
-waits for another process's writer (up to `busy_timeout`) instead of failing with "database is
-locked" when a read transaction tries to upgrade. Everything from that write on is one
-transaction: committed when the block ends, rolled back when it raises. This is the behaviour
-the code had under SQLAlchemy with the pysqlite driver, with IMMEDIATE added. `begin(immediate=
-True)` takes the write lock at once (migrations: check and apply atomically).
+The SQL is written once, portable: sqlite3's `?` and `:name` placeholders (the PostgreSQL
+backend rewrites them to `%s` / `%(name)s`, once per statement text), `INSERT ... ON CONFLICT`,
+`INSERT ... RETURNING id` for new ids (never `lastrowid`), TEXT/INTEGER columns, dates as
+ISO 8601 UTC text. Rows are plain tuples, unpacked by position.
+
+Transactions (`Database.begin()`, `Connection.begin()`): committed when the block ends, rolled
+back when it raises. On SQLite, reads run without taking any lock and the first writing
+statement issues `BEGIN IMMEDIATE` (a writer waits for another process's writer, up to the
+busy timeout, instead of failing when a read transaction tries to upgrade). `begin(immediate=
+True)` takes the write lock at once; on PostgreSQL it takes a database-wide transaction lock
+that only other `immediate` transactions wait for.
+
+Serialising and claiming, the same on both:
+- `conn.serialize(name)` inside a transaction: one transaction at a time per name until commit
+  (SQLite: the database's write lock, which serialises every writer; PostgreSQL:
+  `pg_advisory_xact_lock`). Planning and rate limits use it.
+- `conn.claim(table, set_sql, where_sql, order_by, limit, returning, params)`: atomically move
+  up to `limit` rows matching `where_sql` to `set_sql` and return `returning` of them (SQLite:
+  one UPDATE under the write lock; PostgreSQL: `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE
+  SKIP LOCKED)`, so concurrent claimers take different rows without waiting).
+- `Database.instance_lock()`: one publisher daemon per store (SQLite: an flock on a file next to
+  the database; PostgreSQL: `pg_try_advisory_lock` on a connection of its own). Both are
+  released by the kernel/server the moment the holder dies. `Database.lock_holder()` names it.
+
+Migrations run once, under the database's lock (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: an
+advisory transaction lock): concurrent openers wait, then find nothing left to do.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import DatabaseBusy, StoreError
 from .migrations import MIGRATIONS, SCHEMA_MIGRATIONS
@@ -36,7 +57,7 @@ from .migrations import MIGRATIONS, SCHEMA_MIGRATIONS
 Params = Sequence[Any] | dict[str, Any]
 
 POOL_SIZE = 8  # idle connections kept per Database (the web server and senders use threads)
-BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's write lock (database.busy_timeout)
+BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's lock (database.busy_timeout)
 
 _READ_VERBS = ("SELECT", "PRAGMA", "EXPLAIN", "VALUES")
 _writes: dict[str, bool] = {}  # statement text -> writes? (a cache: statements are constants)
@@ -51,20 +72,71 @@ def _is_write(sql: str) -> bool:
     return found
 
 
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit number for a lock name (PostgreSQL advisory lock keys)."""
+    return int.from_bytes(hashlib.sha256(f"publisher:{name}".encode()).digest()[:8], "big",
+                          signed=True)
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds the instance lock: a process id, and on PostgreSQL the client's host."""
+
+    pid: int | None
+    host: str = ""
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def busy_error(where: str, timeout: float) -> DatabaseBusy:
+    """The store's own error for "another process holds the lock" (after waiting `timeout`)."""
+    return DatabaseBusy(
+        f"the state database is busy (another process has held a write lock for {timeout:g} s): "
+        f"{where}", "nothing was changed; try again once it is done, or raise "
+        "database.busy_timeout")
+
+
+def sqlite_error(exc: sqlite3.Error, database: "Database | None" = None,
+                 action: str = "") -> StoreError:
+    """A driver error as the store's own: DatabaseBusy for a lock not had in time."""
+    text = _one_line(exc)
+    if isinstance(exc, sqlite3.OperationalError) and (
+            getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            or "database is locked" in text):
+        return busy_error(database.path if database is not None else "the state database",
+                          database.busy_timeout if database is not None else BUSY_TIMEOUT)
+    prefix = f"{action}: " if action else ""
+    error = StoreError(f"state database: {prefix}{text}")
+    error.detail = text  # type: ignore[attr-defined]  # the driver's words alone
+    return error
+
+
+# --- SQLite -------------------------------------------------------------------------------------
+
 class Result:
     """The rows of one statement: `.all()`, `.first()`, `.one()`, `.scalar()`, `.scalars()`,
-    iteration, `.rowcount` and `.lastrowid`. Rows are tuples."""
+    iteration, `.rowcount` and `.columns`. Rows are tuples."""
 
     __slots__ = ("_cursor",)
 
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
+    def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
 
     def all(self) -> list[tuple[Any, ...]]:
-        return self._cursor.fetchall()
+        try:
+            return self._cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc) from None
 
     def first(self) -> tuple[Any, ...] | None:
-        row = self._cursor.fetchone()
+        try:
+            row = self._cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc) from None
         self._cursor.close()
         return row
 
@@ -79,7 +151,7 @@ class Result:
         return row[0] if row is not None else None
 
     def scalars(self) -> list[Any]:
-        return [row[0] for row in self._cursor.fetchall()]
+        return [row[0] for row in self.all()]
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         return iter(self._cursor)
@@ -89,27 +161,19 @@ class Result:
         return self._cursor.rowcount
 
     @property
-    def lastrowid(self) -> int | None:
-        return self._cursor.lastrowid
-
-
-def _busy_error(exc: sqlite3.OperationalError, database: "Database | None") -> BaseException:
-    """The store's own error for "another process holds the write lock" (after the wait)."""
-    if getattr(exc, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
-            and "database is locked" not in str(exc):
-        return exc
-    path = database.path if database is not None else "the state database"
-    timeout = database.busy_timeout if database is not None else BUSY_TIMEOUT
-    return DatabaseBusy(
-        f"the state database is busy (another process has held a write lock for {timeout:g} s): "
-        f"{path}", "nothing was changed; try again once it is done, or raise "
-        "database.busy_timeout")
+    def columns(self) -> list[str]:
+        return [d[0] for d in self._cursor.description or ()]
 
 
 class Connection:
-    """One sqlite3 connection, used by one thread at a time (checked out of `Database`'s pool)."""
+    """One connection, used by one thread at a time (checked out of its `Database`'s pool).
+
+    This class is the SQLite connection; `postgres.PgConnection` has the same methods.
+    """
 
     __slots__ = ("raw", "_pending", "_database", "_origin")
+
+    dialect = "sqlite"
 
     def __init__(self, raw: sqlite3.Connection, database: "Database | None" = None) -> None:
         self.raw = raw
@@ -117,16 +181,14 @@ class Connection:
         self._database = database
         self._origin = database  # for messages (kept after close)
 
-    dialect = "sqlite"
-
     def execute(self, sql: str, params: Params = ()) -> Result:
         try:
             if self._pending and _is_write(sql):
                 self.raw.execute("BEGIN IMMEDIATE")
                 self._pending = False
             return Result(self.raw.execute(sql, params))
-        except sqlite3.OperationalError as exc:
-            raise _busy_error(exc, self._origin) from None
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self._origin) from None
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> Result:
         try:
@@ -134,14 +196,45 @@ class Connection:
                 self.raw.execute("BEGIN IMMEDIATE")
                 self._pending = False
             return Result(self.raw.executemany(sql, rows))
-        except sqlite3.OperationalError as exc:
-            raise _busy_error(exc, self._origin) from None
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self._origin) from None
 
     def scalar(self, sql: str, params: Params = ()) -> Any:
         return self.execute(sql, params).scalar()
 
     def scalars(self, sql: str, params: Params = ()) -> list[Any]:
         return self.execute(sql, params).scalars()
+
+    def insert(self, sql: str, params: Params = ()) -> int:
+        """Run an `INSERT ... RETURNING id` and return the new id."""
+        return int(self.execute(sql, params).one()[0])
+
+    def serialize(self, name: str) -> None:
+        """Inside a transaction: no other transaction that serializes on `name` runs until this
+        one ends. SQLite: take the write lock now (it serialises every writer)."""
+        if self._pending:
+            try:
+                self.raw.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise sqlite_error(exc, self._origin) from None
+            self._pending = False
+        elif not self.raw.in_transaction:
+            raise StoreError("serialize() needs a transaction (use `with db.begin() as conn:`)")
+
+    def claim(self, table: str, set_sql: str, where_sql: str, order_by: str, limit: int,
+              returning: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Atomically update up to `limit` rows of `table` (alias `t` in the clauses) matching
+        `where_sql` (the first in `order_by` order) with `set_sql`; return `returning` of each,
+        in no particular order. Two claimers never get the same row. Use inside `begin()`;
+        params are `:name`; `set_sql` and `returning` name the columns without the alias."""
+        self.serialize(f"claim:{table}")
+        sql = (f"UPDATE {table} SET {set_sql} WHERE id IN (SELECT t.id FROM {table} t "
+               f"WHERE {where_sql} ORDER BY {order_by} LIMIT :claim_limit) RETURNING {returning}")
+        return self.execute(sql, {**(params or {}), "claim_limit": limit}).all()
+
+    def reset_ids(self, table: str) -> None:
+        """After rows were inserted with explicit ids (SQLite: nothing to do, the next id is
+        always the largest plus one)."""
 
     @property
     def in_transaction(self) -> bool:
@@ -155,8 +248,8 @@ class Connection:
         if immediate:
             try:
                 self.raw.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise _busy_error(exc, self._origin) from None
+            except sqlite3.Error as exc:
+                raise sqlite_error(exc, self._origin) from None
         else:
             self._pending = True
         try:
@@ -170,9 +263,9 @@ class Connection:
         if self.raw.in_transaction:
             try:
                 self.raw.commit()
-            except sqlite3.OperationalError as exc:
+            except sqlite3.Error as exc:
                 self.raw.rollback()
-                raise _busy_error(exc, self._origin) from None
+                raise sqlite_error(exc, self._origin, "commit") from None
 
     def close(self) -> None:
         """Give the connection back to its database's pool (or close it)."""
@@ -195,7 +288,12 @@ class Connection:
 class Database:
     """A SQLite database file shared by threads: each `begin()`/`connect()` checks a connection
     out of a small pool and gives it back afterwards, so a connection is used by one thread at a
-    time and nested blocks get separate connections (as with an SQLAlchemy Engine)."""
+    time and nested blocks get separate connections.
+
+    `postgres.PgDatabase` has the same methods and attributes.
+    """
+
+    backend = "sqlite"
 
     def __init__(self, path: Path | str, busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.path = str(path)
@@ -205,6 +303,11 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self.path!r})"
+
+    @property
+    def display(self) -> str:
+        """What `status` and messages show: the file, or the URL without its password."""
+        return self.path
 
     def _acquire(self) -> sqlite3.Connection:
         with self._lock:
@@ -222,7 +325,10 @@ class Database:
     def connect(self) -> Connection:
         """A connection outside any transaction (reads; `conn.begin()` for writes); use it as a
         context manager, or `close()` it, to give it back."""
-        return Connection(self._acquire(), self)
+        try:
+            return Connection(self._acquire(), self)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self) from None
 
     @contextmanager
     def begin(self, immediate: bool = False) -> Iterator[Connection]:
@@ -231,6 +337,22 @@ class Database:
         try:
             with conn.begin(immediate):
                 yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only connection that sees one moment of the database throughout (a deferred
+        transaction: the first read fixes its snapshot of the write-ahead log)."""
+        conn = self.connect()
+        try:
+            conn.raw.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.raw.rollback()
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self) from None
         finally:
             conn.close()
 
@@ -245,6 +367,29 @@ class Database:
             idle, self._idle = self._idle, []
         for raw in idle:
             raw.close()
+
+    # --- the instance lock: an flock on `<database>.lock` ---
+
+    @property
+    def lock_file(self) -> Path:
+        return Path(self.path + ".lock")
+
+    def instance_lock(self):  # type: ignore[no-untyped-def]
+        """An unacquired lock object (`acquire()`/`release()`, or `with`); LockedError when
+        another process holds it."""
+        from ..lock import InstanceLock
+
+        return InstanceLock(self.lock_file)
+
+    def lock_holder(self) -> LockHolder | None:
+        from ..lock import lock_holder
+
+        pid = lock_holder(self.lock_file)
+        return None if pid is None else LockHolder(pid if pid > 0 else None)
+
+    def table_names(self) -> list[str]:
+        with self.connect() as conn:
+            return conn.scalars("SELECT name FROM sqlite_master WHERE type = 'table'")
 
 
 def _connect(path: str, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
@@ -261,34 +406,70 @@ def _connect(path: str, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connectio
     return raw
 
 
-def open_database(path: Path | str, busy_timeout: float = BUSY_TIMEOUT) -> Database:
-    """The SQLite database at `path` (created with its folder), migrated; writers wait up to
-    `busy_timeout` seconds for another process's write lock, then raise DatabaseBusy."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    database = Database(path, busy_timeout)
+# --- opening ------------------------------------------------------------------------------------
+
+def is_url(target: str | Path) -> bool:
+    return isinstance(target, str) and "://" in target
+
+
+def redact(url: str) -> str:
+    """The URL without its password (for messages and `status`)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "")
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+
+
+def open_database(target: Path | str, busy_timeout: float = BUSY_TIMEOUT,
+                  password: str | None = None) -> "Database":
+    """The store at `target`, migrated: a SQLite file path (created with its folder), or a
+    `postgresql://` URL (`password`, when given, comes from the environment). A statement
+    waits up to `busy_timeout` seconds for another process's lock, then DatabaseBusy."""
+    if is_url(target):
+        scheme = str(target).split("://", 1)[0].lower()
+        if scheme not in ("postgresql", "postgres"):
+            raise StoreError(f"database.url: unsupported database {scheme}://",
+                             "use postgresql://user@host/dbname, or leave it out for SQLite")
+        from .postgres import PgDatabase
+
+        database: Any = PgDatabase(str(target), password, busy_timeout)
+    else:
+        try:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{target}: cannot create the state database's folder: "
+                             f"{exc.strerror}") from None
+        database = Database(target, busy_timeout)
     try:
         migrate(database)
     except DatabaseBusy:
         database.dispose()
         raise
-    except sqlite3.Error as exc:
+    except StoreError as exc:
         database.dispose()
-        message = " ".join(str(exc).split())
-        raise StoreError(f"{path}: cannot open the state database: {message}") from None
+        detail = getattr(exc, "detail", exc.message)
+        raise StoreError(f"{database.display}: cannot open the state database: {detail}",
+                         exc.hint) from None
     return database
 
 
-def migrate(database: Database) -> list[int]:
-    """Apply every migration not yet recorded; return the versions applied."""
-    with database.connect() as conn:  # the usual case, up to date: no write lock taken
-        try:
-            if not _pending(conn):
-                return []
-        except sqlite3.OperationalError as exc:
-            if "no such table" not in str(exc):
-                raise
+def open_store(settings: Any) -> "Database":
+    """The store a Settings object points at (`database.url` or `paths.database`)."""
+    return open_database(settings.database_target, settings.database.busy_timeout,
+                         settings.secrets.database_password or None)
+
+
+def migrate(database: "Database") -> list[int]:
+    """Apply every migration not yet recorded, once, under the database's lock; return the
+    versions applied."""
+    with database.connect() as conn:  # the usual case, up to date: no lock taken
+        if _has_migrations_table(conn) and not _pending(conn):
+            return []
     applied: list[int] = []
     with database.begin(immediate=True) as conn:  # one process migrates, the others wait
+        conn.serialize("migrations")
         conn.execute(SCHEMA_MIGRATIONS)
         for version, name, statements in _pending(conn):
             for statement in statements:
@@ -299,6 +480,13 @@ def migrate(database: Database) -> list[int]:
             )
             applied.append(version)
     return applied
+
+
+def _has_migrations_table(conn: Any) -> bool:
+    if conn.dialect == "sqlite":
+        return conn.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                           "AND name = 'schema_migrations'") > 0
+    return conn.scalar("SELECT to_regclass('schema_migrations') IS NOT NULL")
 
 
 def _pending(conn: Connection) -> list[tuple[int, str, list[str]]]:
@@ -321,3 +509,9 @@ def utc_text(moment: datetime) -> str:
 
 def parse_utc(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def client_label() -> str:
+    """Names this process to the database server (PostgreSQL `application_name`)."""
+    return f"publisher pid={os.getpid()} host={os.uname().nodename}"[:63]
+

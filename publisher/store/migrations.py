@@ -249,6 +249,19 @@ ARTICLE_CAPTION_DATE_SOURCE = [
     "ALTER TABLE articles ADD COLUMN date_source TEXT NOT NULL DEFAULT 'page'",
 ]
 
+# --- web rate limits (migration 11): shared by every `serve` process of the store ---------------
+
+RATE_EVENTS = [
+    """CREATE TABLE IF NOT EXISTS rate_events (
+    scope TEXT NOT NULL,
+    client TEXT NOT NULL,
+    at TEXT NOT NULL
+)""",  # one row per counted request, deleted once out of its window; client: a keyed hash of
+    # the address (HMAC under the site secret), never the address itself
+    "CREATE INDEX IF NOT EXISTS rate_events_client ON rate_events (scope, client, at)",
+    "CREATE INDEX IF NOT EXISTS rate_events_at ON rate_events (scope, at)",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "articles, seed files and feed outputs", [*ARTICLES, *SEED_FILES, *FEED_OUTPUTS]),
     (2, "subscribers", SUBSCRIBERS),
@@ -262,4 +275,5 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (8, "delivery claims (owner, lease) and the planner lock", DELIVERY_CLAIMS),
     (9, "articles: page hash (the same page under two file names)", ARTICLE_PAGE_HASH),
     (10, "articles: image caption, date source", ARTICLE_CAPTION_DATE_SOURCE),
+    (11, "web rate limits shared by every serve process", RATE_EVENTS),
 ]

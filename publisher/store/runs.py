@@ -60,10 +60,9 @@ _RUN_COLUMNS = 'id, "trigger", started_at, finished_at, outcome, summary, detail
 
 
 def start_run(conn: Connection, trigger: str, now: datetime) -> int:
-    result = conn.execute(
+    return conn.insert(
         'INSERT INTO scheduler_runs ("trigger", started_at, finished_at, outcome, summary, details) '
-        "VALUES (?, ?, NULL, 'running', '', '{}')", (trigger, utc_text(now)))
-    return int(result.lastrowid)  # type: ignore[arg-type]
+        "VALUES (?, ?, NULL, 'running', '', '{}') RETURNING id", (trigger, utc_text(now)))
 
 
 def finish_run(

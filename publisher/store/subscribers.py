@@ -20,13 +20,14 @@ def add_subscriber(
     status: str, now: datetime,
 ) -> Subscriber:
     """Insert a new subscriber; the caller checks first that the address is not known."""
-    result = conn.execute(
+    new_id = conn.insert(
         "INSERT INTO subscribers (email, email_key, name, cadence, categories, status, created_at, "
-        "confirmed_at, last_digest_at, failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)",
+        "confirmed_at, last_digest_at, failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 0) "
+        "RETURNING id",
         (email, email.casefold(), name, cadence, json.dumps(list(categories)), status,
          utc_text(now), utc_text(now) if status == "active" else None),
     )
-    found = get_subscriber(conn, result.lastrowid)  # type: ignore[arg-type]
+    found = get_subscriber(conn, new_id)
     assert found is not None
     return found
 

@@ -1,4 +1,5 @@
-"""What the web pages read and the little they write: article pages, confirmation-mail cooldowns."""
+"""What the web pages read and the little they write: article pages, confirmation-mail cooldowns,
+per-client rate limits (in the store, so every `serve` process of it counts the same requests)."""
 
 from __future__ import annotations
 
@@ -108,6 +109,24 @@ def release_confirmation_mail(conn: Connection, email_key: str) -> None:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def take_rate_slot(conn: Connection, scope: str, client: str, now: datetime, limit: int,
+                   window_seconds: float) -> bool:
+    """Count one request of `client` in `scope` now, unless it already made `limit` in the
+    last `window_seconds` (a sliding log): True when allowed. Inside a transaction; requests
+    of one scope take turns (`serialize`), so two processes never both take the last slot.
+    Events out of the window are deleted on the way."""
+    conn.serialize(f"rate:{scope}")
+    cutoff = utc_text(now - timedelta(seconds=window_seconds))
+    conn.execute("DELETE FROM rate_events WHERE scope = ? AND at <= ?", (scope, cutoff))
+    used = conn.scalar("SELECT count(*) FROM rate_events WHERE scope = ? AND client = ?",
+                       (scope, client))
+    if used >= limit:
+        return False
+    conn.execute("INSERT INTO rate_events (scope, client, at) VALUES (?, ?, ?)",
+                 (scope, client, utc_text(now)))
+    return True
 
 
 @dataclass(frozen=True)

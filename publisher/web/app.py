@@ -65,14 +65,16 @@ def create_app(
 ) -> Flask:
     """The web app for checked settings; raises ConfigError for a missing secret."""
     template_dirs = tuple(dict.fromkeys([settings.templates_dir / "web", BUILTIN_TEMPLATES]))
+    clock = now or (lambda: datetime.now(timezone.utc))
     web = Web(
         settings=settings,
         engine=engine,
-        now=now or (lambda: datetime.now(timezone.utc)),
+        now=clock,
         sender=sender or default_sender(settings),
         csrf=Csrf(settings.secrets.secret_key,
                   secure_cookie=settings.web.public_url.startswith("https://")),
-        subscribe_limiter=RateLimiter(settings.web.subscribe_per_ip, 3600.0),
+        subscribe_limiter=RateLimiter(engine, "subscribe", settings.web.subscribe_per_ip, 3600.0,
+                                      settings.secrets.secret_key, clock),
         files=FileServer(),
         template_dirs=template_dirs,
     )

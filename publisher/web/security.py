@@ -9,16 +9,19 @@ providers send it without cookies, and its signed token is the authority.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
-from typing import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable
 
 from flask import Request, Response
 
 from .. import tokens
+from ..store import web as web_store
+
+if TYPE_CHECKING:
+    from ..store import Database
 
 CSRF_COOKIE = "csrf"
 CSRF_FIELD = "csrf_token"
@@ -85,36 +88,26 @@ class Csrf:
 
 
 class RateLimiter:
-    """At most `limit` events per key in any `window` seconds (a sliding log, in memory).
-
-    In memory on purpose: client addresses are never written to disk. One process (waitress
-    is one process with threads), so one limiter sees every request.
+    """At most `limit` requests per client address in any `window` seconds, counted in the store
+    (`store.web.take_rate_slot`), so several `serve` processes behind one load balancer share
+    the count. Addresses are never written down: each is stored as an HMAC under the site
+    secret, and deleted once out of the window.
     """
 
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic,
-                 max_keys: int = 100_000) -> None:
+    def __init__(self, engine: "Database", scope: str, limit: int, window: float,
+                 secret: str, clock: Callable[[], datetime]) -> None:
+        self._engine = engine
+        self._scope = scope
         self._limit = limit
         self._window = window
+        self._key = hashlib.sha256(f"rate-limit\0{secret}".encode()).digest()
         self._clock = clock
-        self._max_keys = max_keys
-        self._events: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def allow(self, key: str) -> bool:
-        now = self._clock()
-        with self._lock:
-            if len(self._events) >= self._max_keys:
-                self._forget_idle(now)
-            log = self._events.setdefault(key, deque())
-            while log and log[0] <= now - self._window:
-                log.popleft()
-            if len(log) >= self._limit:
-                return False
-            log.append(now)
-            return True
+    def client_key(self, address: str) -> str:
+        return hmac.new(self._key, f"{self._scope}\0{address}".encode(),
+                        hashlib.sha256).hexdigest()[:32]
 
-    def _forget_idle(self, now: float) -> None:
-        for key in [k for k, log in self._events.items() if not log or log[-1] <= now - self._window]:
-            del self._events[key]
-        if len(self._events) >= self._max_keys:  # still full: under attack, start over
-            self._events.clear()
+    def allow(self, address: str) -> bool:
+        with self._engine.begin() as conn:
+            return web_store.take_rate_slot(conn, self._scope, self.client_key(address),
+                                            self._clock(), self._limit, self._window)

@@ -1,0 +1,367 @@
+"""The store's backend seam on both backends (SQLite file, PostgreSQL database): claims, locks,
+error wrapping, `status`, `db copy`, and every command on each."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import PUBLISHER, WEB_SECRET, Backend, Project, fresh_pg_database
+from test_digest_support import SECRET
+
+from publisher.errors import DatabaseBusy, StoreError
+from publisher.store import open_database
+from publisher.store import runs as run_store
+from publisher.store.copy import store_tables, table_rows
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+ENV = {"PUBLISHER_SECRET_KEY": SECRET}
+
+
+@pytest.fixture
+def engine(project: Project):  # type: ignore[no-untyped-def]
+    database = project.open_store()
+    yield database
+    database.dispose()
+
+
+def test_new_ids_come_from_returning_on_both(engine, backend: Backend) -> None:  # type: ignore[no-untyped-def]
+    with engine.begin() as conn:
+        first = run_store.start_run(conn, "tick", T0)
+        second = run_store.start_run(conn, "tick", T0)
+    assert second == first + 1
+    assert engine.backend == backend.name
+
+
+def test_claims_give_each_row_to_exactly_one_of_several_claimers(engine) -> None:  # type: ignore[no-untyped-def]
+    with engine.begin() as conn:
+        ids = {run_store.start_run(conn, "tick", T0) for _ in range(200)}
+    got: dict[str, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def claimer(name: str) -> None:
+        mine = got.setdefault(name, [])
+        try:
+            while True:
+                with engine.begin() as conn:
+                    rows = conn.claim("scheduler_runs", "outcome = 'claimed', summary = :me",
+                                      "t.outcome = 'running'", "t.id", 7, "id", {"me": name})
+                if not rows:
+                    return
+                mine.extend(r[0] for r in rows)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claimer, args=(f"c{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    claimed = [i for rows in got.values() for i in rows]
+    assert sorted(claimed) == sorted(ids)  # every row once, none twice
+    with engine.connect() as conn:
+        owners = dict(conn.execute("SELECT id, summary FROM scheduler_runs").all())
+    assert all(owners[i] == name for name, rows in got.items() for i in rows)
+
+
+def test_serialize_lets_one_transaction_at_a_time_through(engine) -> None:  # type: ignore[no-untyped-def]
+    with engine.begin() as conn:
+        run_id = run_store.start_run(conn, "tick", T0)
+    inside: list[int] = []
+    overlap: list[int] = []
+    lock = threading.Lock()
+
+    def bump() -> None:
+        for _ in range(10):
+            with engine.begin() as conn:
+                conn.serialize("test")
+                with lock:
+                    inside.append(1)
+                    if len(inside) > 1:
+                        overlap.append(1)
+                value = conn.scalar("SELECT summary FROM scheduler_runs WHERE id = ?", (run_id,))
+                conn.execute("UPDATE scheduler_runs SET summary = ? WHERE id = ?",
+                             (str(int(value or "0") + 1), run_id))
+                with lock:
+                    inside.pop()
+
+    threads = [threading.Thread(target=bump) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with engine.connect() as conn:
+        assert conn.scalar("SELECT summary FROM scheduler_runs WHERE id = ?", (run_id,)) == "30"
+    assert overlap == []
+
+
+def test_driver_errors_leave_the_seam_as_store_errors(engine) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(StoreError, match="state database"):
+        with engine.begin() as conn:
+            conn.execute("SELECT no_such_column FROM articles")
+    with engine.begin() as conn:
+        run_store.start_run(conn, "tick", T0)
+    with pytest.raises(StoreError):  # the unique key: nothing of the transaction stays
+        with engine.begin() as conn:
+            conn.execute("INSERT INTO schedule_slots (cadence, slot_at, status, recorded_at, "
+                         "detail) VALUES ('daily', 'x', 'sent', 'x', '')")
+            conn.execute("INSERT INTO schedule_slots (cadence, slot_at, status, recorded_at, "
+                         "detail) VALUES ('daily', 'x', 'sent', 'x', '')")
+    with engine.connect() as conn:
+        assert conn.scalar("SELECT count(*) FROM schedule_slots") == 0
+
+
+def test_a_held_write_lock_is_database_busy_after_busy_timeout(project: Project, backend) -> None:  # type: ignore[no-untyped-def]
+    holder = project.open_store()
+    impatient = open_database(backend.url or project.database, 0.3)
+    try:
+        with holder.begin() as conn:
+            run_id = run_store.start_run(conn, "tick", T0)
+        with holder.begin() as conn:
+            conn.execute("UPDATE scheduler_runs SET summary = 'held' WHERE id = ?", (run_id,))
+            with pytest.raises(DatabaseBusy, match=r"busy \(another process has held a write "
+                                                  r"lock for 0.3 s\)"):
+                with impatient.begin() as other:
+                    other.execute("UPDATE scheduler_runs SET summary = 'mine' WHERE id = ?",
+                                  (run_id,))
+        with impatient.connect() as conn:
+            assert conn.scalar("SELECT summary FROM scheduler_runs WHERE id = ?",
+                               (run_id,)) == "held"
+    finally:
+        impatient.dispose()
+        holder.dispose()
+
+
+def test_migrations_run_once_when_several_processes_open_a_new_store(tmp_path, backend) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    if backend.url:
+        backend.cluster.sql(f"CREATE DATABASE fresh_{os.getpid()}")
+        target = backend.cluster.url_for(f"fresh_{os.getpid()}")
+    else:
+        target = str(tmp_path / "new" / "publisher.db")
+    code = ("import sys; from publisher.store import open_database; "
+            "open_database(sys.argv[1]).dispose()")
+    procs = [subprocess.Popen([sys.executable, "-c", code, target], stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    store = open_database(target)
+    try:
+        with store.connect() as conn:
+            versions = conn.scalars("SELECT version FROM schema_migrations ORDER BY version")
+    finally:
+        store.dispose()
+    from publisher.store.migrations import MIGRATIONS
+
+    assert versions == [m[0] for m in MIGRATIONS]
+
+
+# --- status ---------------------------------------------------------------------------------
+
+def test_status_names_the_database_without_password_and_the_lock_holder(project, backend) -> None:  # type: ignore[no-untyped-def]
+    env = {}
+    if backend.url:  # trust authentication: a password in the environment's url is ignored
+        env["PUBLISHER_DATABASE_URL"] = backend.url.replace("publisher@", "publisher:s3cret@")
+    idle = json.loads(project.run("status", "--json", env=env, check=True).stdout)
+    assert idle["process"] == {"running": False, "pid": None, "host": None}
+    engine = project.open_store()
+    try:
+        with engine.instance_lock():
+            data = json.loads(project.run("status", "--json", env=env, check=True).stdout)
+            text = project.run("status", env=env, check=True).stdout
+    finally:
+        engine.dispose()
+    assert data["process"]["running"] is True and data["process"]["pid"] == os.getpid()
+    assert data["backend"] == backend.name
+    if backend.url:
+        assert data["database"] == backend.url.replace("publisher@", "publisher:***@")
+        assert "s3cret" not in text and data["process"]["host"] == os.uname().nodename
+        assert f"process: running (pid {os.getpid()} on {os.uname().nodename})" in text
+    else:
+        assert data["database"] == str(project.database)
+        assert f"process: running (pid {os.getpid()})" in text
+    assert f"database: {data['database']} ({backend.name})" in text
+
+
+def test_a_second_daemon_is_refused_naming_the_holder(project) -> None:  # type: ignore[no-untyped-def]
+    engine = project.open_store()
+    try:
+        with engine.instance_lock():
+            second = project.run("tick", env=ENV)
+    finally:
+        engine.dispose()
+    assert second.returncode == 3
+    assert f"process {os.getpid()} holds" in second.stderr
+
+
+# --- every command on this backend -------------------------------------------------------------
+
+def test_every_command_works(project: Project, backend: Backend, tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import time
+
+    project.write_config('[web]\nport = 0\n')
+    project.run("subscribers", "add", "ana@example.org", "--cadence", "immediate", check=True)
+    assert "ana@example.org" in project.run("subscribers", "list", check=True).stdout
+    assert project.run("build-feeds", check=True).returncode == 0
+    assert project.run("ingest", check=True).returncode == 0
+    listed = project.run("articles", "list", check=True).stdout
+    assert listed.strip()
+    out = tmp_path / "preview"
+    project.run("digest", "preview", "--subscriber", "ana@example.org", "--out", str(out),
+                env=ENV, check=True)
+    sent = project.run("send-digests", env=ENV, check=True)
+    assert sent.stdout.startswith("digests: 1 sent"), sent.stdout + sent.stderr
+    assert len(list(project.outbox.glob("*.eml"))) == 1
+    assert project.run("tick", env=ENV, check=True).returncode == 0
+    status = json.loads(project.run("status", "--json", check=True).stdout)
+    assert status["backend"] == backend.name and status["deliveries"]["sent"] == 1
+    if not backend.url:
+        assert project.database.exists()
+    else:
+        assert not project.database.exists()  # nothing went to the SQLite default
+    full_env = {**os.environ, "PUBLISHER_CONFIG": str(project.config), **ENV}
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as sink:
+        serve = subprocess.Popen([*PUBLISHER, "serve", "--port", "0"], cwd=project.root,
+                                 env=full_env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        url = None
+        while url is None and time.monotonic() < deadline:
+            found = re.search(r"serving .* on (http://\S+) ", log.read_text(errors="replace"))
+            url = found.group(1) if found else None
+            time.sleep(0.05)
+        assert url, log.read_text()
+        with urllib.request.urlopen(f"{url}/", timeout=10) as reply:
+            assert reply.status == 200
+        with urllib.request.urlopen(f"{url}/digests/", timeout=10) as reply:
+            assert reply.status == 200
+        run = subprocess.Popen([*PUBLISHER, "run"], cwd=project.root, env=full_env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                data = json.loads(project.run("status", "--json", check=True).stdout)
+                if data["process"]["running"]:
+                    break
+                time.sleep(0.1)
+            assert data["process"]["pid"] == run.pid
+        finally:
+            run.terminate()
+            assert run.wait(30) == 0, run.stdout.read() if run.stdout else ""
+    finally:
+        serve.terminate()
+        serve.wait(30)
+
+
+# --- db copy --------------------------------------------------------------------------------
+
+def populate(project: Project) -> None:
+    """A store with rows in (nearly) every table, made by the commands themselves."""
+    for n in range(5):
+        project.run("subscribers", "add", f"reader{n}@example.org", "--cadence", "immediate",
+                    check=True)
+    project.run("subscribers", "add", "weekly@example.org", "--cadence", "weekly", check=True)
+    project.run("subscribers", "remove", "reader4@example.org", check=True)
+    project.run("build-feeds", check=True)
+    project.run("send-digests", env=ENV, check=True)
+    project.run("tick", env=ENV, check=True)
+
+
+def other_target(backend: Backend, tmp_path: Path, cluster_factory) -> str:  # type: ignore[no-untyped-def]
+    """SQLite store -> a new PostgreSQL database; PostgreSQL store -> a new SQLite file."""
+    if backend.url:
+        return str(tmp_path / "copy" / "publisher.db")
+    return fresh_pg_database(cluster_factory())
+
+
+def test_db_copy_copies_every_table_row_for_row(project, backend, tmp_path, request) -> None:  # type: ignore[no-untyped-def]
+    populate(project)
+    target = other_target(backend, tmp_path, lambda: request.getfixturevalue("pg_cluster"))
+    copied = project.run("db", "copy", "--to", target, check=True)
+    source = project.open_store()
+    dest = open_database(target)
+    try:
+        counts = {}
+        for table in store_tables():
+            rows = table_rows(source, table)
+            assert table_rows(dest, table) == rows, table
+            counts[table] = len(rows)
+            assert f"  {table}: {len(rows)} rows" in copied.stderr
+        assert all(counts[t] > 0 for t in ("articles", "seed_files", "feed_outputs",
+                                            "subscribers", "digests", "deliveries",
+                                            "scheduler_runs", "store_locks"))
+        assert f"copied {sum(counts.values())} rows in {len(counts)} tables" in copied.stdout
+        with dest.begin() as conn:  # new ids continue after the copied ones
+            assert run_store.start_run(conn, "tick", T0) > max(
+                r[0] for r in table_rows(source, "scheduler_runs"))
+    finally:
+        source.dispose()
+        dest.dispose()
+    # the copy works as the store: the commands run against it
+    before = json.loads(project.run("status", "--json", check=True).stdout)
+    if "://" in target:
+        env = {"PUBLISHER_DATABASE_URL": target}
+    else:
+        project.database_url = None
+        project.write_config(f'[paths]\ndatabase = "{target}"\n')
+        env = {"PUBLISHER_DATABASE_URL": ""}
+    after = json.loads(project.run("status", "--json", env=env, check=True).stdout)
+    assert after["database"] != before["database"]
+    for key in ("subscribers", "deliveries", "articles", "last_scan", "last_digests"):
+        assert after[key] == before[key], key
+    assert after["deliveries"]["sent"] == 5
+
+
+def test_db_copy_refuses_a_target_that_has_data_and_a_password_in_the_url(project, backend, tmp_path, request) -> None:  # type: ignore[no-untyped-def]
+    populate(project)
+    target = other_target(backend, tmp_path, lambda: request.getfixturevalue("pg_cluster"))
+    project.run("db", "copy", "--to", target, check=True)
+    again = project.run("db", "copy", "--to", target)
+    assert again.returncode == 2
+    assert "already has rows: copy only into an empty database" in again.stderr
+    assert "Traceback" not in again.stderr
+    secret = project.run("db", "copy", "--to", "postgresql://u:pw@127.0.0.1:1/x")
+    assert secret.returncode == 2 and "must not contain a password" in secret.stderr
+    assert "pw@" not in secret.stderr
+
+
+def test_an_unreachable_database_is_one_clear_line(project: Project) -> None:
+    import time
+
+    with socket_closed_port() as port:
+        url = f"postgresql://publisher@127.0.0.1:{port}/nowhere"
+        started = time.monotonic()
+        result = project.run("status", env={"PUBLISHER_DATABASE_URL": url})
+    assert time.monotonic() - started < 20
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: {url}: cannot open the state database: cannot connect:"), result.stderr
+    assert "PGPASSWORD" in lines[0]
+
+
+class socket_closed_port:
+    """A local port nobody listens on (bound, never listening, for the block)."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        return int(self.sock.getsockname()[1])
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
