@@ -181,10 +181,12 @@
           </xsl:call-template>
         </xsl:if>
       </p>
-      <!-- Without a summary the description is the full text as HTML (and there is no
-           content:encoded): not shown, it would read as markup. -->
+      <!-- The description is HTML: with content:encoded beside it, the summary escaped as
+           HTML (so it is written out as it is: the browser shows the text, and any markup in
+           it only as text); without, it is the full text, not shown here. Browsers that do
+           not honour disable-output-escaping show the entities. -->
       <xsl:if test="content:encoded and description">
-        <p class="summary"><xsl:value-of select="description"/></p>
+        <p class="summary"><xsl:value-of select="description" disable-output-escaping="yes"/></p>
       </xsl:if>
     </article>
   </xsl:template>

@@ -21,7 +21,6 @@ from functools import wraps
 from importlib import resources
 from typing import TypeVar
 
-from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 
@@ -207,46 +206,14 @@ def description(spec: FeedSpec, site: Site) -> str:
 # --- Atom and RSS via feedgen -------------------------------------------------------------
 
 
-class _AtomEntryLink(BaseEntryExtension):
-    """Writes an Atom entry's alternate link.
-
-    feedgen 1.0 drops `rel` and `type` from entry links (a loop variable shadows the link data),
-    so Atom entries get their link from here instead of `FeedEntry.link()`. Also marks an entry
-    whose language differs from the feed's (feedgen has no per-entry xml:lang).
-    """
-
-    href = ""
-    lang = ""
-
-    def extend_atom(self, entry):  # type: ignore[no-untyped-def]
-        entry.append(
-            entry.makeelement("link", {"href": self.href, "rel": "alternate", "type": "text/html"})
-        )
-        if self.lang:
-            entry.set(_XML_LANG, self.lang)
-        return entry
-
-
 _DC = "http://purl.org/dc/elements/1.1/"
 
 
 class _DcNamespace(BaseExtension):
+    """Declares dc: on the RSS root, for the items' dc:creator."""
+
     def extend_ns(self):  # type: ignore[no-untyped-def]
         return {"dc": _DC}
-
-
-class _RssCreator(BaseEntryExtension):
-    """Writes an RSS item's dc:creator: feedgen's dc extension checks fifteen Dublin Core fields
-    per item, which cost more than the rest of the item; this is the one we use."""
-
-    name = ""
-
-    def extend_rss(self, item):  # type: ignore[no-untyped-def]
-        if self.name:
-            creator = item.makeelement(f"{{{_DC}}}creator", {})
-            creator.text = self.name
-            item.append(creator)
-        return item
 
 
 class _History(BaseExtension):
@@ -314,18 +281,11 @@ def _set_links(
     fg.link(href=home_url(spec, site), rel="alternate", type="text/html")
 
 
-def _document(
-    spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks
-) -> tuple[FeedGenerator, list[FeedEntry]]:
-    """One feedgen document that renders as both Atom and RSS: each entry is built once.
-
-    Every field but the links is shared; the Atom entry link comes from `_AtomEntryLink`, the
-    RSS item link is added by `_rss_bytes` (feedgen would also write it, without `rel`, into
-    the Atom entry), and authors go to Atom `<author>` and RSS `dc:creator`.
-    """
+def _document(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks) -> FeedGenerator:
+    """The feed-level part of a document, one feedgen document for both Atom and RSS; the
+    entries are written by `_atom_entry` and `_rss_item` and spliced in (`_with_entries`)."""
     fg = _generator(spec, site)
-    fg.register_extension("entry_link", BaseExtension, _AtomEntryLink, atom=True, rss=False)
-    fg.register_extension("creator", _DcNamespace, _RssCreator, atom=False, rss=True)
+    fg.register_extension("creator", _DcNamespace, BaseEntryExtension, atom=False, rss=True)
     if links != LIVE:
         fg.register_extension("history", _History, BaseEntryExtension)
         fg.history.archive = links.page > 0
@@ -335,83 +295,174 @@ def _document(
         # RFC 4287 4.1.1: a feed needs an author unless every entry has one. Without an email
         # address feedgen writes no RSS author.
         fg.author({"name": site.title or site.host})
-    entries = []
-    for article in spec.articles:
-        fe = fg.add_entry(order="append")
-        fe.id(article.guid)  # also the RSS guid, isPermaLink="false"
-        fe.title(article.title or article.url)  # feedgen refuses an empty title
-        fe.updated(aware(article.updated, site))
-        fe.published(aware(article.published, site))
-        if article.summary:
-            # RSS <description> is read as HTML, and the summary is text: it goes in escaped.
-            # (description() also sets the Atom content, which the next line replaces.)
-            fe.description(_html_text(article.summary))
-        fe.content(article.full_html, type="html")
-        if article.summary:
-            fe.summary(article.summary)  # Atom <summary> is text; RSS keeps the escaped one
-        if article.category:
-            fe.category(term=article.category)
-        fe.entry_link.href = article.url
-        if article.language and article.language != site.language:
-            fe.entry_link.lang = article.language
-        if article.authors:
-            fe.author([{"name": name} for name in article.authors])
-            # RSS's own <author> must be an email address, which we don't publish. Co-authors
-            # share one dc:creator: with one element each, feedparser's `author` and newsboat
-            # show only the last.
-            fe.creator.name = ", ".join(article.authors)
-        entries.append(fe)
-    return fg, entries
+    return fg
+
+
+# --- entries: written directly, the bytes feedgen gives at a fraction of its cost -----------
+#
+# feedgen builds every entry as dicts and then an lxml tree, which took most of the build's
+# time once archive pages put every article into three documents. An entry is a few text
+# fields with two escaping rules, so it is written here exactly as lxml serialises feedgen's
+# tree (tests/feedgen_reference.py renders both ways and compares the bytes). A character XML
+# cannot carry raises ValueError, as lxml does (`_xml_bytes`), so `_xml_safe` cleans and
+# renders again.
+
+# In UTF-8, the C0 controls XML forbids are single bytes no other character's encoding holds.
+_NOT_XML_BYTES = bytes(c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D))
+
+
+def _xml_bytes(text: str) -> bytes:
+    """`text` in UTF-8, or ValueError if it holds a character XML cannot carry: one C-level
+    pass over the bytes (a regular expression over every body cost more than the writing)."""
+    raw = text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for lone surrogates
+    if (len(raw.translate(None, _NOT_XML_BYTES)) != len(raw)
+            or b"\xef\xbf\xbe" in raw or b"\xef\xbf\xbf" in raw):  # U+FFFE, U+FFFF
+        raise ValueError("All strings must be XML compatible")
+    return raw
+
+
+def _text(value: str) -> str:
+    """Element text as libxml2 escapes it (checked for XML characters by `_xml_bytes`)."""
+    if "&" in value:
+        value = value.replace("&", "&amp;")
+    if "<" in value:
+        value = value.replace("<", "&lt;")
+    if ">" in value:
+        value = value.replace(">", "&gt;")
+    if "\r" in value:
+        value = value.replace("\r", "&#13;")
+    return value
+
+
+def _attr(value: str) -> str:
+    """An attribute value (between double quotes) as libxml2 escapes it."""
+    value = _text(value)
+    for char, ref in (('"', "&quot;"), ("\n", "&#10;"), ("\t", "&#9;")):
+        if char in value:
+            value = value.replace(char, ref)
+    return value
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _rfc822(moment: datetime) -> str:
+    """feedgen's RSS date: strftime('%a, %d %b %Y %H:%M:%S %z') in the C locale."""
+    return (f"{_DAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} "
+            f"{moment.year:04d} {moment:%H:%M:%S %z}")
+
+
+def _atom_entry(article: Article, site: Site) -> str:
+    lang = article.language
+    parts = [f'  <entry xml:lang="{_attr(lang)}">\n' if lang and lang != site.language
+             else "  <entry>\n",
+             f"    <id>{_text(article.guid)}</id>\n"
+             f"    <title>{_text(article.title or article.url)}</title>\n"
+             f"    <updated>{aware(article.updated, site).isoformat()}</updated>\n"]
+    for name in article.authors:
+        if name:
+            parts.append(f"    <author>\n      <name>{_text(name)}</name>\n    </author>\n")
+    body = article.full_html
+    parts.append(f'    <content type="html">{_text(body)}</content>\n' if body
+                 else '    <content type="html"/>\n')
+    if article.summary:
+        parts.append(f"    <summary>{_text(article.summary)}</summary>\n")
+    if article.category:
+        parts.append(f'    <category term="{_attr(article.category)}"/>\n')
+    parts.append(f"    <published>{aware(article.published, site).isoformat()}</published>\n"
+                 f'    <link href="{_attr(article.url)}" rel="alternate" type="text/html"/>\n'
+                 "  </entry>\n")
+    return "".join(parts)
+
+
+def _rss_item(article: Article, site: Site) -> str:
+    """An RSS item: the summary as description and the full text as content:encoded, or the
+    full text as description when there is no summary. Co-authors share one dc:creator (with
+    one element each, feedparser's `author` and newsboat show only the last); RSS's own
+    <author> must be an email address, which we don't publish."""
+    parts = [f"    <item>\n      <title>{_text(article.title or article.url)}</title>\n"]
+    if article.url:
+        parts.append(f"      <link>{_text(article.url)}</link>\n")
+    body = _text(article.full_html)
+    if article.summary:
+        # RSS <description> is read as HTML, and the summary is text: it goes in escaped.
+        parts.append(f"      <description>{_text(_html_text(article.summary))}</description>\n"
+                     f"      <content:encoded>{body}</content:encoded>\n")
+    else:
+        parts.append(f"      <description>{body}</description>\n")
+    parts.append(f'      <guid isPermaLink="false">{_text(article.guid)}</guid>\n')
+    if article.category:
+        parts.append(f"      <category>{_text(article.category)}</category>\n")
+    parts.append(f"      <pubDate>{_rfc822(aware(article.published, site))}</pubDate>\n")
+    names = ", ".join(article.authors)
+    if names:
+        parts.append(f"      <dc:creator>{_text(names)}</dc:creator>\n")
+    parts.append("    </item>\n")
+    return "".join(parts)
+
+
+def _with_entries(head: bytes, close: bytes, entries: list[bytes]) -> bytes:
+    """The feed-level document `head`, which ends in `close`, with the entries before it."""
+    if not entries:
+        return head
+    if not head.endswith(close):
+        raise AssertionError(f"feedgen document does not end in {close!r}")
+    return head[:-len(close)] + b"".join(entries) + close
 
 
 def _atom_bytes(
-    fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks
+    fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks,
+    entries: list[bytes] | None = None,
 ) -> bytes:
     _set_links(fg, spec, site, feeds_url, "atom.xml", ATOM_TYPE, links.page)
-    return with_stylesheet(fg.atom_str(pretty=True), document_folder(spec, links.page))
+    if entries is None:
+        entries = [_xml_bytes(_atom_entry(a, site)) for a in spec.articles]
+    head = with_stylesheet(fg.atom_str(pretty=True), document_folder(spec, links.page))
+    return _with_entries(head, b"</feed>\n", entries)
 
 
 def _rss_bytes(
-    fg: FeedGenerator, entries: list[FeedEntry], spec: FeedSpec, site: Site, feeds_url: str,
-    links: FeedLinks,
+    fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks,
+    items: list[bytes] | None = None,
 ) -> bytes:
-    """RSS 2.0 with content:encoded for the full text and dc:creator for authors.
-
-    Call after `_atom_bytes` on the same document: the item links added here would show in Atom.
-    """
+    """RSS 2.0 with content:encoded for the full text and dc:creator for authors."""
     _set_links(fg, spec, site, feeds_url, "rss.xml", RSS_TYPE, links.page)
-    for fe, article in zip(entries, spec.articles):
-        fe.link(href=article.url, replace=True)
-    return with_stylesheet(fg.rss_str(pretty=True), document_folder(spec, links.page))
+    if items is None:
+        items = [_xml_bytes(_rss_item(a, site)) for a in spec.articles]
+    head = with_stylesheet(fg.rss_str(pretty=True), document_folder(spec, links.page))
+    return _with_entries(head, b"  </channel>\n</rss>\n", items)
 
 
 @_xml_safe
 def render_atom(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE) -> bytes:
     """Atom 1.0, entries in the order given (the caller sorts them newest first)."""
-    fg, _entries = _document(spec, site, feeds_url, links)
+    fg = _document(spec, site, feeds_url, links)
     return _atom_bytes(fg, spec, site, feeds_url, links)
 
 
 @_xml_safe
 def render_rss(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE) -> bytes:
     """RSS 2.0, entries in the order given."""
-    fg, entries = _document(spec, site, feeds_url, links)
-    return _rss_bytes(fg, entries, spec, site, feeds_url, links)
+    fg = _document(spec, site, feeds_url, links)
+    return _rss_bytes(fg, spec, site, feeds_url, links)
 
 
 @_xml_safe
 def _render_atom_and_rss(
     spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE
 ) -> tuple[bytes, bytes]:
-    fg, entries = _document(spec, site, feeds_url, links)
+    fg = _document(spec, site, feeds_url, links)
     return (_atom_bytes(fg, spec, site, feeds_url, links),
-            _rss_bytes(fg, entries, spec, site, feeds_url, links))
+            _rss_bytes(fg, spec, site, feeds_url, links))
 
 
 # --- JSON Feed ----------------------------------------------------------------------------
 
 
-def _json_text(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks) -> str:
+def _json_text(
+    spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks, items: list[str] | None = None
+) -> str:
     """`feed_url` is the live document's on every page too: it names the feed. Each page's
     `next_url` is the next older page (JSON Feed's paging), so following them from the live
     document reaches every entry."""
@@ -427,7 +478,9 @@ def _json_text(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks) -> 
         **({"hubs": [{"type": "WebSub", "url": hub} for hub in links.hubs]}
            if links.hubs and links.page == 0 else {}),
     }
-    return _json_document(doc, [_json_item_text(a, site) for a in spec.articles])
+    if items is None:
+        items = [_json_item_text(a, site) for a in spec.articles]
+    return _json_document(doc, items)
 
 
 def _json_item_text(article: Article, site: Site) -> str:
@@ -513,15 +566,56 @@ FORMATS: dict[str, tuple[str, Renderer]] = {
 }
 
 
+# Each article's entry as Atom, RSS and JSON Feed bytes, by id, kept by the caller across the
+# documents of one build (an article is in its site, category and author documents).
+EntryMemo = dict[str, tuple[bytes, bytes, bytes]]
+
+
 def render_files(
-    spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE
+    spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE,
+    memo: EntryMemo | None = None,
 ) -> dict[str, bytes]:
     """The bytes of one document in the three formats, by file name: the same as each format's
-    renderer gives, with Atom and RSS rendered from one feedgen document (each entry built
-    once)."""
+    renderer gives, with Atom and RSS rendered from one feedgen document. With `memo`, every
+    entry is written once for all the documents it is in."""
+    if memo is not None:
+        try:
+            return _render_files_memo(spec, site, feeds_url, links, memo)
+        except ValueError:  # a character XML cannot carry: the plain path cleans the inputs
+            pass
     atom, rss = _render_atom_and_rss(spec, site, feeds_url, links)
     return {"atom.xml": atom, "rss.xml": rss,
             "feed.json": render_json(spec, site, feeds_url, links)}
+
+
+def _render_files_memo(
+    spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks, memo: EntryMemo
+) -> dict[str, bytes]:
+    texts = []
+    for article in spec.articles:
+        text = memo.get(article.id)
+        if text is None:
+            item = _json_item_text(article, site)
+            if _json_needs_cleaning(item):
+                raise ValueError("JSON Feed text to clean")
+            text = memo[article.id] = (_xml_bytes(_atom_entry(article, site)),
+                                       _xml_bytes(_rss_item(article, site)),
+                                       item.encode("utf-8"))  # fails for lone surrogates
+        texts.append(text)
+    fg = _document(spec, site, feeds_url, links)
+    atom = _atom_bytes(fg, spec, site, feeds_url, links, [t[0] for t in texts])
+    rss = _rss_bytes(fg, spec, site, feeds_url, links, [t[1] for t in texts])
+    # The JSON document around the items: the items' place holds a marker, then their bytes.
+    marker = "\x00items\x00"
+    frame = _json_text(spec, site, feeds_url, links, [marker] if texts else [])
+    if _json_needs_cleaning(frame.replace(marker, "")):
+        raise ValueError("JSON Feed text to clean")
+    if texts:
+        before, after = frame.encode("utf-8").split(marker.encode("utf-8"))
+        data = before + b",\n    ".join(t[2] for t in texts) + after
+    else:
+        data = frame.encode("utf-8")
+    return {"atom.xml": atom, "rss.xml": rss, "feed.json": data}
 
 
 _FORMAT_LABELS = {"atom.xml": "Atom", "rss.xml": "RSS", "feed.json": "JSON Feed"}

@@ -477,6 +477,11 @@ def build_feeds(
     stale = [doc for doc in docs
              if previous.get(doc.folder) != doc.fingerprint
              or not _outputs_exist(feeds_dir, doc.folder)]
+    # Documents in the order their articles were added, so consecutive ones (and each worker's
+    # tasks) share articles: every article is in its site, category and author documents.
+    place = {row.id: n for n, row in enumerate(log)}
+    stale.sort(key=lambda doc: place[doc.ids[len(doc.ids) // 2]] if doc.ids else -1,
+               reverse=True)
     workers = settings.feeds.workers or os.cpu_count() or 1
     if len(stale) < FEED_PARALLEL_THRESHOLD or workers == 1:
         with engine.begin() as conn:
@@ -603,6 +608,7 @@ class _WorkerState:
 
     database: tuple[str | Path, str] | None = None  # the store's path or URL, and password
     articles: dict[str, Article] = {}  # loaded so far: a task often needs the same ones again
+    entries: dict[str, tuple[bytes, bytes, bytes]] = {}  # their entries, written once
 
 
 def _start_worker(database: tuple[str | Path, str] | None) -> None:
@@ -614,6 +620,7 @@ def _start_worker(database: tuple[str | Path, str] | None) -> None:
     gc.disable()
     _WorkerState.database = database
     _WorkerState.articles = {}
+    _WorkerState.entries = {}
 
 
 def _write_feed_task(
@@ -621,11 +628,16 @@ def _write_feed_task(
 ) -> tuple[list[str], int]:
     """In a worker process: load the task's articles not yet loaded, then render and write."""
     docs, site, feeds_url, feeds_dir = task
-    loaded = _WorkerState.articles
+    loaded, memo = _WorkerState.articles, _WorkerState.entries
     missing = sorted({i for doc in docs for i in doc.ids if i not in loaded})
     if len(loaded) + len(missing) > WORKER_CACHE:
-        loaded.clear()  # archive pages share few articles: keep the memory bounded
-        missing = sorted({i for doc in docs for i in doc.ids})
+        # Keep the memory bounded: forget the articles loaded first (tasks come in the order
+        # the articles were added, so those are the ones least likely to be needed again).
+        needed = {i for doc in docs for i in doc.ids}
+        for old in [i for i in loaded if i not in needed][:len(loaded) + len(missing)
+                                                           - WORKER_CACHE // 2]:
+            del loaded[old]
+            memo.pop(old, None)
     if missing:
         assert _WorkerState.database is not None
         target, password = _WorkerState.database
@@ -636,20 +648,23 @@ def _write_feed_task(
                                                          with_related=False))
         finally:
             engine.dispose()
-    return _render_feeds(docs, loaded, site, feeds_url, feeds_dir)
+    return _render_feeds(docs, loaded, site, feeds_url, feeds_dir, memo)
 
 
 def _render_feeds(
     docs: Sequence[feedplan.Document], records: dict[str, Article], site: Site,
-    feeds_url: str, feeds_dir: Path,
+    feeds_url: str, feeds_dir: Path, memo: dict[str, tuple[bytes, bytes, bytes]] | None = None,
 ) -> tuple[list[str], int]:
-    """Render and write each document's three files; (files written, files unchanged)."""
+    """Render and write each document's three files; (files written, files unchanged).
+
+    `memo` keeps each article's entry texts for the next documents it is in."""
     from .feeds import render_files
 
+    memo = {} if memo is None else memo
     written, unchanged = [], 0
     for doc in docs:
         full = replace(doc.spec, articles=tuple(records[i] for i in doc.ids))
-        for name, data in render_files(full, site, feeds_url, doc.links).items():
+        for name, data in render_files(full, site, feeds_url, doc.links, memo).items():
             relative = f"{doc.folder}/{name}".lstrip("/")
             if write_atomic(feeds_dir / relative, data, durable=False):
                 written.append(relative)

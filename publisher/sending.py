@@ -24,6 +24,7 @@ claims not yet sent are given back at once.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import math
@@ -380,6 +381,45 @@ def _dry_run(engine: Database, settings: Settings, now: datetime, cadence: str |
     return report
 
 
+def explain_digests(engine: Database, settings: Settings, now: datetime,
+                    cadence: str | None = None) -> list[tuple[str, str]]:
+    """(address, why) for every subscriber of the cadence: what a send now would do for them
+    (`send-digests --dry-run --explain`); nothing is sent or recorded."""
+    out: list[tuple[str, str]] = []
+    with engine.begin() as conn:
+        busy = ledger.subscribers_with_unfinished(conn)
+        candidates = _Candidates(conn, settings, now)
+        for sub in subscriber_store.iter_subscribers(conn, cadence=cadence):
+            out.append((sub.email, _why(sub, settings, now, cadence, busy, candidates)))
+    return out
+
+
+def _why(sub: Subscriber, settings: Settings, now: datetime, cadence: str | None,
+         busy: set[int], candidates: "_Candidates") -> str:
+    if sub.status in subscriptions.SUPPRESSED:
+        return f"suppressed: {sub.status}"
+    if sub.status != "active":
+        return {"pending": "not confirmed yet (pending)"}.get(sub.status, sub.status)
+    if sub.id in busy:
+        return "a delivery is already queued (sent by the next run)"
+    if cadence is None and not _due(sub, now):
+        due_at = (sub.last_digest_at or now) + DUE_AFTER.get(sub.cadence, timedelta(0))
+        return f"not due: {sub.cadence}, last digest {_stamp(sub.last_digest_at)}, next from " \
+            f"{_stamp(due_at)}"
+    chosen = _articles_for(sub, settings, now, candidates)
+    if chosen:
+        return f"would get {len(chosen)} article{'s' if len(chosen) != 1 else ''}"
+    watermark = sub.last_digest_at or sub.created_at
+    if not candidates.after(watermark):
+        since = "their last digest" if sub.last_digest_at else "they subscribed"
+        return f"nothing new since {since} ({_stamp(watermark)})"
+    return f"no new article in their categories ({', '.join(sub.categories)})"
+
+
+def _stamp(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
 @dataclass
 class _Job:
     item: ledger.QueuedDelivery
@@ -610,6 +650,12 @@ class _Delivery:
                 ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=False,
                                     owner=owner)
             raise FatalSendError(message, "the undelivered digests stay queued for the next run")
+        if isinstance(error, TemporaryFailure) and self.refusals.watching:
+            # out of tries before any message was accepted: maybe the server, not this
+            # recipient; held back like a permanent refusal (recorded once it is clear)
+            job.attempts -= 1
+            self.refusals.held.append((job, error))
+            return None
         with self.conn.begin():
             ledger.mark_attempt(self.conn, d.id, job.attempts, message, now, failed=True,
                                 owner=owner)
@@ -827,9 +873,10 @@ class _ThreadPool:
 # --- preview and archive -----------------------------------------------------------------------
 
 def preview_digest(engine: Database, settings: Settings, now: datetime,
-                   subscriber_email: str | None = None) -> Preview:
+                   subscriber_email: str | None = None, to: str | None = None) -> Preview:
     """The digest a subscriber would get now (or a sample of the newest articles), as HTML, text
-    and a complete .eml; nothing is sent or recorded."""
+    and a complete .eml; nothing is sent or recorded. With `to` (a test mail for an editor) the
+    message is addressed there, with a Message-ID of its own and links that name no one."""
     renderer = DigestRenderer(settings)
     tz = settings.site_record.timezone
     note = ""
@@ -866,12 +913,38 @@ def preview_digest(engine: Database, settings: Settings, now: datetime,
         base = settings.web.public_url.rstrip("/")
         note = note or "PUBLISHER_SECRET_KEY is not set: links carry a dummy token"
         links = ("preview", f"{base}/unsubscribe/preview", f"{base}/manage/preview")
+    if to is not None:  # an editor's copy: never a working link to someone's subscription
+        sub_id, email = 0, to
+        if len(secret) >= 16:
+            links = personal_links(settings, 0)
     recipient = _recipient(settings, digest_id, sub_id, email, name, cadence, links)
+    if to is not None:
+        recipient = dataclasses.replace(recipient, message_id=subscriptions.message_id(
+            settings.message_id_domain, f"test{int(now.timestamp())}", 0))
     data = MessageTemplate(_letter(settings, rendered, now)).render(recipient)
     personal = _personal(links, name, email, cadence)
     return Preview(subject=rendered.subject, html=personal.fill_html(rendered.html),
                    text=personal.fill_text(rendered.text), eml=data, recipient=email,
                    article_ids=ids, note=note)
+
+
+def send_test(engine: Database, settings: Settings, now: datetime, to: str,
+              subscriber_email: str | None = None, sender: Sender | None = None) -> Preview:
+    """Mail the digest `subscriber_email` would get now (or a sample) to `to`, an editor;
+    nothing is recorded (no delivery, no watermark). Raises SendError when it is not sent."""
+    address = subscriptions.normalise_address(to)
+    _check_settings(settings)
+    preview = preview_digest(engine, settings, now, subscriber_email, to=address)
+    session = (sender or sender_for(settings, _signer(settings))).open()
+    try:
+        data = preview.eml
+        signer = _signer(settings)
+        session.send(settings.mail.from_address, address, signer.sign(data) if signer else data,
+                     subscriptions.message_id(settings.message_id_domain,
+                                              f"test{int(now.timestamp())}", 0))
+    finally:
+        session.close()
+    return preview
 
 
 def render_archived_digest(engine: Database, settings: Settings, digest_id: int,

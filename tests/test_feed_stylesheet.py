@@ -186,3 +186,26 @@ def test_chromium_shows_the_page_at_desktop_and_phone_widths(
                 page.close()
         finally:
             browser.close()
+
+
+def test_markup_in_a_summary_shows_as_text_in_both_formats() -> None:
+    from datetime import datetime, timezone
+
+    from publisher.model import Article, FeedSpec, Site
+
+    site = Site("Left Voice", "https://www.leftvoice.org", timezone.utc)
+    dek = '<script>alert(1)</script> & 10 < 20 "quoted"'
+    when = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    article = Article(id="a", slug="a", url="https://www.leftvoice.org/a/", guid="tag:x,2024:a",
+                      title="A", summary=dek, authors=(), published=when, updated=when,
+                      category="", credit="", translation_note="", body_html="<p>b</p>",
+                      related=(), source="a.txt", content_hash="0")
+    spec = FeedSpec("site", "", "", "Left Voice", "", (article,))
+    xsl = etree.XSLT(etree.fromstring(feeds.stylesheet()))
+    for name, data in feeds.render_files(spec, site, FEEDS_URL).items():
+        if name == "feed.json":
+            continue
+        page = html.fromstring(str(xsl(etree.fromstring(data))))
+        (summary,) = page.find_class("summary")
+        assert summary.text_content() == dek, name
+        assert page.findall(".//script") == [], name

@@ -128,8 +128,15 @@ EMPTY = FeedSpec("category", "Empty", "empty", "Left Voice – Empty", "categori
 ALL_SPECS = (SITE_SPEC, LABOR, HOUSING, ANA, BOB, EMPTY)
 
 
-def render(name: str, spec: FeedSpec) -> bytes:
-    return feeds.FORMATS[name][1](spec, SITE, FEEDS_URL)
+def render(name: str, spec: FeedSpec, links: feeds.FeedLinks = feeds.LIVE) -> bytes:
+    return feeds.FORMATS[name][1](spec, SITE, FEEDS_URL, links)
+
+
+# Every place a document can have: live (alone, with archive and hubs), oldest, middle and
+# newest archive page.
+PLACES = [feeds.LIVE, feeds.FeedLinks(0, 3, ("https://hub.example.org/",)),
+          feeds.FeedLinks(1, 3), feeds.FeedLinks(2, 3), feeds.FeedLinks(3, 3)]
+PLACE_IDS = ["live", "live-archived-hubs", "page-1", "page-2", "page-3"]
 
 
 # --- golden files ---------------------------------------------------------------------------
@@ -518,9 +525,10 @@ def test_naive_dates_are_read_as_site_time() -> None:
 # --- rules the W3C feed validator applies -----------------------------------------------------
 
 
+@pytest.mark.parametrize("links", PLACES, ids=PLACE_IDS)
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.path or "site")
-def test_atom_follows_feed_validator_rules(spec: FeedSpec) -> None:
-    atom = etree.fromstring(render("atom.xml", spec))
+def test_atom_follows_feed_validator_rules(spec: FeedSpec, links: feeds.FeedLinks) -> None:
+    atom = etree.fromstring(render("atom.xml", spec, links))
     for date in atom.xpath("//a:updated/text() | //a:published/text()", namespaces=NS):
         assert RFC3339.match(date), date
     for href in atom.xpath("//a:link/@href", namespaces=NS):
@@ -529,8 +537,12 @@ def test_atom_follows_feed_validator_rules(spec: FeedSpec) -> None:
     assert len(ids) == len(set(ids)) and all(i.startswith("tag:") for i in ids)
     self_links = atom.xpath("a:link[@rel='self']", namespaces=NS)
     assert len(self_links) == 1
-    assert self_links[0].get("href") == feeds.feed_url(spec, FEEDS_URL, "atom.xml")
+    assert self_links[0].get("href") == feeds.feed_url(spec, FEEDS_URL, "atom.xml", links.page)
     assert self_links[0].get("type") == "application/atom+xml"
+    for rel in ("current", "prev-archive", "next-archive", "hub"):
+        assert len(atom.xpath(f"a:link[@rel='{rel}']", namespaces=NS)) <= 1
+    assert (atom.find("{http://purl.org/syndication/history/1.0}archive") is not None) == (
+        links.page > 0)
     assert len(atom.xpath("a:link[@rel='alternate'][@type='text/html']", namespaces=NS)) == 1
     for entry in atom.iterfind("a:entry", NS):
         assert entry.find("a:content", NS).get("type") == "html"
@@ -541,9 +553,10 @@ def test_atom_follows_feed_validator_rules(spec: FeedSpec) -> None:
     )
 
 
+@pytest.mark.parametrize("links", PLACES, ids=PLACE_IDS)
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.path or "site")
-def test_rss_follows_feed_validator_rules(spec: FeedSpec) -> None:
-    rss = etree.fromstring(render("rss.xml", spec))
+def test_rss_follows_feed_validator_rules(spec: FeedSpec, links: feeds.FeedLinks) -> None:
+    rss = etree.fromstring(render("rss.xml", spec, links))
     channel = rss.find("channel")
     for required in ("title", "link", "description"):
         assert channel.findtext(required), required
@@ -559,6 +572,25 @@ def test_rss_follows_feed_validator_rules(spec: FeedSpec) -> None:
     guids = rss.xpath("//item/guid/text()")
     assert len(guids) == len(set(guids)) == len(spec.articles)
     assert channel.findtext("language") == "en"
+    self_links = channel.xpath("a:link[@rel='self']/@href", namespaces=NS)
+    assert self_links == [feeds.feed_url(spec, FEEDS_URL, "rss.xml", links.page)]
+
+
+@pytest.mark.parametrize("links", PLACES, ids=PLACE_IDS)
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.path or "site")
+def test_every_place_reads_back_and_validates(spec: FeedSpec, links: feeds.FeedLinks) -> None:
+    schema = etree.RelaxNG(etree.parse(str(ATOM_RNG)))
+    files = feeds.render_files(spec, SITE, FEEDS_URL, links)
+    assert schema.validate(etree.fromstring(files["atom.xml"])), schema.error_log
+    for name in ("atom.xml", "rss.xml"):
+        parsed = feedparser.parse(files[name])
+        assert not parsed.bozo, (name, parsed.get("bozo_exception"))
+        assert [e.id for e in parsed.entries] == [a.guid for a in spec.articles]
+    doc = json.loads(files["feed.json"])
+    older = links.pages if links.page == 0 else links.page - 1
+    assert doc.get("next_url") == (
+        feeds.feed_url(spec, FEEDS_URL, "feed.json", older) if older else None)
+    assert doc["feed_url"] == feeds.feed_url(spec, FEEDS_URL, "feed.json")
 
 
 # --- OPML -----------------------------------------------------------------------------------
@@ -609,3 +641,73 @@ def test_opml_date_is_the_given_newest_entry_date_not_1970() -> None:
 ])
 def test_json_string_equals_json_dumps(text: str) -> None:
     assert feeds._json_string(text) == json.dumps(text, ensure_ascii=False)
+
+
+# --- the entry writer gives the bytes feedgen gives ----------------------------------------
+
+
+def tricky_articles() -> tuple[Article, ...]:
+    """Every field shape the writer handles differently: escapes, CR/LF/tab, quotes in
+    attributes, empty body and summary, no category, a nameless co-author, another language,
+    UTC and local offsets, astral characters."""
+    base = make_article("Plain", published=datetime(2024, 1, 2, 3, 4, 5, tzinfo=NY))
+    return (
+        base,
+        replace(base, id="b", guid="tag:x,2024:b&<>", title='Q "quoted" \'single\' & <tag> >',
+                summary="line\r\nbreak\ttab", body_html="<p>a\r\nb\tc &amp; d</p>",
+                category='Cat "q" & <x>\ttab', url='https://e.org/?a=1&b="2"'),
+        replace(base, id="c", body_html="", credit="", translation_note="", summary=""),
+        replace(base, id="d", summary="", category="", authors=("", "Zoë 😀", "")),
+        replace(base, id="e", language="es", authors=(), title=""),
+        replace(base, id="f", language="en", published=datetime(2023, 12, 31, 23, 59, 59,
+                                                                tzinfo=timezone.utc)),
+        replace(base, id="g", credit="Foto & <co>", translation_note="Traducción “x”",
+                summary="\U0001F600 ]]> end", body_html="<![CDATA[ x ]]> ]]>"),
+    )
+
+
+@pytest.mark.parametrize("links", PLACES, ids=PLACE_IDS)
+def test_entries_are_written_exactly_as_feedgen_writes_them(links: feeds.FeedLinks) -> None:
+    from feedgen_reference import reference_atom_and_rss
+
+    for articles in (tricky_articles(), ARTICLES, ()):
+        spec = FeedSpec("category", "Labor", "labor", "Left Voice – Labor", "categories/labor",
+                        articles)
+        atom, rss = feeds._render_atom_and_rss(spec, SITE, FEEDS_URL, links)
+        ref_atom, ref_rss = reference_atom_and_rss(spec, SITE, FEEDS_URL, links)
+        assert atom == ref_atom
+        assert rss == ref_rss
+
+
+def test_dirty_entries_are_cleaned_like_feedgen_cleans_them() -> None:
+    from feedgen_reference import reference_atom_and_rss
+
+    spec, site = dirty_inputs()
+    atom, rss = feeds._render_atom_and_rss(spec, site, "https://example.org/feeds")
+    assert (atom, rss) == reference_atom_and_rss(*feeds.clean_inputs(spec, site,
+                                                                     "https://example.org/feeds"))
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(2024, 3, 5, 9, 30, tzinfo=NY), datetime(2024, 7, 4, 0, 0, tzinfo=NY),
+    datetime(1999, 12, 31, 23, 59, 59, tzinfo=timezone.utc),
+    datetime(2024, 2, 29, 12, 0, tzinfo=ZoneInfo("Asia/Kolkata")),
+])
+def test_rss_dates_are_feedgens(moment: datetime) -> None:
+    from feedgen.util import formatRFC2822
+
+    assert feeds._rfc822(moment) == formatRFC2822(moment)
+
+
+def test_a_memo_shared_by_documents_gives_the_same_bytes() -> None:
+    memo: feeds.EntryMemo = {}
+    dirty, dirty_site = dirty_inputs()
+    for spec, links in [(SITE_SPEC, feeds.LIVE), (LABOR, feeds.FeedLinks(2, 3)),
+                        (BOB, feeds.FeedLinks(0, 1, ("https://hub.example.org/",))),
+                        (SITE_SPEC, feeds.FeedLinks(1, 1))]:
+        assert feeds.render_files(spec, SITE, FEEDS_URL, links, memo) == feeds.render_files(
+            spec, SITE, FEEDS_URL, links)
+    assert set(memo) == {a.id for a in ARTICLES}
+    cleaned = feeds.render_files(dirty, dirty_site, "https://example.org/feeds", memo=memo)
+    assert cleaned == feeds.render_files(dirty, dirty_site, "https://example.org/feeds")
+    assert b"Verticaltab" in cleaned["atom.xml"]

@@ -21,13 +21,16 @@ import pytest
 from publisher.errors import SeedError
 from publisher.model import Site, content_hash
 from publisher.readers import parse_scraped, read_seed
+from publisher.readers import scraped
 from publisher.readers.scraped import (
     _CREDIT_LINE,
     _HEADING,
     _RULE,
+    _kind,
     _kinds,
     render_body,
 )
+from publisher.readers.text import ends_sentence
 from publisher.readers.text import (
     clean_summary,
     detect_language,
@@ -179,6 +182,41 @@ def test_render_body_matches_one_line_at_a_time() -> None:
         body = [rng.choice(BODY_LINES) for _ in range(rng.randrange(0, 8))]
         assert render_body(body) == render_reference(body), body
         assert render_body(body, [False] * len(body)) == render_reference(body), body
+
+
+def kind_reference(line: str) -> int:
+    """`_kind` as first written: every expression tried in turn, no prefix checks."""
+    if len(line) > scraped._MAX_SHORT:
+        return scraped._P
+    if scraped._CREDIT.match(line) or (
+        scraped._SLASH_CREDIT.fullmatch(line) and scraped._AGENCY.search(line)
+    ):
+        return scraped._CREDIT_LINE
+    if len(line) > 100 or line.count(" ") >= 14 or line[0].islower() or ends_sentence(line):
+        return scraped._P
+    if scraped._RULE_LINE.fullmatch(line):
+        return scraped._RULE
+    if " | " in line or "://" in line or "www." in line.casefold() or scraped._LINK_LINE.match(
+        line
+    ):
+        return scraped._LINK
+    return scraped._NAME if scraped._is_person.__wrapped__(line) else scraped._HEADING
+
+
+HEADS = ["Photo: ", "PHOTO by ", "Foto: ", "Image credit: ", "Ilustración: ", "Cover photo: ",
+         "Featured image by ", "Listen on ", "Watch it on ", "Escucha en ", "Suscríbete en ",
+         "Síguenos en ", "***", "—", "* * *", "", "Ana Ruiz", "Section of the", "The Myth",
+         "Why We Strike, by Olivia Wood", "www.", "https://x.org", "Art", "Artwork: ", "Design",
+         "Credits: ", "drawing: ", "Video", "Follow", "Download the ", "Mira ", "x" * 120]
+TAILS = ["Greta Lind", "Spotify | Apple", "Reuters / AFP", "X / Getty Images", ".", "",
+         "Oakland", ", New York", " of the people", " by Ana Ruiz", ":", " Left Voice", "?"]
+
+
+def test_line_kind_prefix_checks_change_nothing() -> None:
+    rng = random.Random(8)
+    for _ in range(20_000):
+        line = (rng.choice(HEADS) + rng.choice(TAILS)).strip() or "x"
+        assert _kind(line) == kind_reference(line), line
 
 
 def test_render_body_glued_lines_are_one_paragraph() -> None:

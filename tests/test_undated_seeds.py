@@ -109,3 +109,13 @@ def test_article_page_shows_the_caption_and_first_seen_date(project: Project,
     undated = call(site, "GET", f"/{SLUG}/")
     assert undated.status == 200
     assert "By " not in undated.text.split('class="byline">', 1)[1].split("</p>", 1)[0]
+
+
+def test_author_page_with_one_teaser_is_a_listing_warning(project: Project) -> None:
+    """Was `error: … no share bar` and exit 1; now skipped with the listing warning."""
+    shutil.copyfile(FIXTURE_SEEDS / "author_page_single_teaser.txt", project.seeds / "author.txt")
+    result = project.run("build-feeds")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"warning: {project.seeds / 'author.txt'}: section listing page, not an article: skipped"]
+    assert "1 skipped, 0 failed" in result.stdout.splitlines()[0]

@@ -238,7 +238,6 @@ TRAVERSALS = [
     "/feeds/.%2e/config.toml",
     "/feeds/atom.xml%00.txt",
     "/feeds/.hidden",
-    "/feeds/",
     "/feeds/categories/",
     "/feeds/categories",
     "/../config.toml",

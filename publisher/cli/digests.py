@@ -177,9 +177,13 @@ def export_subscribers(app: App) -> None:
               "when). Default: every cadence, each subscriber when due (daily: 20 h after the "
               "last digest, weekly: 6.5 days).")
 @click.option("--dry-run", is_flag=True, help="Count what would be sent; send and record nothing.")
+@click.option("--explain", is_flag=True,
+              help="With --dry-run: one line per subscriber saying what would be sent, or why "
+              "nothing (not due, nothing new, no matching category, suppressed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_app
-def send_digests(app: App, cadence: str | None, dry_run: bool, as_json: bool) -> None:
+def send_digests(app: App, cadence: str | None, dry_run: bool, explain: bool,
+                 as_json: bool) -> None:
     """Send every due digest (mail.sender: outbox folder or SMTP) and print a summary.
 
     Each subscriber gets the articles taken in since their last digest that match their
@@ -189,6 +193,13 @@ def send_digests(app: App, cadence: str | None, dry_run: bool, as_json: bool) ->
     Needs PUBLISHER_SECRET_KEY (for the unsubscribe links) and, for SMTP with a username,
     PUBLISHER_SMTP_PASSWORD.
     """
+    if explain and not dry_run:
+        click.echo("error: --explain goes with --dry-run", err=True)
+        sys.exit(2)
+    if explain:
+        for address, why in sending.explain_digests(app.engine, app.settings, app.now(),
+                                                    cadence):
+            click.echo(f"{address}: {why}")
     with Progress("Sending digests", "send-digests", minimum=PROGRESS_MIN) as progress:
         def advance(done: int, total: int) -> None:
             if total != progress.length:
@@ -243,3 +254,30 @@ def preview(app: App, email: str | None, out_dir: Path) -> None:
     write_atomic(out_dir / "digest.eml", result.eml)
     click.echo(f"{result.subject!r} for {result.recipient}: {len(result.article_ids)} articles "
                f"in {out_dir}/digest.html, digest.txt, digest.eml")
+
+
+@digest.command("send-test")
+@click.option("--to", "to", metavar="ADDRESS", required=True, help="Where to send the test.")
+@click.option("--subscriber", "email", metavar="EMAIL", default=None,
+              help="The digest this subscriber would get now (default: a sample of the newest "
+              "articles).")
+@pass_app
+def send_test(app: App, to: str, email: str | None) -> None:
+    """Send a real digest to an editor (ADDRESS) through mail.sender, without recording a
+    delivery: nobody's watermark moves, and its links name no subscriber.
+
+    Exits 1 when the server refused it, 2 when the address or the subscriber is not valid.
+    """
+    from ..errors import SendError  # noqa: PLC0415
+
+    try:
+        result = sending.send_test(app.engine, app.settings, app.now(), to, email)
+    except subscriptions.BadAddress as exc:
+        click.echo(f"error: --to: {exc}", err=True)
+        sys.exit(2)
+    except SendError as exc:
+        click.echo(f"error: test digest not sent to {to}: {exc}", err=True)
+        sys.exit(1)
+    if result.note:
+        click.echo(f"note: {result.note}", err=True)
+    click.echo(f"sent {result.subject!r} ({len(result.article_ids)} articles) to {result.recipient}")

@@ -343,6 +343,8 @@ _CREDIT_STARTS = ("cover ", "featured ", "header ", "photo", "image", "picture",
                   "imagen", "ilustración")
 _LINK_STARTS = ("listen", "watch", "subscribe", "follow", "download", "escucha", "mira",
                 "seguinos", "síguenos", "suscr")
+_CREDIT_FIRST = frozenset("cfhpivgadCFHPIVGAD")  # first letters of _CREDIT_STARTS
+_LINK_FIRST = frozenset("lwsfdemLWSFDEM")  # ... and of _LINK_STARTS
 _MAX_SHORT = 200  # characters: a longer line is always a paragraph
 _STANDIN = "." * (_MAX_SHORT + 1)  # stands for a paragraph of several lines in `_kinds`
 
@@ -357,25 +359,28 @@ def _kind(line: str) -> int:
     """
     if len(line) > _MAX_SHORT:
         return _P
-    folded = line.casefold()
-    if (folded.startswith(_CREDIT_STARTS) and _CREDIT.match(line)) or (
-        " / " in line and _SLASH_CREDIT.fullmatch(line) and _AGENCY.search(line)
-    ):
+    first = line[0]
+    if (
+        first in _CREDIT_FIRST
+        and line.casefold().startswith(_CREDIT_STARTS)
+        and _CREDIT.match(line)
+    ) or (" / " in line and _SLASH_CREDIT.fullmatch(line) and _AGENCY.search(line)):
         return _CREDIT_LINE
     if (
         len(line) > _MAX_HEADING
         or line.count(" ") >= 14
-        or line[0].islower()
+        or first.islower()
         or ends_sentence(line)
     ):
         return _P
-    if not line[0].isalnum() and _RULE_LINE.fullmatch(line):
+    if not first.isalnum() and _RULE_LINE.fullmatch(line):
         return _RULE
+    folded = line.casefold()
     if (
         " | " in line
         or "://" in line
         or "www." in folded
-        or (folded.startswith(_LINK_STARTS) and _LINK_LINE.match(line))
+        or (first in _LINK_FIRST and folded.startswith(_LINK_STARTS) and _LINK_LINE.match(line))
     ):
         return _LINK
     # Most headings hold a word no name has (`of`, `the`, `In`): no need to look closer.

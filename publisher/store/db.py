@@ -52,7 +52,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import DatabaseBusy, StoreError
-from .migrations import MIGRATIONS, SCHEMA_MIGRATIONS
+from .migrations import MIGRATIONS, SCHEMA_MIGRATIONS, for_dialect
 
 Params = Sequence[Any] | dict[str, Any]
 
@@ -473,7 +473,9 @@ def migrate(database: "Database") -> list[int]:
         conn.execute(SCHEMA_MIGRATIONS)
         for version, name, statements in _pending(conn):
             for statement in statements:
-                conn.execute(statement)
+                text = for_dialect(statement, getattr(conn, "dialect", "sqlite"))
+                if text:  # "": nothing to do on this backend
+                    conn.execute(text)
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                 (version, name, utc_text(datetime.now(timezone.utc))),

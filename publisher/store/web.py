@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Sequence
 from zoneinfo import ZoneInfo
 
-from ..model import Article, slugify
-from .articles import _SELECT_ARTICLES, _article, _chunks, _marks, feed_index, get_articles
+from ..model import Article, Teaser, slugify
+from . import search as search_store
+from .articles import (
+    _SELECT_ARTICLES, _article, _chunks, _marks, count_articles, feed_index, get_articles,
+)
 from .db import Connection, parse_utc, utc_text
 
 
@@ -22,14 +26,15 @@ class Page:
     has_next: bool
 
 
-def article_page(conn: Connection, tz: ZoneInfo, number: int, size: int) -> Page:
-    """The `number`th page of live articles, newest first (published, updated, id)."""
+def article_page(conn: Connection, tz: ZoneInfo, number: int, size: int) -> tuple[Page, int]:
+    """The `number`th page of live articles, newest first (published, updated, id), and how
+    many live articles there are in all."""
     rows = conn.execute(
         f"{_SELECT_ARTICLES} WHERE deleted_at IS NULL "
         "ORDER BY published DESC, updated DESC, id LIMIT ? OFFSET ?",
         (size + 1, (number - 1) * size))
     found = [_article(r, tz) for r in rows]
-    return Page(tuple(found[:size]), number, len(found) > size)
+    return Page(tuple(found[:size]), number, len(found) > size), count_articles(conn)
 
 
 def live_article_by_slug(conn: Connection, slug: str, tz: ZoneInfo) -> Article | None:
@@ -39,7 +44,7 @@ def live_article_by_slug(conn: Connection, slug: str, tz: ZoneInfo) -> Article |
 
 
 def live_slugs(conn: Connection, slugs: list[str]) -> set[str]:
-    """Which of these slugs belong to a live article (to link related teasers)."""
+    """Which of these slugs belong to a live article."""
     found: set[str] = set()
     for chunk in _chunks(list(slugs), 500):
         found.update(conn.scalars(
@@ -48,10 +53,28 @@ def live_slugs(conn: Connection, slugs: list[str]) -> set[str]:
     return found
 
 
+def related_slugs(conn: Connection, teasers: Sequence[Teaser]) -> dict[str, str]:
+    """teaser title -> slug of the live article it names, for the teasers we have.
+
+    An article is found by the slug its title gives (what WordPress does), or else by its
+    title through the search index (a slug that differs from the title's, e.g. a WordPress
+    slug edited after publication), compared exactly once found.
+    """
+    by_slug = {slugify(t.title): t.title for t in teasers}
+    found = {by_slug[s]: s for s in live_slugs(conn, list(by_slug))}
+    for teaser in teasers:
+        if teaser.title not in found:
+            slug = search_store.slug_by_title(conn, teaser.title)
+            if slug:
+                found[teaser.title] = slug
+    return found
+
+
 def section_page(
     conn: Connection, tz: ZoneInfo, kind: str, slug: str, number: int, size: int
-) -> tuple[str, Page] | None:
-    """(display name, page) of a category or author by slug, as the feeds group them; None if empty.
+) -> tuple[str, Page, int] | None:
+    """(display name, page, articles in all) of a category or author by slug, as the feeds
+    group them; None if it has no live article.
 
     Grouping by slug in Python mirrors `pipeline.select_feeds`, so a section page always lists
     exactly the articles of its feed (and more, further back).
@@ -70,7 +93,8 @@ def section_page(
     start = (number - 1) * size
     chosen = ids[start:start + size]
     found = get_articles(conn, chosen, tz)
-    return name, Page(tuple(found[i] for i in chosen if i in found), number, len(ids) > start + size)
+    page = Page(tuple(found[i] for i in chosen if i in found), number, len(ids) > start + size)
+    return name, page, len(ids)
 
 
 def categories(conn: Connection) -> list[str]:
@@ -140,8 +164,8 @@ class SentDigest:
 
 
 def sent_digests(conn: Connection, tz: ZoneInfo, number: int, size: int
-                 ) -> tuple[list[SentDigest], bool]:
-    """A page of sent digests, newest first, and whether there are more."""
+                 ) -> tuple[list[SentDigest], int]:
+    """A page of sent digests, newest first, and how many there are in all."""
     rows = conn.execute(
         "SELECT g.id, g.article_ids, min(d.sent_at) AS first_sent "
         "FROM digests g JOIN deliveries d ON d.digest_id = g.id "
@@ -157,7 +181,8 @@ def sent_digests(conn: Connection, tz: ZoneInfo, number: int, size: int
                    tuple(json.loads(article_ids)), titles.get(ids[0], "") if ids else "")
         for (id_, article_ids, first_sent), ids in zip(rows[:size], firsts)
     ]
-    return found, len(rows) > size
+    total = conn.scalar("SELECT count(DISTINCT digest_id) FROM deliveries WHERE state = 'sent'")
+    return found, total or 0
 
 
 def digest_was_sent(conn: Connection, digest_id: int) -> bool:

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, redirect, render_template, request
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings
@@ -100,10 +102,11 @@ def create_app(
         return {"site": settings.site_record, "site_title": settings.site.title}
 
     app.after_request(add_security_headers)
+    app.after_request(lambda response: public_redirect(web, response))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        if exc.code in (301, 302, 307, 308):  # strict-slash redirects
+        if exc.code in (301, 302, 307, 308):
             return exc.get_response()  # type: ignore[return-value]
         body = render_template("error.html", code=exc.code, title=exc.name,
                                message=ERROR_MESSAGES.get(exc.code or 0, exc.description or ""))
@@ -173,6 +176,19 @@ ERROR_MESSAGES = {
     413: "That request was too large.",
     429: "Too many requests from your address. Please wait a while and try again.",
 }
+
+
+def public_redirect(web: Web, response: Response) -> Response:
+    """A routing redirect (strict slashes: `/slug` -> `/slug/`) sent to the same path under
+    `web.public_url`: werkzeug builds it from the request's Host header, which the client
+    chose. (Flask answers routing redirects itself, past the error handlers.)"""
+    routed = request.routing_exception
+    if not isinstance(routed, RequestRedirect):
+        return response
+    moved = urlsplit(routed.new_url)
+    path = moved.path.removeprefix(request.script_root) or "/"
+    target = web.absolute(path) + (f"?{moved.query}" if moved.query else "")
+    return redirect(target, code=routed.code)  # type: ignore[return-value]
 
 
 def web_of(app: Flask) -> Web:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, abort, render_template, request
+from flask import Flask, Response, abort, render_template
 
 from ..store import web as web_store
 from ..subscriptions import ROUTES
-from .pages import MAX_PAGE
+from .paging import page_count, page_number, pager
 
 if TYPE_CHECKING:
     from .app import Web
@@ -30,15 +30,16 @@ def register(app: Flask, web: Web) -> None:
 
     @app.get(ROUTES["archive"])
     def digest_archive() -> str:
-        raw = request.args.get("page", "1")
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-            abort(404)
-        number = int(raw)
+        number = page_number()
+        size = web.settings.web.page_size
         with web.engine.connect() as conn:
-            found, has_next = web_store.sent_digests(conn, tz, number, web.settings.web.page_size)
-        if number > 1 and not found:
+            found, total = web_store.sent_digests(conn, tz, number, size)
+        pages = page_count(total, size)
+        if number > pages:
             abort(404)
-        return render_template("digests.html", digests=found, number=number, has_next=has_next)
+        return render_template("digests.html", digests=found, pager=pager(number, pages),
+                               canonical=web.absolute("digests/")
+                               + (f"?page={number}" if number > 1 else ""))
 
     @app.get(ROUTES["view"])
     def digest_page(digest_id: int) -> Response:
