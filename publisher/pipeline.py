@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .store import Database
 
-from . import buildstamp, feedplan, orphans, websub
+from . import buildstamp, feedplan
 from .config import Settings
 from .errors import ConfigError, NotAnArticle, SeedError
 from .fsutil import make_folder, write_atomic
@@ -29,6 +29,8 @@ from .store.db import parse_utc
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
+
+    from . import websub
 
 # The stages (readers, feeds: Markdown, feedgen, lxml) are imported where first used, so a
 # build that finds nothing changed (the build stamp) costs none of their import time.
@@ -64,6 +66,9 @@ class SeedScan:
     gone: list[str] = field(default_factory=list)  # sources of live articles without a file
     unchanged: int = 0
     missing: bool = False
+    # The store's records the scan compared with, handed on to `ingest` (read once per pass).
+    known: dict[str, article_store.SeedFileState] = field(default_factory=dict, repr=False)
+    identities: dict[str, article_store.StoredIdentity] = field(default_factory=dict, repr=False)
 
     @property
     def deleted(self) -> list[str]:
@@ -150,12 +155,15 @@ def scan(
     remember the seeds still settling, so a later scan can tell how long they were stable."""
     check_seeds_folder(settings)
     files, unreadable = scanned or scan_seed_files(settings.seeds_dir)
-    result = SeedScan(files, unreadable)
     settle = timedelta(seconds=settings.schedule.settle_seconds)
     with engine.begin() as conn:
         known = article_store.seed_states(conn)
         identities = article_store.identities_by_source(conn)
+        if any(not i.page_hash for i in identities.values()):  # stored by an older version
+            article_store.fill_page_hashes(conn)
+            identities = article_store.identities_by_source(conn)
         watched = run_store.watched_seeds(conn)
+    result = SeedScan(files, unreadable, known=known, identities=identities)
     still: dict[str, run_store.Observation] = {}
     for f in files:
         state = known.get(f.source)
@@ -206,12 +214,7 @@ def ingest(
     for f in seeds.settling:
         report.notes.append(f"{f.path}: changed less than {settings.schedule.settle_seconds:g} s "
                             f"ago (schedule.settle_seconds): left for the next pass")
-    with engine.begin() as conn:
-        known = article_store.seed_states(conn)
-        identities = article_store.identities_by_source(conn)
-        if any(not i.page_hash for i in identities.values()):  # stored by an older version
-            article_store.fill_page_hashes(conn)
-            identities = article_store.identities_by_source(conn)
+    known, identities = seeds.known, dict(seeds.identities)
     by_id = {i.id: i for i in identities.values()}
     paths = {f.source: f.path for f in seeds.files}
     todo = list(seeds.todo)
@@ -522,6 +525,8 @@ def _announce(settings: Settings, written: list[str]) -> list[websub.PingResult]
     hubs = settings.feeds.websub_hubs
     changed = [f"{settings.feeds_url}/{path}" for path in written
                if path.rsplit("/", 1)[-1] in FORMATS and f"/{ARCHIVE_FOLDER}/" not in f"/{path}"]
+    from . import websub
+
     results = websub.ping_hubs(hubs, changed, timeout=settings.feeds.websub_timeout)
     for result in results:
         _websub_log.log(logging.INFO if result.ok else logging.WARNING, "%s", result.line())
@@ -607,6 +612,8 @@ class _WorkerState:
 
 
 def _start_worker(database: tuple[str | Path, str] | None) -> None:
+    from . import orphans
+
     orphans.die_with_parent()  # a killed parent leaves no worker (nor its inherited lock) behind
     # The garbage collector is off: workers only build acyclic records and exit, and the
     # collector's passes over them cost more than 10%.

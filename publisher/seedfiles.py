@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from operator import itemgetter
 from pathlib import Path, PurePath
 from typing import NamedTuple
 
@@ -28,39 +29,43 @@ def is_seed_candidate(path: PurePath | str) -> bool:
 
 
 def _is_seed_name(name: str) -> bool:
-    lower = name.lower()
-    return (
-        lower.endswith(SEED_SUFFIXES)
-        and not name.startswith((".", "#", "~"))
-        and not lower.endswith(_TEMP_SUFFIXES)
-        and not name.endswith("~")
-    )
+    # A name ending in a seed suffix cannot also end in a temp suffix or "~": only the
+    # leading character is left to check.
+    return name.lower().endswith(SEED_SUFFIXES) and name[:1] not in _NOT_FIRST
+
+
+_NOT_FIRST = ("", ".", "#", "~")
+_new = tuple.__new__
+_source = itemgetter(0)  # builds a SeedFile without the named tuple's Python-level __new__
 
 
 def scan_seed_files(seeds_dir: Path) -> tuple[list[SeedFile], list[SeedError]]:
-    """Every seed candidate below `seeds_dir` in a stable order, and the ones that cannot be stat'ed."""
+    """Every seed candidate below `seeds_dir`, sorted by source, and the ones that cannot be
+    stat'ed. (One `stat` per seed and nothing else: at 100,000 seeds this is most of what a
+    build with nothing to do costs.)"""
     files: list[SeedFile] = []
     errors: list[SeedError] = []
     if not seeds_dir.is_dir():
         return files, [SeedError(str(seeds_dir), "seeds folder not found")]
+    append = files.append
     pending = [("", str(seeds_dir))]
     while pending:
         prefix, folder = pending.pop()
         with os.scandir(folder) as entries:
-            found = sorted(entries, key=lambda e: e.name)
-        subfolders = []
-        for entry in found:
-            try:
-                if entry.is_dir() and not entry.is_symlink():
-                    if not entry.name.startswith("."):
-                        subfolders.append((f"{prefix}{entry.name}/", entry.path))
+            for entry in entries:
+                name = entry.name
+                try:
+                    if entry.is_dir(follow_symlinks=False):  # the d_type: no system call
+                        if not name.startswith("."):
+                            pending.append((f"{prefix}{name}/", entry.path))
+                        continue
+                    if not _is_seed_name(name):
+                        continue
+                    stat = entry.stat()
+                except OSError as exc:
+                    errors.append(SeedError(entry.path, f"cannot read: {exc.strerror}"))
                     continue
-                if not _is_seed_name(entry.name):
-                    continue
-                stat = entry.stat()
-            except OSError as exc:
-                errors.append(SeedError(entry.path, f"cannot read: {exc.strerror}"))
-                continue
-            files.append(SeedFile(prefix + entry.name, entry.path, stat.st_size, stat.st_mtime_ns))
-        pending.extend(reversed(subfolders))
+                append(_new(SeedFile, (prefix + name, entry.path, stat.st_size, stat.st_mtime_ns)))
+    files.sort(key=_source)  # a stable order whatever order the folder gives
+    errors.sort(key=lambda e: e.path)
     return files, errors
