@@ -283,7 +283,7 @@ def test_the_stores_instance_lock_is_exclusive_and_names_its_holder(tmp_path: Pa
 
 # --- with the real digest sender (outbox) -----------------------------------------------------
 
-sending = pytest.importorskip("publisher.sending")
+from publisher import sending  # noqa: E402  (the real sender: a missing module fails, never skips)
 
 
 def test_real_daily_digest_sent_once_per_slot_including_downtime(tmp_path: Path) -> None:
