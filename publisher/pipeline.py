@@ -25,7 +25,7 @@ from .seedfiles import SeedFile, scan_seed_files
 from .store import articles as article_store
 from .store import open_database
 from .store import runs as run_store
-from .store.db import parse_utc
+from .store.db import parse_utc, utc_text
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -119,6 +119,8 @@ class FeedReport:
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
     pings: list[websub.PingResult] = field(default_factory=list)  # one per WebSub hub
+    # every file below feeds/ after the build: relative path -> [size, mtime_ns] (the stamp's)
+    outputs: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -332,7 +334,7 @@ class _StoreBatch:
             if article is not None:
                 identity = article_store.StoredIdentity(
                     article.id, article.slug, article.guid, article.content_hash,
-                    article.first_seen or now, False, page, seed.source)
+                    utc_text(article.first_seen or now), False, page, seed.source)
                 identities[seed.source] = identity
                 pages[page] = identity
                 if article.date_source == DATE_FIRST_SEEN:  # dated by when it was first seen
@@ -445,7 +447,7 @@ def build(
         written = build_feeds(engine, settings, now)
         if report.complete and not seeds.unreadable:
             buildstamp.save(settings, buildstamp.BuildStamp(
-                key=key, outputs=buildstamp.feed_outputs(settings.feeds_dir),
+                key=key, outputs=written.outputs,
                 articles=report.unchanged + len(report.new) + len(report.updated),
                 notes=report.notes,
                 skipped=[[e.path, e.reason] for e in report.skipped],
@@ -466,6 +468,7 @@ def build_feeds(
     site = settings.site_record
     feeds_dir = make_folder(settings.feeds_dir, "paths.feeds")
     report = FeedReport()
+    present = buildstamp.feed_outputs(feeds_dir)  # the one look at what is there
     with engine.begin() as conn:
         log = article_store.feed_log(conn)
         previous = article_store.feed_fingerprints(conn)
@@ -476,7 +479,7 @@ def build_feeds(
     prints = {doc.folder: doc.fingerprint for doc in docs}
     stale = [doc for doc in docs
              if previous.get(doc.folder) != doc.fingerprint
-             or not _outputs_exist(feeds_dir, doc.folder)]
+             or not _outputs_exist(present, doc.folder)]
     # Documents in the order their articles were added, so consecutive ones (and each worker's
     # tasks) share articles: every article is in its site, category and author documents.
     place = {row.id: n for n, row in enumerate(log)}
@@ -511,6 +514,8 @@ def build_feeds(
             report.unchanged += 1
     report.removed = _remove_stale_feeds(feeds_dir, {spec.path for spec, _ in planned})
     report.removed += _remove_stale_pages(feeds_dir, previous, prints, report.removed)
+    report.outputs = buildstamp.refresh_outputs(feeds_dir, present, report.written,
+                                                report.removed)
     with engine.begin() as conn:
         article_store.record_feed_fingerprints(conn, prints, now)
     report.pings = _announce(settings, report.written)
@@ -542,10 +547,11 @@ def select_feeds(
             for spec, rows in feedplan.group_feeds(index, site)]
 
 
-def _outputs_exist(feeds_dir: Path, folder: str) -> bool:
+def _outputs_exist(present: dict[str, list[int]], folder: str) -> bool:
     from .feeds import FORMATS
 
-    return all((feeds_dir / folder / name).is_file() for name in FORMATS)
+    prefix = f"{folder}/" if folder else ""
+    return all(f"{prefix}{name}" in present for name in FORMATS)
 
 
 def _remove_stale_pages(

@@ -313,6 +313,17 @@ SEARCH_INDEX: list["str | PerDialect"] = [
     ),
 ]
 
+# --- migration 13 ---
+# Every build reads the feed log (`articles.feed_log`: all articles in the order they were added)
+# whole. Without an index holding its columns in its order, that read visited every row on disk,
+# bodies and all: 1.7 s of a 3.4 s one-new-seed build at 100,000 articles. The new index starts
+# with first_seen, so it also serves the digests' first-seen range (the old index goes).
+ARTICLE_FEED_LOG_INDEX = [
+    "CREATE INDEX IF NOT EXISTS articles_feed_log ON articles "
+    "(first_seen DESC, published DESC, id, category, authors, content_hash, updated, deleted_at)",
+    "DROP INDEX IF EXISTS articles_first_seen",
+]
+
 MIGRATIONS: list[tuple[int, str, list["str | PerDialect"]]] = [
     (1, "articles, seed files and feed outputs", [*ARTICLES, *SEED_FILES, *FEED_OUTPUTS]),
     (2, "subscribers", SUBSCRIBERS),
@@ -328,4 +339,5 @@ MIGRATIONS: list[tuple[int, str, list["str | PerDialect"]]] = [
     (10, "articles: image caption, date source", ARTICLE_CAPTION_DATE_SOURCE),
     (11, "web rate limits shared by every serve process", RATE_EVENTS),
     (12, "full-text search index of articles", SEARCH_INDEX),
+    (13, "a covering index for the feed log", ARTICLE_FEED_LOG_INDEX),
 ]
