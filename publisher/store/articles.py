@@ -244,8 +244,8 @@ def _row(a: Article) -> _Row:
         "language": a.language, "content_hash": a.content_hash,
         "first_seen": utc_text(a.first_seen) if a.first_seen else published,
         "deleted_at": None, "caption": a.caption, "date_source": a.date_source,
-        "page_hash": page_hash(a.title, None if a.date_source == DATE_FIRST_SEEN else a.published,
-                               a.body_html),
+        "page_hash": a.page_hash or page_hash(
+            a.title, None if a.date_source == DATE_FIRST_SEEN else a.published, a.body_html),
     }
 
 
@@ -274,7 +274,7 @@ def _article(r: tuple, tz: ZoneInfo, with_related: bool = True) -> Article:  # t
     """An `articles` row (columns as `ARTICLE_COLUMNS`) as an Article."""
     (id_, source, slug, url, guid, title, summary, authors, published, updated, category, credit,
      translation_note, body_html, related_json, language, content_hash, first_seen, _deleted,
-     _page_hash, caption, date_source) = r
+     page, caption, date_source) = r
     related = tuple(
         Teaser(t["title"], t["summary"], tuple(t["authors"]),
                date.fromisoformat(t["published"]) if t["published"] else None,
@@ -288,7 +288,7 @@ def _article(r: tuple, tz: ZoneInfo, with_related: bool = True) -> Article:  # t
         category=category, credit=credit, translation_note=translation_note,
         body_html=body_html, related=related, source=source, content_hash=content_hash,
         language=language, first_seen=parse_utc(first_seen), caption=caption,
-        date_source=date_source,
+        date_source=date_source, page_hash=page,
     )
 
 
