@@ -49,11 +49,12 @@ class FeedIndexRow(NamedTuple):
     content_hash: str
     updated: str  # as stored: ISO 8601 in UTC
     deleted: bool = False
+    line: str = ""  # its part of a feed document's fingerprint: `print_line`, made once per row
 
     @property
     def print_line(self) -> str:
         """The row's part of a feed document's fingerprint (see `feedplan`)."""
-        return f"{self.id}\t{self.content_hash}\t{self.updated}"
+        return self.line or f"{self.id}\t{self.content_hash}\t{self.updated}"
 
 
 def seed_states(conn: Connection) -> dict[str, SeedFileState]:
@@ -171,7 +172,8 @@ def feed_log(conn: Connection) -> list[FeedIndexRow]:
         names = authors.get(row[2])
         if names is None:
             names = authors[row[2]] = tuple(json.loads(row[2]))
-        append(make((row[0], row[1], names, row[3], row[4], bool(row[5]))))
+        append(make((row[0], row[1], names, row[3], row[4], bool(row[5]),
+                     f"{row[0]}\t{row[3]}\t{row[4]}")))
     return found
 
 
