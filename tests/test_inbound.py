@@ -8,7 +8,6 @@ import mailbox
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -77,10 +76,11 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path, smtp_server):  # type: ignore[no-untyped-def]
+def world(tmp_path, smtp_server, backend):  # type: ignore[no-untyped-def]
     made = World(tmp_path, smtp_server, ["hard@example.org", "angry@example.org",
                                          "leaving@example.org", "fine@example.org"],
                  bounce_after=1)
+    assert made.engine.backend == backend.name  # the store the test means, not a fallback
     yield made
     made.engine.dispose()
 
@@ -223,12 +223,11 @@ def test_kill_9_mid_run_acts_on_nothing_twice(world, tmp_path) -> None:  # type:
         [sys.executable, "-m", "publisher", "--config", str(world.root / "config.toml"),
          "inbound", "--maildir", str(box)], env=ENV, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE)
-    database = world.settings.database_path
     deadline = time.monotonic() + 60
     recorded = 0
     while time.monotonic() < deadline and proc.poll() is None:
-        with sqlite3.connect(database, timeout=5) as probe:
-            recorded = probe.execute("SELECT count(*) FROM inbound_messages").fetchone()[0]
+        with world.engine.begin() as probe:  # the store seam: the SQLite file or PostgreSQL
+            recorded = probe.scalar("SELECT count(*) FROM inbound_messages")
         if recorded >= 20:
             break
         time.sleep(0.005)

@@ -49,8 +49,8 @@ def test_rates_and_warnings_in_status(project, tmp_path) -> None:  # type: ignor
     assert len(data["warnings"]) == 2
 
 
-def test_rates_count_only_the_last_30_days(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    db = open_database(tmp_path / "state.db")
+def test_rates_count_only_the_last_30_days(tmp_path, backend) -> None:  # type: ignore[no-untyped-def]
+    db = open_database(backend.url or tmp_path / "state.db")
     with db.begin() as conn:
         _, sub = subscriptions.add(conn, "a@example.org", name="", cadence="daily",
                                    categories=(), now=T0)

@@ -21,8 +21,10 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def db(tmp_path):  # type: ignore[no-untyped-def]
-    database = open_database(tmp_path / "state.db")
+def db(tmp_path, backend):  # type: ignore[no-untyped-def]
+    """The store of the test's backend (a SQLite file, or its own PostgreSQL database)."""
+    database = open_database(backend.url or tmp_path / "state.db")
+    assert database.backend == backend.name
     yield database
     database.dispose()
 
@@ -102,7 +104,7 @@ def test_suppressed_addresses_are_not_reactivated_by_add_or_import(db, suppresse
 
 def test_cli_add_refuses_a_complained_address(project) -> None:  # type: ignore[no-untyped-def]
     project.run("subscribers", "add", "angry@example.org", check=True)
-    database = open_database(project.database)
+    database = project.open_store()
     with database.begin() as conn:
         found = subscriptions.find(conn, "angry@example.org")
         assert found is not None
@@ -261,7 +263,7 @@ def test_cli_import_summary_counts_each_status(project) -> None:  # type: ignore
 
 def test_add_and_import_reject_a_category_no_article_has(project, tmp_path) -> None:  # type: ignore[no-untyped-def]
     project.run("build-feeds", check=True)
-    database = open_database(project.database)
+    database = project.open_store()
     with database.begin() as conn:
         from publisher.store import web as web_store
 
