@@ -60,6 +60,7 @@ DUE_AFTER = {"immediate": timedelta(0), "daily": timedelta(hours=20),
              "weekly": timedelta(days=6, hours=12)}
 RENDER_CACHE = 8  # rendered digests kept while sending (queued rows come grouped by digest)
 CANDIDATE_CACHE = 16
+CHOICE_CACHE = 4096  # article choices kept while planning (by watermark and categories)
 PLAN_BATCH = 500  # deliveries queued per INSERT
 SENT_BATCH = 500  # outbox deliveries recorded per transaction
 CLAIM_OUTBOX = 100  # deliveries claimed at a time by the (idempotent) outbox
@@ -216,6 +217,8 @@ class _Candidates:
         self.now = now
         self.tz = settings.site_record.timezone
         self.cache: OrderedDict[datetime | None, list[Article]] = OrderedDict()
+        # (watermark, first digest?, categories) -> the articles chosen (see `_articles_for`)
+        self.choices: dict[tuple[datetime, bool, tuple[str, ...]], list[Article]] = {}
 
     def after(self, moment: datetime | None) -> list[Article]:
         if moment in self.cache:
@@ -235,14 +238,25 @@ def _due(subscriber: Subscriber, now: datetime) -> bool:
 
 def _articles_for(subscriber: Subscriber, settings: Settings, now: datetime,
                   candidates: _Candidates) -> list[Article]:
+    """The articles of `subscriber`'s next digest (a list shared by the subscribers with the
+    same watermark and categories: read it, do not change it)."""
     watermark = subscriber.last_digest_at or subscriber.created_at
     if watermark >= now:
         return []
+    first = subscriber.last_digest_at is None
+    key = (watermark, first, subscriber.categories)
+    found = candidates.choices.get(key)
+    if found is not None:
+        return found
     backfill: Sequence[Article] = ()
-    if subscriber.last_digest_at is None and settings.digest.backfill > 0:
+    if first and settings.digest.backfill > 0:
         backfill = [a for a in candidates.after(None) if a.first_seen and a.first_seen <= watermark]
-    return select_articles(candidates.after(watermark), subscriber.categories,
-                           settings.digest.max_articles, backfill, settings.digest.backfill)
+    found = select_articles(candidates.after(watermark), subscriber.categories,
+                            settings.digest.max_articles, backfill, settings.digest.backfill)
+    if len(candidates.choices) >= CHOICE_CACHE:
+        candidates.choices.clear()
+    candidates.choices[key] = found
+    return found
 
 
 def _subscribers(conn: Connection, cadence: str | None):  # type: ignore[no-untyped-def]

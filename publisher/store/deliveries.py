@@ -125,33 +125,38 @@ class Planned:
 
 def plan_deliveries(conn: Connection, planned: Sequence[Planned], watermark: datetime,
                     now: datetime) -> int:
-    """Queue many deliveries at once (see `plan_delivery`); return how many are now queued."""
-    if not planned:
-        return 0
-    sub_ids = sorted({p.subscriber_id for p in planned})
-    digest_ids = sorted({p.digest_id for p in planned})
-    existing: dict[tuple[int, int], tuple[int, str]] = {}
-    for digest_chunk in _chunks(digest_ids, 100):
-        for sub_chunk in _chunks(sub_ids, 500 - len(digest_chunk)):
-            rows = conn.execute(
-                "SELECT id, subscriber_id, digest_id, state FROM deliveries "
-                f"WHERE subscriber_id IN ({_marks(sub_chunk)}) "
-                f"AND digest_id IN ({_marks(digest_chunk)})", [*sub_chunk, *digest_chunk])
-            for id_, subscriber_id, digest_id, state in rows:
-                existing[subscriber_id, digest_id] = (id_, state)
+    """Queue many deliveries at once (see `plan_delivery`); return how many are now queued.
+
+    One multi-row `INSERT ... ON CONFLICT (subscriber_id, digest_id) DO UPDATE ... WHERE failed
+    RETURNING id` per `PLAN_ROWS` rows: new rows are inserted, failed ones queued again, sent
+    (and unfinished) ones left alone; the rows returned are the ones now queued. No reads."""
     stamp, mark = utc_text(now), utc_text(watermark)
-    rows_new, requeue = [], []
-    for p in planned:
-        found = existing.get((p.subscriber_id, p.digest_id))
-        if found is None:
-            rows_new.append((p.subscriber_id, p.digest_id, p.message_id, mark, stamp, stamp))
-        elif found[1] == "failed":
-            requeue.append((mark, stamp, found[0]))
-    if requeue:
-        conn.executemany(_REQUEUE, requeue)
-    if rows_new:
-        conn.executemany(_INSERT_DELIVERY, rows_new)
-    return len(rows_new) + len(requeue)
+    queued = 0
+    for start in range(0, len(planned), PLAN_ROWS):
+        chunk = planned[start:start + PLAN_ROWS]
+        params: list[object] = []
+        for p in chunk:
+            params += (p.subscriber_id, p.digest_id, p.message_id, mark, stamp, stamp)
+        queued += len(conn.execute(_plan_sql(len(chunk)), params).all())
+    return queued
+
+
+PLAN_ROWS = 500  # rows per planning INSERT (6 parameters each)
+_PLAN_ROW = "(?, ?, 'queued', 0, ?, '', ?, ?, ?, NULL, '', NULL)"
+_plan_texts: dict[int, str] = {}
+
+
+def _plan_sql(rows: int) -> str:
+    text = _plan_texts.get(rows)
+    if text is None:
+        text = _plan_texts[rows] = (
+            "INSERT INTO deliveries (subscriber_id, digest_id, state, attempts, message_id, "
+            "last_error, watermark, created_at, updated_at, sent_at, owner, lease_until) "
+            f"VALUES {', '.join([_PLAN_ROW] * rows)} "
+            "ON CONFLICT (subscriber_id, digest_id) DO UPDATE SET state = 'queued', "
+            "attempts = 0, watermark = excluded.watermark, updated_at = excluded.updated_at, "
+            "owner = '', lease_until = NULL WHERE deliveries.state = 'failed' RETURNING id")
+    return text
 
 
 def lock_planning(conn: Connection, holder: str, now: datetime) -> None:
@@ -337,7 +342,3 @@ def _delivery(r: tuple) -> DeliveryRow:  # type: ignore[type-arg]
 def _marks(items: Sequence[object]) -> str:
     return ", ".join("?" * len(items))
 
-
-def _chunks(items: list, size: int):  # type: ignore[no-untyped-def]
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

@@ -313,6 +313,15 @@ SEARCH_INDEX: list["str | PerDialect"] = [
     ),
 ]
 
+# Planning and exports walk the subscribers of a status (and cadence) in id order, a page at a
+# time: these indexes hand each page out in order whatever the planner's statistics say (a
+# freshly imported table has none, and PostgreSQL then sorted every matching row per page).
+SUBSCRIBER_SCANS = [
+    "DROP INDEX IF EXISTS subscribers_status_cadence",
+    "CREATE INDEX IF NOT EXISTS subscribers_status_cadence_id ON subscribers (status, cadence, id)",
+    "CREATE INDEX IF NOT EXISTS subscribers_status_id ON subscribers (status, id)",
+]
+
 MIGRATIONS: list[tuple[int, str, list["str | PerDialect"]]] = [
     (1, "articles, seed files and feed outputs", [*ARTICLES, *SEED_FILES, *FEED_OUTPUTS]),
     (2, "subscribers", SUBSCRIBERS),
@@ -328,4 +337,5 @@ MIGRATIONS: list[tuple[int, str, list["str | PerDialect"]]] = [
     (10, "articles: image caption, date source", ARTICLE_CAPTION_DATE_SOURCE),
     (11, "web rate limits shared by every serve process", RATE_EVENTS),
     (12, "full-text search index of articles", SEARCH_INDEX),
+    (13, "subscribers: pages by status (and cadence) in id order", SUBSCRIBER_SCANS),
 ]
