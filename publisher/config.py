@@ -348,6 +348,9 @@ class InboundSection:
     mbox: str = ""  # an mbox file
     imap_url: str = setting("", optional(mailbox_url))  # imaps://user@host/folder
     processed_folder: str = setting("processed", not_empty)  # where acted-on messages go
+    # PEM file of the CAs trusted for an imaps:// server's certificate (relative to the config
+    # file; e.g. a self-signed certificate); empty: the system's CAs
+    ca_file: str = ""
     interval: float = setting(300.0, above(0))  # seconds between polls of `publisher run`
 
 
@@ -621,6 +624,9 @@ def _across(s: Settings) -> list[str]:
     if len(mailboxes) > 1:
         problems.append(f"inbound: set one of inbound.maildir, inbound.mbox, inbound.imap_url, "
                         f"not {' and '.join('inbound.' + k for k in mailboxes)}")
+    if s.inbound.ca_file and not s.path(s.inbound.ca_file).is_file():
+        problems.append(f"inbound.ca_file is not a file: {s.path(s.inbound.ca_file)} (give the "
+                        "PEM file of the CA that signed the IMAP server's certificate)")
     return problems
 
 

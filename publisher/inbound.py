@@ -247,9 +247,11 @@ class MboxSource:
 class ImapSource:
     """An IMAP folder (`imaps://user@host:port/FOLDER`; `imap://` on the loopback only).
     Messages are read with BODY.PEEK (nothing marked seen); acted-on ones are moved to the
-    processed folder (created if missing)."""
+    processed folder (created if missing). The server's certificate is checked against the
+    system's CAs, or only those of `ca_file` (inbound.ca_file) when given."""
 
-    def __init__(self, url: str, password: str, processed: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, password: str, processed: str, timeout: float = 30.0,
+                 ca_file: Path | None = None) -> None:
         parts = urlsplit(url)
         self.folder = unquote(parts.path.lstrip("/")) or "INBOX"
         self.processed = processed
@@ -257,10 +259,14 @@ class ImapSource:
         try:
             if parts.scheme == "imaps":
                 self.imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                    host, parts.port or 993, ssl_context=ssl.create_default_context(),
-                    timeout=timeout)
+                    host, parts.port or 993, ssl_context=tls_context(ca_file), timeout=timeout)
             else:
                 self.imap = imaplib.IMAP4(host, parts.port or 143, timeout=timeout)
+        except ssl.SSLCertVerificationError as exc:
+            hint = (f"it is not signed by a CA in inbound.ca_file {ca_file}" if ca_file else
+                    "set inbound.ca_file to the PEM file of the CA that signed it")
+            raise InboundError(f"{host}: the IMAP server's TLS certificate is not trusted: "
+                               f"{exc.verify_message or _text(exc)}", hint) from None
         except (OSError, imaplib.IMAP4.error) as exc:
             raise InboundError(f"{host}: cannot reach the IMAP server: {exc}",
                                "check inbound.imap_url") from None
@@ -312,6 +318,17 @@ class ImapSource:
             pass
 
 
+def tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """A client context that checks certificates and host names: against the system's CAs, or
+    only those in `ca_file` (a PEM file)."""
+    try:
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError) as exc:  # a file that holds no PEM certificate
+        raise InboundError(f"inbound.ca_file {ca_file}: no CA certificate could be read from it "
+                           f"({_text(exc)})", "give a PEM file of the CA that signed the IMAP "
+                           "server's certificate") from None
+
+
 def _quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -340,7 +357,8 @@ def open_source(settings: Settings, *, maildir: str | None = None, mbox: str | N
         if not settings.secrets.imap_password:
             raise InboundError("PUBLISHER_IMAP_PASSWORD is not set",
                                "export the IMAP password in the environment")
-        return ImapSource(imap_url, settings.secrets.imap_password, inbound.processed_folder)
+        return ImapSource(imap_url, settings.secrets.imap_password, inbound.processed_folder,
+                          ca_file=settings.path(inbound.ca_file) if inbound.ca_file else None)
     raise InboundError("no inbound mailbox: give --maildir, --mbox or --imap",
                        "or set inbound.maildir, inbound.mbox or inbound.imap_url in the config")
 

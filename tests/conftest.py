@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -410,10 +411,31 @@ def silent_smtp_server():  # type: ignore[no-untyped-def]
 
 # --- a real IMAP server (Dovecot) on 127.0.0.1, for `publisher inbound --imap` -----------------
 
+def self_signed_certificate(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """(certificate, key) PEM files of a fresh self-signed certificate for `host` (its own CA:
+    trust it by naming the certificate as the CA file), made with the openssl command."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj",
+         f"/CN={host}", "-addext", f"subjectAltName=IP:{host}",
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,digitalSignature,keyCertSign"],
+        check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
 class Dovecot:
-    """Debian's dovecot-imapd with a config in a temp folder: IMAP on a free 127.0.0.1 port,
-    plain login (no TLS: the loopback only), one user whose Maildir lives in that folder.
-    `append(data)` delivers a message to a folder, `folder(name)` lists what a folder holds."""
+    """Debian's dovecot-imapd with a config in a temp folder, one user whose Maildir lives in
+    that folder: IMAP on a free 127.0.0.1 port (plain login allowed: the loopback only; STARTTLS
+    offered) and IMAPS on another (`tls_port`), with a self-signed certificate for 127.0.0.1
+    (`ca_file`: trust it by naming it as the CA file).
+    `append(data)` delivers a message to a folder, `folder(name)` lists what a folder holds.
+
+    Dovecot runs in the foreground as this process's child, in a process group of its own: it
+    gets SIGTERM when the test process dies, however it dies (`setpriv --pdeathsig`, i.e.
+    PR_SET_PDEATHSIG), and `stop()` ends the whole group."""
 
     BINARY = "/usr/sbin/dovecot"
     USER = "bounces"
@@ -426,6 +448,8 @@ class Dovecot:
         self.root = Path(tempfile.mkdtemp(prefix="publisher-dovecot-"))
         self.root.chmod(0o755)
         self.port = _free_port()
+        self.tls_port = _free_port()
+        self.ca_file = self.root / "tls" / "cert.pem"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "Dovecot":
@@ -445,6 +469,7 @@ class Dovecot:
             users = f"uid={os.getuid()} gid={os.getgid()}"
             internal = f"default_internal_user = {me}\ndefault_login_user = {me}\n"
         (root / "users").write_text(f"{self.USER}:{{PLAIN}}{self.PASSWORD}\n")
+        cert, key = self_signed_certificate(root / "tls")
         (root / "dovecot.conf").write_text(f"""\
 base_dir = {root}/run
 state_dir = {root}/state
@@ -452,7 +477,9 @@ log_path = {root}/dovecot.log
 instance_name = publisher-test-{self.port}
 {internal}protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{root}/mail/%u
@@ -471,7 +498,9 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port}
+    ssl = yes
   }}
 }}
 service pop3-login {{
@@ -480,7 +509,9 @@ service pop3-login {{
   }}
 }}
 """)
-        self.proc = subprocess.Popen([self.BINARY, "-F", "-c", str(root / "dovecot.conf")])
+        self.proc = subprocess.Popen(
+            ["setpriv", "--pdeathsig", "SIGTERM", "--", self.BINARY, "-F", "-c",
+             str(root / "dovecot.conf")], start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -488,11 +519,17 @@ service pop3-login {{
                 return self
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError(f"dovecot did not start: {(root / 'dovecot.log').read_text()}")
+        log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
+        self.stop()
+        raise RuntimeError(f"dovecot did not start: {log}")
 
     @property
     def url(self) -> str:
         return f"imap://{self.USER}@127.0.0.1:{self.port}/INBOX"
+
+    @property
+    def imaps_url(self) -> str:
+        return f"imaps://{self.USER}@127.0.0.1:{self.tls_port}/INBOX"
 
     def client(self):  # type: ignore[no-untyped-def]
         import imaplib
@@ -534,8 +571,12 @@ service pop3-login {{
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                pass
+            try:  # whatever of its group is left (the master's children)
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -13,9 +13,10 @@ from test_digest_support import (SECRET, T0, add_articles, add_subscriber, make_
                                  make_settings, open_engine)
 
 
-def test_explain_says_why_per_subscriber(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_explain_says_why_per_subscriber(tmp_path, backend) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(tmp_path, mail={"sender": "outbox"})
     engine = open_engine(settings)
+    assert engine.backend == backend.name
     before = T0 - timedelta(days=2)
     add_subscriber(engine, "gets@example.org", now=before)
     add_subscriber(engine, "picky@example.org", categories=("Gardening",), now=before)

@@ -14,7 +14,6 @@ from publisher import subscriptions
 
 from conftest import Dovecot
 from test_inbound import World
-from test_inbound_classify import corpus
 
 IMAP_ENV = {"PUBLISHER_IMAP_PASSWORD": Dovecot.PASSWORD}
 
@@ -130,8 +129,68 @@ def test_run_polls_the_configured_mailbox(tmp_path, smtp_server, dovecot) -> Non
     world.engine.dispose()
 
 
-def test_corpus_report_round_trips_through_imap_unchanged(dovecot) -> None:  # type: ignore[no-untyped-def]
-    data = corpus("dsn_postfix_user_unknown.eml")
-    dovecot.append(data)
-    ((_, stored),) = dovecot.folder("INBOX")
-    assert stored.replace(b"\r\n", b"\n") == data.replace(b"\r\n", b"\n")
+# --- IMAPS: the server's self-signed certificate, trusted through inbound.ca_file or not -------
+
+def with_inbound(world: World, table: str) -> None:
+    with open(world.root / "config.toml", "a", encoding="utf-8") as config:
+        config.write(f"[inbound]\n{table}")
+
+
+def test_imaps_with_the_servers_certificate_trusted(tmp_path, smtp_server, dovecot) -> None:  # type: ignore[no-untyped-def]
+    world = World(tmp_path, smtp_server, ["hard@example.org", "fine@example.org"],
+                  bounce_after=1)
+    (world.root / "imap-ca.pem").write_bytes(dovecot.ca_file.read_bytes())
+    with_inbound(world, 'ca_file = "imap-ca.pem"\n')  # relative to the config file
+    dovecot.append(world.report("dsn_postfix_user_unknown.eml", "hard@example.org"))
+    dovecot.append(world.report("human_reply.eml", "fine@example.org"))
+    result = inbound(world, "--imap", dovecot.imaps_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "inbound: 2 messages: 1 hard bounces, 0 soft bounces, 0 complaints, 0 unsubscribes, "
+        "0 ignored, 1 left in place, 0 already processed")
+    assert [world.status(a) for a in world.subs] == ["bouncing", "active"]
+    assert len(dovecot.folder("INBOX")) == 1 and len(dovecot.folder("processed")) == 1
+    world.engine.dispose()
+
+
+def test_imaps_with_an_untrusted_certificate_is_one_line_and_reads_nothing(tmp_path, smtp_server, dovecot) -> None:  # type: ignore[no-untyped-def]
+    from conftest import self_signed_certificate
+
+    world = World(tmp_path, smtp_server, ["hard@example.org"], bounce_after=1)
+    dovecot.append(world.report("dsn_postfix_user_unknown.eml", "hard@example.org"))
+    config = (world.root / "config.toml").read_text(encoding="utf-8")
+    # The system's CAs never signed a certificate made a moment ago.
+    untrusted = inbound(world, "--imap", dovecot.imaps_url)
+    assert untrusted.returncode == 2
+    assert untrusted.stderr.splitlines() == [
+        "error: 127.0.0.1: the IMAP server's TLS certificate is not trusted: self-signed "
+        "certificate (set inbound.ca_file to the PEM file of the CA that signed it)"]
+    # Another CA file: still refused, the hint names the file.
+    other, _ = self_signed_certificate(tmp_path / "other")
+    with_inbound(world, f'ca_file = "{other}"\n')
+    wrong_ca = inbound(world, "--imap", dovecot.imaps_url)
+    assert wrong_ca.returncode == 2
+    assert wrong_ca.stderr.splitlines() == [
+        "error: 127.0.0.1: the IMAP server's TLS certificate is not trusted: self-signed "
+        f"certificate (it is not signed by a CA in inbound.ca_file {other})"]
+    # A file that holds no certificate, and one that does not exist.
+    (tmp_path / "not-pem.txt").write_text("hello\n", encoding="utf-8")
+    (world.root / "config.toml").write_text(
+        config + f'[inbound]\nca_file = "{tmp_path / "not-pem.txt"}"\n', encoding="utf-8")
+    garbage = inbound(world, "--imap", dovecot.imaps_url)
+    assert garbage.returncode == 2 and len(garbage.stderr.splitlines()) == 1
+    assert garbage.stderr.startswith(
+        f"error: inbound.ca_file {tmp_path / 'not-pem.txt'}: no CA certificate could be read "
+        "from it (")
+    (world.root / "config.toml").write_text(config + '[inbound]\nca_file = "missing.pem"\n',
+                                            encoding="utf-8")
+    missing = inbound(world, "--imap", dovecot.imaps_url)
+    assert missing.returncode == 2
+    assert missing.stderr.splitlines() == [
+        f"error: {world.root / 'config.toml'}: inbound.ca_file is not a file: "
+        f"{world.root / 'missing.pem'} (give the PEM file of the CA that signed the IMAP "
+        "server's certificate)"]
+    # Nothing was read, nothing changed.
+    assert world.status("hard@example.org") == "active"
+    assert len(dovecot.folder("INBOX")) == 1 and dovecot.folder("processed") == []
+    world.engine.dispose()
