@@ -526,6 +526,7 @@ class _Delivery:
         self.links = subscriptions.Links.from_settings(settings)  # VERP return paths
         self.refusals = _RefusalWatch()
         self.transparent = False  # messages built dot-stuffed (for _PollPool)
+        self.drained = False  # a claim found nothing left: no more claims this run
         # An idempotent sender (the outbox) lets us record sent rows in batches: a crash before
         # the batch is recorded only rewrites the same files. SMTP rows are recorded before the
         # connection that sent them gets another message (the results that came in together,
@@ -571,6 +572,7 @@ class _Delivery:
             if items:
                 return True
             if not closed:  # (a batch of unsubscribed ones only: claim on)
+                self.drained = True
                 return False
 
     def release(self) -> None:
@@ -740,7 +742,7 @@ class _Delivery:
             self.conn.close()
 
     def _next(self) -> ledger.QueuedDelivery | None:
-        if not self.claimed and not self.claim():
+        if not self.claimed and (self.drained or not self.claim()):
             return None
         return self.claimed.popleft()
 
@@ -803,7 +805,10 @@ class _Delivery:
                 else:
                     self.advance()
             if not self.batch_sent:
-                self.flush_sent()
+                if self.pending_sent and not self.claimed and not self.drained and not stopping:
+                    self.claim()  # the next claim records them (one transaction, one statement)
+                else:
+                    self.flush_sent()
         if retries:  # stopped while these waited for another attempt: anyone's again
             self.claimed.extend(job.item for _, _, job in retries)
         if ready is not None:  # built, never sent: given back with the other claims

@@ -384,6 +384,56 @@ def test_the_watermark_never_moves_backwards(tmp_path, smtp_server, backend):  #
     assert sub is not None and sub.last_digest_at == later
 
 
+def test_an_expired_lease_goes_to_another_sender_never_back_to_its_own_owner(tmp_path, smtp_server, backend):  # type: ignore[no-untyped-def]
+    """The owner of a claim whose lease ran out (a retry waiting, a slow server) still holds
+    the message in memory: claiming it again would send it twice from one process."""
+    world = World(tmp_path, smtp_server, backend=backend)
+    world.populate(2, cadence="daily")
+    engine = world.engine()
+    t0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        digest = ledger.get_or_create_digest(conn, ["a000000000000001"], "daily", t0)
+        for sid in (1, 2):
+            ledger.plan_delivery(conn, sid, digest.id, f"<{sid}@x>", t0, t0)
+        mine, _ = ledger.claim_deliveries(conn, "me", t0, t0 + timedelta(seconds=1), 10)
+    later = t0 + timedelta(minutes=5)  # both leases expired
+    with engine.begin() as conn:
+        again, closed = ledger.claim_deliveries(conn, "me", later, later + timedelta(hours=1), 10)
+        theirs, _ = ledger.claim_deliveries(conn, "other", later, later + timedelta(hours=1), 10)
+    engine.dispose()
+    assert len(mine) == 2 and (again, closed) == ([], 0)
+    assert sorted(c.delivery.subscriber_id for c in theirs) == [1, 2]
+
+
+def test_recording_sent_rows_and_claiming_the_next_ones_at_once(tmp_path, smtp_server, backend):  # type: ignore[no-untyped-def]
+    world = World(tmp_path, smtp_server, backend=backend)
+    world.populate(5, cadence="daily")
+    engine = world.engine()
+    t0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    mark = t0 + timedelta(hours=2)
+    with engine.begin() as conn:
+        digest = ledger.get_or_create_digest(conn, ["a000000000000001"], "daily", t0)
+        for sid in range(1, 6):
+            ledger.plan_delivery(conn, sid, digest.id, f"<{sid}@x>", mark, t0)
+        subscriber_store.set_status(conn, 4, "unsubscribed", t0)
+    conn = engine.connect()
+    try:
+        first, _ = ledger.claim_deliveries(conn, "me", t0, t0 + timedelta(hours=1), 2)
+        sent = [(item.delivery, 0) for item in first]
+        rest, closed = ledger.record_and_claim(conn, sent, "me", t0, t0,
+                                               t0 + timedelta(hours=1), 10)
+        rows = {sid: ledger.deliveries_for(conn, sid)[0] for sid in range(1, 6)}
+        subs = {sid: subscriber_store.get_subscriber(conn, sid) for sid in range(1, 6)}
+    finally:
+        conn.close()
+        engine.dispose()
+    assert [i.delivery.subscriber_id for i in first] == [1, 2]
+    assert [i.delivery.subscriber_id for i in rest] == [3, 5] and closed == 1
+    assert [rows[s].state for s in range(1, 6)] == ["sent", "sent", "sending", "failed", "sending"]
+    assert rows[1].attempts == 1 and rows[4].last_error == "subscriber is unsubscribed"
+    assert [subs[s].last_digest_at for s in range(1, 6)] == [mark, mark, None, None, None]
+
+
 # --- a busy database ----------------------------------------------------------------------------
 
 HOLD_LOCK = """

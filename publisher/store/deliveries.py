@@ -200,7 +200,8 @@ _CLAIM = ("UPDATE deliveries SET state = 'sending', owner = ?, lease_until = ?, 
           "ORDER BY digest_id, id LIMIT ?) RETURNING id")
 _CLAIMABLE = {
     "queued": "state = 'queued'",
-    "expired": "state = 'sending' AND lease_until < ?",  # its owner died (or hung)
+    # its owner died (or hung); never one's own (a retry waiting, or the message in flight)
+    "expired": "state = 'sending' AND lease_until < ? AND owner <> ?",
 }
 _CLAIMED_ROWS = (
     "SELECT {columns}, s.email, s.name, s.cadence, s.status FROM deliveries d "
@@ -209,13 +210,14 @@ _CLAIMED_ROWS = (
 _CLOSE_INACTIVE = (
     "UPDATE deliveries SET state = 'failed', last_error = ?, updated_at = ?, owner = '', "
     "lease_until = NULL WHERE id = ?")
-_PG_CLAIM = (
-    "WITH expired AS (SELECT id FROM deliveries WHERE state = 'sending' AND lease_until < :now "
-    "ORDER BY digest_id, id LIMIT {limit} FOR UPDATE SKIP LOCKED), "
+_PG_CLAIM_CTES = (
+    "expired AS (SELECT id FROM deliveries WHERE state = 'sending' AND lease_until < :now "
+    "AND owner <> :owner ORDER BY digest_id, id LIMIT {limit} FOR UPDATE SKIP LOCKED), "
     "queued AS (SELECT id FROM deliveries WHERE state = 'queued' "
     "ORDER BY digest_id, id LIMIT {limit} FOR UPDATE SKIP LOCKED), "
     "chosen AS (SELECT id FROM (SELECT id, 0 AS k FROM expired UNION ALL "
-    "SELECT id, 1 AS k FROM queued) c ORDER BY k LIMIT {limit}) "
+    "SELECT id, 1 AS k FROM queued) c ORDER BY k LIMIT {limit})")
+_PG_CLAIM_UPDATE = (
     "UPDATE deliveries d SET "
     "state = CASE WHEN s.status = 'active' THEN 'sending' ELSE 'failed' END, "
     "owner = CASE WHEN s.status = 'active' THEN :owner ELSE '' END, "
@@ -224,6 +226,14 @@ _PG_CLAIM = (
     "ELSE 'subscriber is ' || s.status END, updated_at = :now "
     "FROM chosen, subscribers s WHERE d.id = chosen.id AND s.id = d.subscriber_id "
     "RETURNING {columns}, s.email, s.name, s.cadence, s.status")
+_PG_CLAIM = f"WITH {_PG_CLAIM_CTES} {_PG_CLAIM_UPDATE}"
+
+
+def _pg_claimed(rows: list[tuple]) -> tuple[list[QueuedDelivery], int]:  # type: ignore[type-arg]
+    rows.sort(key=lambda r: (r[2], r[0]))  # (digest_id, id)
+    claimed = [QueuedDelivery(_delivery(row[:11]), *row[11:]) for row in rows]
+    active = [item for item in claimed if item.status == "active"]
+    return active, len(claimed) - len(active)
 
 
 def _postgres(conn: Connection) -> bool:
@@ -244,12 +254,8 @@ def claim_deliveries(conn: Connection, owner: str, now: datetime, lease_until: d
     if _postgres(conn):
         columns = ", ".join(f"d.{c}" for c in _DELIVERY_COLUMNS.split(", "))
         # the limit is written into the text (an int): the generic plan then knows it too
-        rows = conn.execute(_PG_CLAIM.format(columns=columns, limit=int(limit)), {
-            "now": stamp, "owner": owner, "until": until}).all()
-        rows.sort(key=lambda r: (r[2], r[0]))  # (digest_id, id)
-        claimed = [QueuedDelivery(_delivery(row[:11]), *row[11:]) for row in rows]
-        active = [item for item in claimed if item.status == "active"]
-        return active, len(claimed) - len(active)
+        return _pg_claimed(conn.execute(_PG_CLAIM.format(columns=columns, limit=int(limit)), {
+            "now": stamp, "owner": owner, "until": until}).all())
     if not conn.in_transaction:
         with conn.begin():
             return claim_deliveries(conn, owner, now, lease_until, limit)
@@ -260,7 +266,7 @@ def claim_deliveries(conn: Connection, owner: str, now: datetime, lease_until: d
         sql = _CLAIM.format(where=_CLAIMABLE[kind])
         params: list[object] = [owner, until, stamp]
         if kind == "expired":
-            params.append(stamp)
+            params += (stamp, owner)
         params.append(limit - len(ids))
         ids += conn.execute(sql, params).scalars()
     if not ids:
@@ -283,10 +289,13 @@ def record_and_claim(conn: Connection, sent: Sequence[tuple[DeliveryRow, int]], 
                      sent_at: datetime, now: datetime, lease_until: datetime, limit: int
                      ) -> tuple[list[QueuedDelivery], int]:
     """`mark_sent_many(sent)`, then `claim_deliveries`: on SQLite in one transaction (one
-    commit), on PostgreSQL one statement each (two round trips, no BEGIN/COMMIT)."""
+    commit), on PostgreSQL in one statement (one round trip)."""
     if _postgres(conn):
-        mark_sent_many(conn, sent, owner, sent_at)
-        return claim_deliveries(conn, owner, now, lease_until, limit)
+        if not sent:
+            return claim_deliveries(conn, owner, now, lease_until, limit)
+        params = _sent_params(sent, owner, sent_at)
+        params.update(now=utc_text(now), until=utc_text(lease_until))
+        return _pg_claimed(conn.execute(_pg_mark_sent(len(sent), int(limit)), params).all())
     with conn.begin():
         # the claim first: it is the write that takes the lock (BEGIN IMMEDIATE)
         claimed = claim_deliveries(conn, owner, now, lease_until, limit)
@@ -316,30 +325,48 @@ _MOVE_WATERMARK = (
     "AND (last_digest_at IS NULL OR last_digest_at < :watermark)")
 # PostgreSQL: both in one statement (one round trip, atomic in itself), for the rows that were
 # still `owner`'s to mark.
-_PG_MARK_SENT = (
-    "WITH v (id, attempts) AS (VALUES {rows}), "
+_PG_SENT_CTES = (
+    "v (id, attempts) AS (VALUES {rows}), "
     "sent AS (UPDATE deliveries d SET state = 'sent', attempts = v.attempts, last_error = '', "
-    "updated_at = :now, sent_at = :now, owner = '', lease_until = NULL FROM v "
+    "updated_at = :sent_at, sent_at = :sent_at, owner = '', lease_until = NULL FROM v "
     "WHERE d.id = v.id AND d.owner = :owner AND d.state = 'sending' "
     "RETURNING d.subscriber_id, d.watermark), "
     "latest AS (SELECT subscriber_id, max(watermark) AS watermark FROM sent "
-    "GROUP BY subscriber_id) "
+    "GROUP BY subscriber_id)")
+_PG_MOVE_WATERMARKS = (
     "UPDATE subscribers s SET last_digest_at = latest.watermark, failures = 0, "
     "soft_bounces = 0 FROM latest WHERE s.id = latest.subscriber_id "
     "AND (s.last_digest_at IS NULL OR s.last_digest_at < latest.watermark)")
+_PG_MARK_SENT = f"WITH {_PG_SENT_CTES} {_PG_MOVE_WATERMARKS}"
+# Both in one statement (one round trip): the rows marked sent are `owner`'s, the rows claimed
+# queued or someone else's expired ones, so no row is changed twice.
+_PG_RECORD_AND_CLAIM = (f"WITH {_PG_SENT_CTES}, moved AS ({_PG_MOVE_WATERMARKS} RETURNING s.id), "
+                        f"{_PG_CLAIM_CTES} {_PG_CLAIM_UPDATE}")
 
 
-_mark_texts: dict[int, str] = {}
+_pg_texts: dict[tuple[str, int, int], str] = {}
 
 
-def _pg_mark_sent(rows: int) -> str:
-    """The statement for `rows` rows (a VALUES list of that length, so that PostgreSQL's generic
-    plan of the prepared statement is as good as a custom one and it stops planning it anew)."""
-    text = _mark_texts.get(rows)
+def _pg_mark_sent(rows: int, claim: int = 0) -> str:
+    """The statement for `rows` sent rows (a VALUES list of that length, so that PostgreSQL's
+    generic plan of the prepared statement is as good as a custom one and it stops planning it
+    anew), with a claim of `claim` rows after them when `claim`."""
+    key = ("mark", rows, claim)
+    text = _pg_texts.get(key)
     if text is None:
         values = ", ".join(f"(:i{n}::bigint, :a{n}::bigint)" for n in range(rows))
-        text = _mark_texts[rows] = _PG_MARK_SENT.format(rows=values)
+        columns = ", ".join(f"d.{c}" for c in _DELIVERY_COLUMNS.split(", "))
+        template = _PG_RECORD_AND_CLAIM if claim else _PG_MARK_SENT
+        text = _pg_texts[key] = template.format(rows=values, limit=claim, columns=columns)
     return text
+
+
+def _sent_params(sent: Sequence[tuple[DeliveryRow, int]], owner: str, sent_at: datetime
+                 ) -> dict[str, object]:
+    params: dict[str, object] = {"sent_at": utc_text(sent_at), "owner": owner}
+    for n, (d, attempts) in enumerate(sent):
+        params[f"i{n}"], params[f"a{n}"] = d.id, attempts + 1
+    return params
 
 
 def mark_sent_many(conn: Connection, sent: Sequence[tuple[DeliveryRow, int]], owner: str,
@@ -351,10 +378,7 @@ def mark_sent_many(conn: Connection, sent: Sequence[tuple[DeliveryRow, int]], ow
         return
     stamp = utc_text(now)
     if _postgres(conn):
-        params: dict[str, object] = {"now": stamp, "owner": owner}
-        for n, (d, attempts) in enumerate(sent):
-            params[f"i{n}"], params[f"a{n}"] = d.id, attempts + 1
-        conn.execute(_pg_mark_sent(len(sent)), params)
+        conn.execute(_pg_mark_sent(len(sent)), _sent_params(sent, owner, now))
         return
     if not conn.in_transaction:
         with conn.begin():
