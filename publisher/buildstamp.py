@@ -11,12 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from array import array
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
 from . import __version__
 from .config import Settings
 from .seedfiles import SeedFile
+
+_source = itemgetter(0)
+_size_mtime = itemgetter(2, 3)
 
 
 @dataclass
@@ -41,21 +47,55 @@ def input_key(settings: Settings, files: list[SeedFile]) -> str:
     config = settings.config_path.read_bytes() if settings.config_path else b"defaults"
     digest.update(f"{__version__}\0{settings.root}\0".encode())
     digest.update(config)
-    digest.update("".join([f"\0{f.source}\0{f.size}\0{f.mtime_ns}" for f in files]).encode())
+    # every seed's source, then every (size, mtime) as 64-bit integers: C loops, no formatting
+    digest.update("\0".join(map(_source, files)).encode("utf-8", "surrogateescape"))
+    digest.update(array("q", chain.from_iterable(map(_size_mtime, files))).tobytes())
     return digest.hexdigest()
 
 
 def feed_outputs(feeds_dir: Path) -> dict[str, list[int]]:
-    found = {}
-    top = str(feeds_dir)
-    for folder, _dirs, names in os.walk(top):
-        below = os.path.relpath(folder, top).replace(os.sep, "/")
-        prefix = "" if below == "." else f"{below}/"
-        for name in names:
-            if name.startswith("."):
-                continue
-            stat = os.stat(os.path.join(folder, name))
-            found[prefix + name] = [stat.st_size, stat.st_mtime_ns]
+    """Every file below `feeds_dir` (hidden ones left out): relative path -> [size, mtime_ns].
+    One scandir walk (a DirEntry's stat, no path objects): at 100,000 articles there are
+    30,000 outputs, and this walk is how a build learns which exist."""
+    found: dict[str, list[int]] = {}
+    pending = [("", str(feeds_dir))]
+    while pending:
+        prefix, folder = pending.pop()
+        try:
+            entries = os.scandir(folder)
+        except FileNotFoundError:
+            continue
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((f"{prefix}{name}/", entry.path))
+                    continue
+                try:
+                    stat = entry.stat()
+                except OSError:
+                    continue
+                found[prefix + name] = [stat.st_size, stat.st_mtime_ns]
+    return found
+
+
+def refresh_outputs(feeds_dir: Path, outputs: dict[str, list[int]], written: list[str],
+                    removed_folders: list[str]) -> dict[str, list[int]]:
+    """`outputs` (as `feed_outputs` gave them before a build) after that build wrote `written`
+    and removed `removed_folders`: what a walk would give now, without walking again."""
+    gone = tuple(f"{folder}/" for folder in removed_folders)
+    found = {path: pair for path, pair in outputs.items() if not path.startswith(gone)} \
+        if gone else dict(outputs)
+    top = f"{feeds_dir}{os.sep}"
+    for relative in written:
+        try:
+            stat = os.stat(top + relative)
+        except OSError:
+            found.pop(relative, None)
+            continue
+        found[relative] = [stat.st_size, stat.st_mtime_ns]
     return found
 
 

@@ -52,11 +52,14 @@ def group_feeds(
     one of its articles is not removed; its name is spelled as in its first such row."""
     groups: dict[tuple[str, str], list[FeedIndexRow]] = {("site", ""): list(rows)}
     names: dict[tuple[str, str], str] = {}
+    keys_of: dict[tuple[str, tuple[str, ...]], list[tuple[tuple[str, str], str]]] = {}
     for row in rows:
-        keys = [("category", row.category)] if row.category else []
-        keys += [("author", author) for author in row.authors]
-        for kind, name in keys:
-            key = (kind, slugify(name))
+        pairs = keys_of.get((row.category, row.authors))  # few distinct: slugified once each
+        if pairs is None:
+            pairs = [(("category", slugify(row.category)), row.category)] if row.category else []
+            pairs += [(("author", slugify(author)), author) for author in row.authors]
+            keys_of[row.category, row.authors] = pairs
+        for key, name in pairs:
             if not row.deleted:
                 names.setdefault(key, name)
             groups.setdefault(key, []).append(row)
@@ -123,5 +126,5 @@ def _document(
     # Page n's links depend only on whether it is the newest, so a full page keeps its print.
     place = [links.pages] if links.page == 0 else [links.page, links.page < links.pages]
     digest = hashlib.sha256(f"{base}\n{place}\n{list(links.hubs)}\n".encode())
-    digest.update("\n".join(f"{r.id}\t{r.content_hash}\t{r.updated}" for r in entries).encode())
+    digest.update("\n".join([r.line or r.print_line for r in entries]).encode())
     return Document(spec, links, tuple(r.id for r in entries), digest.hexdigest())

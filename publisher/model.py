@@ -72,10 +72,7 @@ class SeedContent:
     slug: str = ""
     caption: str = ""
     date_source: str = DATE_FROM_PAGE
-
-    @cached_property
-    def page_hash(self) -> str:
-        return page_hash(self.title, self.published, self.body_html)
+    page_hash: str = ""  # see `page_hash`: computed by the reader (in the parsing worker)
 
 
 def page_hash(title: str, published: datetime | None, body_html: str) -> str:
@@ -116,6 +113,7 @@ class Article:
     first_seen: datetime | None = None  # when the publisher first took it in (set by the store)
     caption: str = ""  # the lead image's description, printed under it (not a credit)
     date_source: str = DATE_FROM_PAGE  # or DATE_FIRST_SEEN: the page printed no date
+    page_hash: str = ""  # see `page_hash`: '' when not known yet (the store computes it)
 
     @property
     def full_html(self) -> str:

@@ -25,7 +25,7 @@ from .seedfiles import SeedFile, scan_seed_files
 from .store import articles as article_store
 from .store import open_database
 from .store import runs as run_store
-from .store.db import parse_utc
+from .store.db import parse_utc, utc_text
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -119,6 +119,8 @@ class FeedReport:
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
     pings: list[websub.PingResult] = field(default_factory=list)  # one per WebSub hub
+    # every file below feeds/ after the build: relative path -> [size, mtime_ns] (the stamp's)
+    outputs: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -332,7 +334,7 @@ class _StoreBatch:
             if article is not None:
                 identity = article_store.StoredIdentity(
                     article.id, article.slug, article.guid, article.content_hash,
-                    article.first_seen or now, False, page, seed.source)
+                    utc_text(article.first_seen or now), False, page, seed.source)
                 identities[seed.source] = identity
                 pages[page] = identity
                 if article.date_source == DATE_FIRST_SEEN:  # dated by when it was first seen
@@ -385,7 +387,7 @@ def identify(
         translation_note=content.translation_note, body_html=content.body_html,
         related=content.related, source=content.source, content_hash=content.content_hash,
         language=content.language, first_seen=first_seen, caption=content.caption,
-        date_source=content.date_source,
+        date_source=content.date_source, page_hash=content.page_hash,
     )
 
 
@@ -445,7 +447,7 @@ def build(
         written = build_feeds(engine, settings, now)
         if report.complete and not seeds.unreadable:
             buildstamp.save(settings, buildstamp.BuildStamp(
-                key=key, outputs=buildstamp.feed_outputs(settings.feeds_dir),
+                key=key, outputs=written.outputs,
                 articles=report.unchanged + len(report.new) + len(report.updated),
                 notes=report.notes,
                 skipped=[[e.path, e.reason] for e in report.skipped],
@@ -466,6 +468,7 @@ def build_feeds(
     site = settings.site_record
     feeds_dir = make_folder(settings.feeds_dir, "paths.feeds")
     report = FeedReport()
+    present = buildstamp.feed_outputs(feeds_dir)  # the one look at what is there
     with engine.begin() as conn:
         log = article_store.feed_log(conn)
         previous = article_store.feed_fingerprints(conn)
@@ -476,7 +479,7 @@ def build_feeds(
     prints = {doc.folder: doc.fingerprint for doc in docs}
     stale = [doc for doc in docs
              if previous.get(doc.folder) != doc.fingerprint
-             or not _outputs_exist(feeds_dir, doc.folder)]
+             or not _outputs_exist(present, doc.folder)]
     # Documents in the order their articles were added, so consecutive ones (and each worker's
     # tasks) share articles: every article is in its site, category and author documents.
     place = {row.id: n for n, row in enumerate(log)}
@@ -490,10 +493,13 @@ def build_feeds(
                 with_related=False)
         results = [_render_feeds(stale, records, site, settings.feeds_url, feeds_dir)]
     else:
-        # Small tasks, taken by whichever worker is free, keep both cores busy to the end; each
-        # worker reads its articles from the store itself (cheaper than pickling them over).
-        tasks = [(stale[k:k + FEED_TASK], site, settings.feeds_url, feeds_dir)
-                 for k in range(0, len(stale), FEED_TASK)]
+        # Each worker takes one run of consecutive documents (balanced by their entries), so
+        # the documents sharing an article are mostly one worker's and each entry is written
+        # once: handing out small tasks to whichever worker was free rendered a quarter of
+        # the entries twice. Each worker reads its articles from the store itself (cheaper
+        # than pickling them over), a few documents at a time.
+        tasks = [(run, site, settings.feeds_url, feeds_dir)
+                 for run in _runs(stale, workers) if run]
         with _worker_pool(workers, (settings.database_target,
                                      settings.secrets.database_password)) as pool:
             results = list(pool.map(_write_feed_task, tasks))
@@ -511,6 +517,8 @@ def build_feeds(
             report.unchanged += 1
     report.removed = _remove_stale_feeds(feeds_dir, {spec.path for spec, _ in planned})
     report.removed += _remove_stale_pages(feeds_dir, previous, prints, report.removed)
+    report.outputs = buildstamp.refresh_outputs(feeds_dir, present, report.written,
+                                                report.removed)
     with engine.begin() as conn:
         article_store.record_feed_fingerprints(conn, prints, now)
     report.pings = _announce(settings, report.written)
@@ -542,10 +550,11 @@ def select_feeds(
             for spec, rows in feedplan.group_feeds(index, site)]
 
 
-def _outputs_exist(feeds_dir: Path, folder: str) -> bool:
+def _outputs_exist(present: dict[str, list[int]], folder: str) -> bool:
     from .feeds import FORMATS
 
-    return all((feeds_dir / folder / name).is_file() for name in FORMATS)
+    prefix = f"{folder}/" if folder else ""
+    return all(f"{prefix}{name}" in present for name in FORMATS)
 
 
 def _remove_stale_pages(
@@ -623,31 +632,58 @@ def _start_worker(database: tuple[str | Path, str] | None) -> None:
     _WorkerState.entries = {}
 
 
+def _runs(docs: list[feedplan.Document], n: int) -> list[list[feedplan.Document]]:
+    """`docs` cut into `n` runs of consecutive documents with about as many entries each."""
+    total = sum(len(doc.ids) + 1 for doc in docs)
+    runs: list[list[feedplan.Document]] = [[] for _ in range(n)]
+    done = 0
+    for doc in docs:
+        runs[min(n - 1, done * n // max(total, 1))].append(doc)
+        done += len(doc.ids) + 1
+    return runs
+
+
 def _write_feed_task(
     task: tuple[list[feedplan.Document], Site, str, Path],
 ) -> tuple[list[str], int]:
-    """In a worker process: load the task's articles not yet loaded, then render and write."""
+    """In a worker process: a run of documents, `FEED_TASK` at a time, with one connection to
+    the store."""
     docs, site, feeds_url, feeds_dir = task
+    assert _WorkerState.database is not None
+    target, password = _WorkerState.database
+    engine = open_database(target, password=password or None)
+    written: list[str] = []
+    unchanged = 0
+    try:
+        for k in range(0, len(docs), FEED_TASK):
+            more, same = _write_feed_batch(engine, docs[k:k + FEED_TASK], site, feeds_url,
+                                           feeds_dir)
+            written += more
+            unchanged += same
+    finally:
+        engine.dispose()
+    return written, unchanged
+
+
+def _write_feed_batch(
+    engine: Database, docs: list[feedplan.Document], site: Site, feeds_url: str,
+    feeds_dir: Path,
+) -> tuple[list[str], int]:
+    """Load the documents' articles not yet loaded, then render and write them."""
     loaded, memo = _WorkerState.articles, _WorkerState.entries
     missing = sorted({i for doc in docs for i in doc.ids if i not in loaded})
     if len(loaded) + len(missing) > WORKER_CACHE:
-        # Keep the memory bounded: forget the articles loaded first (tasks come in the order
-        # the articles were added, so those are the ones least likely to be needed again).
+        # Keep the memory bounded: forget the articles loaded first (documents come in the
+        # order their articles were added, so those are the ones least likely to be needed).
         needed = {i for doc in docs for i in doc.ids}
         for old in [i for i in loaded if i not in needed][:len(loaded) + len(missing)
                                                            - WORKER_CACHE // 2]:
             del loaded[old]
             memo.pop(old, None)
     if missing:
-        assert _WorkerState.database is not None
-        target, password = _WorkerState.database
-        engine = open_database(target, password=password or None)
-        try:
-            with engine.begin() as conn:
-                loaded.update(article_store.get_articles(conn, missing, site.timezone,
-                                                         with_related=False))
-        finally:
-            engine.dispose()
+        with engine.begin() as conn:
+            loaded.update(article_store.get_articles(conn, missing, site.timezone,
+                                                     with_related=False))
     return _render_feeds(docs, loaded, site, feeds_url, feeds_dir, memo)
 
 

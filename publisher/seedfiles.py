@@ -42,7 +42,8 @@ _source = itemgetter(0)  # builds a SeedFile without the named tuple's Python-le
 def scan_seed_files(seeds_dir: Path) -> tuple[list[SeedFile], list[SeedError]]:
     """Every seed candidate below `seeds_dir`, sorted by source, and the ones that cannot be
     stat'ed. (One `stat` per seed and nothing else: at 100,000 seeds this is most of what a
-    build with nothing to do costs.)"""
+    build with nothing to do costs. Each folder is listed through its descriptor, so every
+    stat is an `fstatat` relative to it, not a lookup of the whole path.)"""
     files: list[SeedFile] = []
     errors: list[SeedError] = []
     if not seeds_dir.is_dir():
@@ -51,21 +52,31 @@ def scan_seed_files(seeds_dir: Path) -> tuple[list[SeedFile], list[SeedError]]:
     pending = [("", str(seeds_dir))]
     while pending:
         prefix, folder = pending.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                name = entry.name
-                try:
-                    if entry.is_dir(follow_symlinks=False):  # the d_type: no system call
-                        if not name.startswith("."):
-                            pending.append((f"{prefix}{name}/", entry.path))
+        base = f"{folder}{os.sep}"
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            errors.append(SeedError(folder, f"cannot read: {exc.strerror}"))
+            continue
+        try:
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    name = entry.name
+                    try:
+                        if entry.is_dir(follow_symlinks=False):  # the d_type: no system call
+                            if not name.startswith("."):
+                                pending.append((f"{prefix}{name}/", base + name))
+                            continue
+                        if not name.lower().endswith(SEED_SUFFIXES) or name[:1] in _NOT_FIRST:
+                            continue
+                        stat = entry.stat()
+                    except OSError as exc:
+                        errors.append(SeedError(base + name, f"cannot read: {exc.strerror}"))
                         continue
-                    if not _is_seed_name(name):
-                        continue
-                    stat = entry.stat()
-                except OSError as exc:
-                    errors.append(SeedError(entry.path, f"cannot read: {exc.strerror}"))
-                    continue
-                append(_new(SeedFile, (prefix + name, entry.path, stat.st_size, stat.st_mtime_ns)))
+                    append(_new(SeedFile, (prefix + name, base + name, stat.st_size,
+                                           stat.st_mtime_ns)))
+        finally:
+            os.close(fd)
     files.sort(key=_source)  # a stable order whatever order the folder gives
     errors.sort(key=lambda e: e.path)
     return files, errors

@@ -15,7 +15,7 @@ import json
 import os
 import re
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -711,3 +711,16 @@ def test_a_memo_shared_by_documents_gives_the_same_bytes() -> None:
     cleaned = feeds.render_files(dirty, dirty_site, "https://example.org/feeds", memo=memo)
     assert cleaned == feeds.render_files(dirty, dirty_site, "https://example.org/feeds")
     assert b"Verticaltab" in cleaned["atom.xml"]
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(2024, 1, 5, 3, 4, 5, tzinfo=timezone.utc),
+    datetime(2024, 7, 5, 23, 59, 0, tzinfo=ZoneInfo("America/New_York")),
+    datetime(2024, 7, 5, 1, 2, 3, tzinfo=ZoneInfo("Asia/Kolkata")),
+    datetime(2024, 7, 5, 1, 2, 3, tzinfo=timezone(timedelta(hours=-3, minutes=-30))),
+    datetime(1890, 1, 1, tzinfo=ZoneInfo("Europe/Amsterdam")),  # an offset with seconds
+])
+def test_rss_dates_are_spelled_as_strftime_spells_them(moment):  # type: ignore[no-untyped-def]
+    from publisher.feeds import _rfc822
+
+    assert _rfc822(moment) == moment.strftime("%a, %d %b %Y %H:%M:%S %z")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from hashlib import sha256 as _sha256
 
-from ..model import DATE_FIRST_SEEN, DATE_FROM_PAGE, SeedContent, Site, Teaser, content_hash, slugify
+from ..model import DATE_FIRST_SEEN, DATE_FROM_PAGE, SeedContent, Site, Teaser, content_hash, page_hash, slugify
 
 
 def make_content(
@@ -37,6 +37,7 @@ def make_content(
     `text_utf8`, if given, is `text` encoded as UTF-8: hashed as is instead of encoding again.
     """
     return SeedContent(
+        page_hash=page_hash(title, published, body_html),
         source=source,
         title=title,
         summary=summary,

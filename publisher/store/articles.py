@@ -39,9 +39,9 @@ class SeedFileState(NamedTuple):  # named tuples: a pass reads one per seed (100
     message: str
 
 
-@dataclass(frozen=True)
-class FeedIndexRow:
-    """What feed selection needs of an article, without its body (cheap to load by the 10,000)."""
+class FeedIndexRow(NamedTuple):
+    """What feed selection needs of an article, without its body (cheap to load by the
+    100,000: a named tuple, made from the row as it comes)."""
 
     id: str
     category: str
@@ -49,11 +49,18 @@ class FeedIndexRow:
     content_hash: str
     updated: str  # as stored: ISO 8601 in UTC
     deleted: bool = False
+    line: str = ""  # its part of a feed document's fingerprint: `print_line`, made once per row
+
+    @property
+    def print_line(self) -> str:
+        """The row's part of a feed document's fingerprint (see `feedplan`)."""
+        return self.line or f"{self.id}\t{self.content_hash}\t{self.updated}"
 
 
 def seed_states(conn: Connection) -> dict[str, SeedFileState]:
+    make = SeedFileState._make
     rows = conn.execute("SELECT source, size, mtime_ns, status, message FROM seed_files").all()
-    return {row[0]: SeedFileState(*row) for row in rows}
+    return {row[0]: make(row) for row in rows}
 
 
 def record_seed_states(conn: Connection, states: Sequence[SeedFileState], now: datetime) -> None:
@@ -80,20 +87,24 @@ class StoredIdentity(NamedTuple):
     slug: str
     guid: str
     content_hash: str
-    first_seen: datetime
+    seen: str  # first seen, as stored (UTC text): parsed only for the few articles that need it
     deleted: bool
     page_hash: str = ""  # see `page_hash`: '' for rows stored before it existed
     source: str = ""
 
+    @property
+    def first_seen(self) -> datetime:
+        return parse_utc(self.seen)
+
 
 def identities_by_source(conn: Connection) -> dict[str, StoredIdentity]:
-    """source -> identity, for every article ever stored (deleted ones too)."""
+    """source -> identity, for every article ever stored (deleted ones too). Read by every
+    ingest: the rows come from the identity index in the tuple's own order, nothing parsed."""
+    make = StoredIdentity._make
     rows = conn.execute(
-        "SELECT source, id, slug, guid, content_hash, first_seen, deleted_at, page_hash "
-        "FROM articles").all()
-    return {source: StoredIdentity(id_, slug, guid, hash_, parse_utc(first_seen),
-                                   deleted is not None, page, source)
-            for source, id_, slug, guid, hash_, first_seen, deleted, page in rows}
+        "SELECT id, slug, guid, content_hash, first_seen, deleted_at IS NOT NULL, page_hash, "
+        "source FROM articles").all()
+    return {row[7]: make(row) for row in rows}
 
 
 def fill_page_hashes(conn: Connection) -> int:
@@ -148,18 +159,21 @@ def feed_index(conn: Connection) -> list[FeedIndexRow]:
 def feed_log(conn: Connection) -> list[FeedIndexRow]:
     """Every article ever stored, removed ones too (`deleted`), in the order they were added,
     newest first: first seen, then published, then id. The feeds' archive pages are cut from
-    this order, so an article's place in it never moves (see `feedplan`)."""
+    this order, so an article's place in it never moves (see `feedplan`). Read from the
+    covering index `articles_feed_log` (migration 13), never from the rows themselves."""
     rows = conn.execute(
         "SELECT id, category, authors, content_hash, updated, deleted_at IS NOT NULL "
         "FROM articles ORDER BY first_seen DESC, published DESC, id").all()
     authors: dict[str, tuple[str, ...]] = {}  # most articles share a few author lists
+    make = FeedIndexRow._make
     found = []
     append = found.append
-    for id_, category, author_json, hash_, updated, deleted in rows:
-        names = authors.get(author_json)
+    for row in rows:
+        names = authors.get(row[2])
         if names is None:
-            names = authors[author_json] = tuple(json.loads(author_json))
-        append(FeedIndexRow(id_, category, names, hash_, updated, bool(deleted)))
+            names = authors[row[2]] = tuple(json.loads(row[2]))
+        append(make((row[0], row[1], names, row[3], row[4], bool(row[5]),
+                     f"{row[0]}\t{row[3]}\t{row[4]}")))
     return found
 
 
@@ -232,8 +246,8 @@ def _row(a: Article) -> _Row:
         "language": a.language, "content_hash": a.content_hash,
         "first_seen": utc_text(a.first_seen) if a.first_seen else published,
         "deleted_at": None, "caption": a.caption, "date_source": a.date_source,
-        "page_hash": page_hash(a.title, None if a.date_source == DATE_FIRST_SEEN else a.published,
-                               a.body_html),
+        "page_hash": a.page_hash or page_hash(
+            a.title, None if a.date_source == DATE_FIRST_SEEN else a.published, a.body_html),
     }
 
 
@@ -262,7 +276,7 @@ def _article(r: tuple, tz: ZoneInfo, with_related: bool = True) -> Article:  # t
     """An `articles` row (columns as `ARTICLE_COLUMNS`) as an Article."""
     (id_, source, slug, url, guid, title, summary, authors, published, updated, category, credit,
      translation_note, body_html, related_json, language, content_hash, first_seen, _deleted,
-     _page_hash, caption, date_source) = r
+     page, caption, date_source) = r
     related = tuple(
         Teaser(t["title"], t["summary"], tuple(t["authors"]),
                date.fromisoformat(t["published"]) if t["published"] else None,
@@ -276,7 +290,7 @@ def _article(r: tuple, tz: ZoneInfo, with_related: bool = True) -> Article:  # t
         category=category, credit=credit, translation_note=translation_note,
         body_html=body_html, related=related, source=source, content_hash=content_hash,
         language=language, first_seen=parse_utc(first_seen), caption=caption,
-        date_source=date_source,
+        date_source=date_source, page_hash=page,
     )
 
 

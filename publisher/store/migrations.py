@@ -322,6 +322,17 @@ SUBSCRIBER_SCANS = [
     "CREATE INDEX IF NOT EXISTS subscribers_status_id ON subscribers (status, id)",
 ]
 
+# --- migration 14 ---
+# Every build reads the feed log (`articles.feed_log`: all articles in the order they were added)
+# whole. Without an index holding its columns in its order, that read visited every row on disk,
+# bodies and all: 1.7 s of a 3.4 s one-new-seed build at 100,000 articles. The new index starts
+# with first_seen, so it also serves the digests' first-seen range (the old index goes).
+ARTICLE_FEED_LOG_INDEX = [
+    "CREATE INDEX IF NOT EXISTS articles_feed_log ON articles "
+    "(first_seen DESC, published DESC, id, category, authors, content_hash, updated, deleted_at)",
+    "DROP INDEX IF EXISTS articles_first_seen",
+]
+
 MIGRATIONS: list[tuple[int, str, list["str | PerDialect"]]] = [
     (1, "articles, seed files and feed outputs", [*ARTICLES, *SEED_FILES, *FEED_OUTPUTS]),
     (2, "subscribers", SUBSCRIBERS),
@@ -338,4 +349,5 @@ MIGRATIONS: list[tuple[int, str, list["str | PerDialect"]]] = [
     (11, "web rate limits shared by every serve process", RATE_EVENTS),
     (12, "full-text search index of articles", SEARCH_INDEX),
     (13, "subscribers: pages by status (and cadence) in id order", SUBSCRIBER_SCANS),
+    (14, "a covering index for the feed log", ARTICLE_FEED_LOG_INDEX),
 ]
