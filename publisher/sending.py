@@ -32,6 +32,7 @@ import os
 import queue
 import re
 import secrets
+import select
 import socket
 import threading
 import time
@@ -561,12 +562,10 @@ class _Delivery:
         False when there is nothing left to claim."""
         while True:
             moment = self.moment()
-            with self.conn.begin():
-                if self.pending_sent:
-                    ledger.mark_sent_many(self.conn, self.pending_sent, self.owner, self.now)
-                    self.pending_sent = []
-                items, closed = ledger.claim_deliveries(self.conn, self.owner, moment,
-                                                        moment + self.lease, self.claim_size)
+            items, closed = ledger.record_and_claim(self.conn, self.pending_sent, self.owner,
+                                                    self.now, moment, moment + self.lease,
+                                                    self.claim_size)
+            self.pending_sent = []
             self.claimed.extend(items)
             if items:
                 return True
@@ -696,8 +695,7 @@ class _Delivery:
 
     def flush_sent(self) -> None:
         if self.pending_sent:
-            with self.conn.begin():
-                ledger.mark_sent_many(self.conn, self.pending_sent, self.owner, self.now)
+            ledger.mark_sent_many(self.conn, self.pending_sent, self.owner, self.now)
             self.pending_sent = []
 
     def fail_unbuildable(self, item: ledger.QueuedDelivery, reason: str) -> None:
@@ -719,9 +717,12 @@ class _Delivery:
 
     # -- the loop
     def run(self) -> None:
-        pool: _ThreadPool | _InlinePool
+        pool: _ThreadPool | _InlinePool | _PollPool
         if self.workers == 1:  # no thread hand-offs: build, send, record in turn
             pool = _InlinePool(self.sender, self.envelope_from)
+        elif getattr(self.sender, "pollable", False):  # SMTP: no threads either
+            pool = _PollPool(self.sender, self.envelope_from, self.workers,
+                             self.settings.mail.smtp_timeout)
         else:
             pool = _ThreadPool(self.sender, self.envelope_from, self.workers)
         self.conn = self.engine.connect()  # one connection claims and records everything
@@ -740,7 +741,7 @@ class _Delivery:
             return None
         return self.claimed.popleft()
 
-    def _loop(self, pool: "_ThreadPool | _InlinePool") -> None:
+    def _loop(self, pool: "_ThreadPool | _InlinePool | _PollPool") -> None:
         retries: list[tuple[float, int, _Job]] = []
         order = itertools.count()
         in_flight = 0
@@ -850,8 +851,8 @@ class _ThreadPool:
     """`n` threads, each with its own session (connection) kept open for many messages."""
 
     def __init__(self, sender: Sender, envelope_from: str, n: int) -> None:
-        self.jobs: queue.Queue = queue.Queue()
-        self.done: queue.Queue = queue.Queue()
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.done: queue.SimpleQueue = queue.SimpleQueue()
         self.threads = [threading.Thread(target=self._work, args=(sender, envelope_from),
                                          name=f"sender-{i}", daemon=True) for i in range(n)]
         for thread in self.threads:
@@ -882,6 +883,78 @@ class _ThreadPool:
             self.jobs.put(None)
         for thread in self.threads:
             thread.join(timeout=timeout)
+
+
+class _PollPool:
+    """`n` sessions of a pollable sender (SMTP) driven from the calling thread: `put()` writes
+    a message's first commands on an idle session, `results()` waits (poll) for the replies
+    and writes the next steps as they come, until at least one message is done. The same
+    outcomes as `_ThreadPool`, without a thread hand-off (and a GIL switch) per message."""
+
+    def __init__(self, sender: Sender, envelope_from: str, n: int, timeout: float) -> None:
+        self.sender = sender
+        self.envelope_from = envelope_from
+        self.timeout = timeout
+        self.idle = [sender.open() for _ in range(n)]  # sessions connect on first use
+        self.busy: dict[int, tuple[object, _Job, float]] = {}  # fd -> (session, job, deadline)
+        self.poller = select.poll()
+        self.done: list[tuple[_Job, BaseException | None]] = []
+
+    def put(self, job: _Job) -> None:
+        session = self.idle.pop()
+        try:
+            session.begin(job.envelope_from or self.envelope_from,  # type: ignore[attr-defined]
+                          job.item.email, job.data)
+            fd = session.fileno()  # type: ignore[attr-defined]
+        except BaseException as exc:  # noqa: BLE001 (classified as _send does)
+            self._finish(session, job, exc)
+            return
+        self.busy[fd] = (session, job, time.monotonic() + self.timeout)
+        self.poller.register(fd, select.POLLIN)
+
+    def _finish(self, session: object, job: _Job, error: BaseException | None) -> None:
+        if error is not None and not isinstance(error, SendError):
+            if not isinstance(error, Exception):
+                raise error
+            error = TemporaryFailure(f"{type(error).__name__}: {error}")
+        self.done.append((job, error))
+        self.idle.append(session)
+
+    def results(self):  # type: ignore[no-untyped-def]
+        """The next outcomes (waiting for at least one)."""
+        while not self.done:
+            now = time.monotonic()
+            wait = min((deadline for _, _, deadline in self.busy.values()), default=now) - now
+            for fd, _ in self.poller.poll(max(0, math.ceil(wait * 1000))):
+                session, job, _ = self.busy[fd]
+                try:
+                    finished = session.advance()  # type: ignore[attr-defined]
+                except BaseException as exc:  # noqa: BLE001
+                    self._end(fd)
+                    self._finish(session, job, exc)
+                    continue
+                if finished:
+                    self._end(fd)
+                    self._finish(session, job, None)
+                else:  # (the session may have written its next step: a new deadline)
+                    self.busy[fd] = (session, job, time.monotonic() + self.timeout)
+            now = time.monotonic()
+            for fd, (session, job, deadline) in list(self.busy.items()):
+                if deadline <= now:  # no answer in time: that connection is given up
+                    self._end(fd)
+                    _close_session([session])
+                    self._finish(session, job, TemporaryFailure("connection lost: timed out"))
+        done, self.done = self.done, []
+        return done
+
+    def _end(self, fd: int) -> None:
+        del self.busy[fd]
+        self.poller.unregister(fd)
+
+    def close(self, timeout: float) -> None:
+        sessions = self.idle + [session for session, _, _ in self.busy.values()]
+        self.idle, self.busy = [], {}
+        _close_session(sessions)
 
 
 # --- preview and archive -----------------------------------------------------------------------

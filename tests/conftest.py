@@ -268,7 +268,9 @@ class SmtpServer:
     (then accepts); `data_replies[address]` does the same at the end of DATA;
     `drop_after_data.add(address)` closes the connection once, after DATA, without answering;
     `delay` seconds are spent on every accepted message; `eight_bit = False` stops offering
-    8BITMIME. `mail_options` lists the MAIL FROM parameters of each accepted message.
+    8BITMIME; `pipelining = True` offers PIPELINING (RFC 2920); `mail_replies` answers the next
+    MAIL commands with each reply in turn. `mail_options` lists the MAIL FROM parameters of each
+    accepted message.
     """
 
     def __init__(self) -> None:
@@ -280,6 +282,8 @@ class SmtpServer:
         self.drop_after_data: set[str] = set()
         self.delay = 0.0
         self.eight_bit = True
+        self.pipelining = False
+        self.mail_replies: list[str] = []
         self.mail_options: list[list[str]] = []
         self.connections = 0
         self.lock = threading.Lock()
@@ -293,8 +297,19 @@ class SmtpServer:
             self.connections += 1
         session.host_name = hostname
         if not self.eight_bit:
-            return [r for r in responses if "8BITMIME" not in r]
+            responses = [r for r in responses if "8BITMIME" not in r]
+        if self.pipelining:  # aiosmtpd reads pipelined commands in turn anyway
+            responses = [*responses[:-1], "250-PIPELINING", responses[-1]]
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # type: ignore[no-untyped-def]
+        with self.lock:
+            reply = self.mail_replies.pop(0) if self.mail_replies else None
+        if reply:
+            return reply
+        from aiosmtpd.smtp import MISSING
+
+        return MISSING  # aiosmtpd's own handling
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
         with self.lock:

@@ -191,11 +191,13 @@ class QueuedDelivery:
     status: str  # the subscriber's status now
 
 
-# The claim: the lock clause is where the backends differ (PostgreSQL skips rows another
-# sender's open transaction is claiming; SQLite has one writer at a time anyway).
+# The claim, SQLite: under the database's write lock (`BEGIN IMMEDIATE`, one writer at a time)
+# a few statements in turn; PostgreSQL: one statement (`_PG_CLAIM`, atomic in itself) that
+# skips the rows another sender is claiming (FOR UPDATE SKIP LOCKED), reads each subscriber's
+# status, closes the rows of those no longer active and returns the rest: one round trip.
 _CLAIM = ("UPDATE deliveries SET state = 'sending', owner = ?, lease_until = ?, updated_at = ? "
           "WHERE id IN (SELECT id FROM deliveries WHERE {where} "
-          "ORDER BY digest_id, id LIMIT ?{lock}) RETURNING id")
+          "ORDER BY digest_id, id LIMIT ?) RETURNING id")
 _CLAIMABLE = {
     "queued": "state = 'queued'",
     "expired": "state = 'sending' AND lease_until < ?",  # its owner died (or hung)
@@ -207,29 +209,54 @@ _CLAIMED_ROWS = (
 _CLOSE_INACTIVE = (
     "UPDATE deliveries SET state = 'failed', last_error = ?, updated_at = ?, owner = '', "
     "lease_until = NULL WHERE id = ?")
+_PG_CLAIM = (
+    "WITH expired AS (SELECT id FROM deliveries WHERE state = 'sending' AND lease_until < :now "
+    "ORDER BY digest_id, id LIMIT :limit FOR UPDATE SKIP LOCKED), "
+    "queued AS (SELECT id FROM deliveries WHERE state = 'queued' "
+    "ORDER BY digest_id, id LIMIT :limit FOR UPDATE SKIP LOCKED), "
+    "chosen AS (SELECT id FROM (SELECT id, 0 AS k FROM expired UNION ALL "
+    "SELECT id, 1 AS k FROM queued) c ORDER BY k LIMIT :limit) "
+    "UPDATE deliveries d SET "
+    "state = CASE WHEN s.status = 'active' THEN 'sending' ELSE 'failed' END, "
+    "owner = CASE WHEN s.status = 'active' THEN :owner ELSE '' END, "
+    "lease_until = CASE WHEN s.status = 'active' THEN :until END, "
+    "last_error = CASE WHEN s.status = 'active' THEN d.last_error "
+    "ELSE 'subscriber is ' || s.status END, updated_at = :now "
+    "FROM chosen, subscribers s WHERE d.id = chosen.id AND s.id = d.subscriber_id "
+    "RETURNING {columns}, s.email, s.name, s.cadence, s.status")
 
 
-def _lock_clause(conn: Connection) -> str:
-    return " FOR UPDATE SKIP LOCKED" if getattr(conn, "dialect", "sqlite") == "postgresql" else ""
+def _postgres(conn: Connection) -> bool:
+    return getattr(conn, "dialect", "sqlite") == "postgresql"
 
 
 def claim_deliveries(conn: Connection, owner: str, now: datetime, lease_until: datetime,
                      limit: int) -> tuple[list[QueuedDelivery], int]:
     """Claim up to `limit` deliveries for `owner` (expired leases first, then queued rows, in
-    (digest, id) order); return those whose subscriber is active *now*, in this transaction,
-    and how many others were claimed and closed.
+    (digest, id) order); return those whose subscriber is active *now*, in the claiming
+    transaction, and how many others were claimed and closed.
 
     Rows of subscribers who are no longer active are closed (`failed`, "subscriber is ...") in
-    the same transaction. Call it inside `conn.begin()`: the claim is the transaction's first
-    write, so on SQLite it runs under `BEGIN IMMEDIATE`.
+    the same transaction. Inside `conn.begin()` or not (then it is a transaction of its own);
+    on SQLite the claim is the transaction's first write, so it runs under `BEGIN IMMEDIATE`.
     """
     stamp, until = utc_text(now), utc_text(lease_until)
-    lock = _lock_clause(conn)
+    if _postgres(conn):
+        columns = ", ".join(f"d.{c}" for c in _DELIVERY_COLUMNS.split(", "))
+        rows = conn.execute(_PG_CLAIM.format(columns=columns), {
+            "now": stamp, "limit": limit, "owner": owner, "until": until}).all()
+        rows.sort(key=lambda r: (r[2], r[0]))  # (digest_id, id)
+        claimed = [QueuedDelivery(_delivery(row[:11]), *row[11:]) for row in rows]
+        active = [item for item in claimed if item.status == "active"]
+        return active, len(claimed) - len(active)
+    if not conn.in_transaction:
+        with conn.begin():
+            return claim_deliveries(conn, owner, now, lease_until, limit)
     ids: list[int] = []
     for kind in ("expired", "queued"):
         if len(ids) >= limit:
             break
-        sql = _CLAIM.format(where=_CLAIMABLE[kind], lock=lock)
+        sql = _CLAIM.format(where=_CLAIMABLE[kind])
         params: list[object] = [owner, until, stamp]
         if kind == "expired":
             params.append(stamp)
@@ -249,6 +276,21 @@ def claim_deliveries(conn: Connection, owner: str, now: datetime, lease_until: d
     if closed:
         conn.executemany(_CLOSE_INACTIVE, closed)
     return claimed, len(closed)
+
+
+def record_and_claim(conn: Connection, sent: Sequence[tuple[DeliveryRow, int]], owner: str,
+                     sent_at: datetime, now: datetime, lease_until: datetime, limit: int
+                     ) -> tuple[list[QueuedDelivery], int]:
+    """`mark_sent_many(sent)`, then `claim_deliveries`: on SQLite in one transaction (one
+    commit), on PostgreSQL one statement each (two round trips, no BEGIN/COMMIT)."""
+    if _postgres(conn):
+        mark_sent_many(conn, sent, owner, sent_at)
+        return claim_deliveries(conn, owner, now, lease_until, limit)
+    with conn.begin():
+        # the claim first: it is the write that takes the lock (BEGIN IMMEDIATE)
+        claimed = claim_deliveries(conn, owner, now, lease_until, limit)
+        mark_sent_many(conn, sent, owner, sent_at)
+    return claimed
 
 
 def release_claims(conn: Connection, owner: str, now: datetime) -> int:
@@ -271,15 +313,37 @@ _MARK_SENT = (
 _MOVE_WATERMARK = (
     "UPDATE subscribers SET last_digest_at = :watermark, failures = 0, soft_bounces = 0 WHERE id = :id "
     "AND (last_digest_at IS NULL OR last_digest_at < :watermark)")
+# PostgreSQL: both in one statement (one round trip, atomic in itself), for the rows that were
+# still `owner`'s to mark.
+_PG_MARK_SENT = (
+    "WITH v AS (SELECT * FROM unnest(:ids::bigint[], :attempts::bigint[]) AS v (id, attempts)), "
+    "sent AS (UPDATE deliveries d SET state = 'sent', attempts = v.attempts, last_error = '', "
+    "updated_at = :now, sent_at = :now, owner = '', lease_until = NULL FROM v "
+    "WHERE d.id = v.id AND d.owner = :owner AND d.state = 'sending' "
+    "RETURNING d.subscriber_id, d.watermark), "
+    "latest AS (SELECT subscriber_id, max(watermark) AS watermark FROM sent "
+    "GROUP BY subscriber_id) "
+    "UPDATE subscribers s SET last_digest_at = latest.watermark, failures = 0, "
+    "soft_bounces = 0 FROM latest WHERE s.id = latest.subscriber_id "
+    "AND (s.last_digest_at IS NULL OR s.last_digest_at < latest.watermark)")
 
 
 def mark_sent_many(conn: Connection, sent: Sequence[tuple[DeliveryRow, int]], owner: str,
                    now: datetime) -> None:
     """Sent: `owner`'s claimed rows (each with the attempts made before this one), the
-    subscribers' watermarks and failure counts, in one transaction."""
+    subscribers' watermarks and failure counts, in one transaction (the caller's, or one of
+    its own)."""
     if not sent:
         return
     stamp = utc_text(now)
+    if _postgres(conn):
+        conn.execute(_PG_MARK_SENT, {"ids": [d.id for d, _ in sent],
+                                     "attempts": [attempts + 1 for _, attempts in sent],
+                                     "now": stamp, "owner": owner})
+        return
+    if not conn.in_transaction:
+        with conn.begin():
+            return mark_sent_many(conn, sent, owner, now)
     conn.executemany(_MARK_SENT, [{"attempts": attempts + 1, "now": stamp, "id": d.id,
                                    "owner": owner} for d, attempts in sent])
     conn.executemany(_MOVE_WATERMARK, [{"watermark": utc_text(d.watermark), "id": d.subscriber_id}
