@@ -583,16 +583,20 @@ EntryMemo = dict[str, tuple[bytes, bytes, bytes]]
 
 def render_files(
     spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE,
-    memo: EntryMemo | None = None,
+    memo: EntryMemo | None = None, *, clean: bool = True,
 ) -> dict[str, bytes]:
     """The bytes of one document in the three formats, by file name: the same as each format's
     renderer gives, with Atom and RSS rendered from one feedgen document. With `memo`, every
-    entry is written once for all the documents it is in."""
+    entry is written once for all the documents it is in: an article already in `memo` needs
+    only its `id`, `updated` and `authors`. A character XML cannot carry sends the document
+    down the plain path, which cleans the inputs and needs whole articles; `clean=False`
+    raises ValueError instead (the caller loads them and calls again)."""
     if memo is not None:
         try:
             return _render_files_memo(spec, site, feeds_url, links, memo)
         except ValueError:  # a character XML cannot carry: the plain path cleans the inputs
-            pass
+            if not clean:
+                raise
     atom, rss = _render_atom_and_rss(spec, site, feeds_url, links)
     return {"atom.xml": atom, "rss.xml": rss,
             "feed.json": render_json(spec, site, feeds_url, links)}

@@ -160,7 +160,20 @@ class _Body:
             pieces = pattern.split(data)
             self.slots = [p.decode("utf-8") for p in pieces[1::2]]
         self.names = tuple(dict.fromkeys(self.slots))
-        self.fmt = b"%b".join(p.replace(b"%", b"%%") for p in pieces[0::2])
+        statics = pieces[0::2]
+        self.fmt = b"%b".join(p.replace(b"%", b"%%") for p in statics)
+        # The same, dot-stuffed for SMTP (RFC 5321 4.5.2) once here rather than per message: a
+        # value never holds a line break, so only the static text has lines to stuff, except
+        # where a value starts a line (`line_starts`: one starting with "." or an empty one
+        # there takes the slow path).
+        stuffed = [_dot_stuffed(statics[0])] + [p.replace(b"\n.", b"\n..") for p in statics[1:]]
+        self.fmt_stuffed = b"%b".join(p.replace(b"%", b"%%") for p in stuffed)
+        self.line_starts: list[int] = []
+        at_start = True  # the body begins a line
+        for i, before in enumerate(statics[:-1]):
+            at_start = before.endswith(b"\n") or (not before and at_start)
+            if at_start:
+                self.line_starts.append(i)
         # The lines holding placeholders: (their other octets, the placeholders in them).
         self.lines: list[tuple[int, tuple[str, ...]]] = []
         self.always_qp = False
@@ -187,14 +200,15 @@ class _Body:
         elif length > MAX_LINE:
             self.always_qp = True
 
-    def render(self, values: Mapping[str, str]) -> tuple[bytes, bool]:
+    def render(self, values: Mapping[str, str], stuffed: bool = False) -> tuple[bytes, bool]:
+        """(the body, quoted-printable?); `stuffed`: dot-stuffed for SMTP's DATA."""
         filled = {}
         for name in self.names:
             value = values.get(name, name)
             if not value.isprintable():  # (a printable value holds no NUL, CR or LF)
                 value = value.translate(_VALUE_JUNK)
             filled[name] = value.encode("utf-8")
-        data = self.fmt % tuple(filled[name] for name in self.slots) if self.slots else self.fmt
+        args = tuple(filled[name] for name in self.slots)
         qp = self.always_qp
         if not qp and filled:
             for length, slots in self.lines:
@@ -205,7 +219,14 @@ class _Body:
                     break
             else:
                 qp = any(self.boundary in value for value in filled.values())
-        return (quoted_printable(data), True) if qp else (data, False)
+        if qp:
+            data = quoted_printable(self.fmt % args)
+            return (_dot_stuffed(data) if stuffed else data, True)
+        if not stuffed:
+            return (self.fmt % args, False)
+        if any(not args[i] or args[i][:1] == b"." for i in self.line_starts):
+            return (_dot_stuffed(self.fmt % args), False)
+        return (self.fmt_stuffed % args, False)
 
 
 def _part_head(content_type: bytes, boundary: bytes, first: bool, encoding: bytes) -> bytes:
@@ -247,12 +268,14 @@ class MessageTemplate:
         self._text = _Body(letter.text, letter.placeholders, b)
         self._html = _Body(letter.html, letter.placeholders, b)
 
-    def render(self, recipient: Recipient) -> bytes:
+    def render(self, recipient: Recipient, stuffed: bool = False) -> bytes:
+        """The message for `recipient`; `stuffed`: dot-stuffed for SMTP (no header line starts
+        with a dot), as `SmtpSession.begin(..., transparent=True)` takes it."""
         message_id = header_value(recipient.message_id)
         unsubscribe = (f"List-Unsubscribe: <{header_value(recipient.unsubscribe_url)}>,\r\n"
                        f" <{header_value(recipient.unsubscribe_mailto)}>\r\n")
-        text, text_qp = self._text.render(recipient.text_values)
-        body_html, html_qp = self._html.render(recipient.html_values)
+        text, text_qp = self._text.render(recipient.text_values, stuffed)
+        body_html, html_qp = self._html.render(recipient.html_values, stuffed)
         return b"".join([
             self._head_before_to,
             _address_header("To", recipient.name, recipient.email),
@@ -438,6 +461,9 @@ def _envelope_address(address: str) -> str:
     return smtplib.quoteaddr(address)
 
 
+_UNSTUFF = re.compile(rb"(?m)^\.")  # undoes _dot_stuffed
+
+
 def _dot_stuffed(message: bytes) -> bytes:
     """RFC 5321 4.5.2 transparency: a line starting with "." gets another one.
 
@@ -545,14 +571,18 @@ class SmtpSession:
         assert self._smtp is not None and self._smtp.sock is not None
         return self._smtp.sock.fileno()
 
-    def begin(self, sender: str, recipient: str, message: bytes) -> None:
-        """Connect if need be and write the first commands of a mail transaction."""
+    def begin(self, sender: str, recipient: str, message: bytes, transparent: bool = False
+              ) -> None:
+        """Connect if need be and write the first commands of a mail transaction.
+        `transparent`: the message is dot-stuffed already (`MessageTemplate.render(stuffed=True)`)."""
         if self._smtp is None:
             self._smtp = self._connect()
             self._buffer = b""
         options: tuple[str, ...] = ("BODY=8BITMIME",)
         if not self.eight_bit:
             options = ()
+            if transparent:
+                message, transparent = _UNSTUFF.sub(b"", message), False
             message = to_seven_bit(message)
             if self.resign is not None:
                 message = self.resign(message)
@@ -562,7 +592,7 @@ class SmtpSession:
         encoding = self._smtp.command_encoding
         mail = f"MAIL FROM:{_envelope_address(sender)}{extra}\r\n".encode(encoding)
         rcpt = f"RCPT TO:{_envelope_address(recipient)}\r\n".encode(encoding)
-        stuffed = _dot_stuffed(message)
+        stuffed = message if transparent else _dot_stuffed(message)
         body = stuffed + (b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n")
         self._sender = sender
         self._replies: list[tuple[int, bytes]] = []

@@ -12,7 +12,7 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from .store import Database
 
@@ -42,7 +42,7 @@ STORE_BATCH = 1000  # parsed seeds written per transaction (fewer towards the en
 PARALLEL_THRESHOLD = 400  # below this many seeds to parse, a process pool costs more than it saves
 FEED_PARALLEL_THRESHOLD = 40  # the same for feed families to render
 FEED_TASK = 8  # feed documents per task handed to a worker
-WORKER_CACHE = 4000  # articles a feed worker keeps loaded between tasks, at most
+WORKER_CACHE = 4000  # articles a feed worker keeps (their entries, ~19 kB each), at most
 UNDATED_NOTE = "no date line: published with the date it was first seen"
 
 
@@ -442,6 +442,9 @@ def build(
         report = ingest(engine, settings, now, progress, on_plan, seeds=seeds, prune=prune)
         if on_ingest:
             on_ingest(seeds, report)
+        # The store's records the scan read (100,000s of them) are ingest's alone: freed before
+        # the feed workers are forked, they are not copied into every worker's memory.
+        seeds.known, seeds.identities = {}, {}
         if not feeds:
             return BuildReport(seeds, report)
         written = build_feeds(engine, settings, now)
@@ -616,7 +619,8 @@ class _WorkerState:
     """What a feed worker process keeps between its tasks."""
 
     database: tuple[str | Path, str] | None = None  # the store's path or URL, and password
-    articles: dict[str, Article] = {}  # loaded so far: a task often needs the same ones again
+    # loaded so far (a task often needs the same ones again); once rendered, a stand-in
+    articles: dict[str, Article | _Rendered] = {}
     entries: dict[str, tuple[bytes, bytes, bytes]] = {}  # their entries, written once
 
 
@@ -665,42 +669,70 @@ def _write_feed_task(
     return written, unchanged
 
 
+class _Rendered(NamedTuple):
+    """What a document needs of an article whose entries a feed worker has written already
+    (they are in its memo): the whole article is not kept."""
+
+    id: str
+    updated: datetime
+    authors: tuple[str, ...]
+
+
 def _write_feed_batch(
     engine: Database, docs: list[feedplan.Document], site: Site, feeds_url: str,
     feeds_dir: Path,
 ) -> tuple[list[str], int]:
-    """Load the documents' articles not yet loaded, then render and write them."""
+    """Load the documents' articles not rendered yet, then render and write them."""
     loaded, memo = _WorkerState.articles, _WorkerState.entries
-    missing = sorted({i for doc in docs for i in doc.ids if i not in loaded})
+    needed = {i for doc in docs for i in doc.ids}
+    missing = sorted(i for i in needed if i not in loaded)
     if len(loaded) + len(missing) > WORKER_CACHE:
         # Keep the memory bounded: forget the articles loaded first (documents come in the
         # order their articles were added, so those are the ones least likely to be needed).
-        needed = {i for doc in docs for i in doc.ids}
         for old in [i for i in loaded if i not in needed][:len(loaded) + len(missing)
                                                            - WORKER_CACHE // 2]:
             del loaded[old]
             memo.pop(old, None)
-    if missing:
+
+    def load(ids: Iterable[str]) -> dict[str, Article]:
         with engine.begin() as conn:
-            loaded.update(article_store.get_articles(conn, missing, site.timezone,
-                                                     with_related=False))
-    return _render_feeds(docs, loaded, site, feeds_url, feeds_dir, memo)
+            return article_store.get_articles(conn, sorted(ids), site.timezone,
+                                              with_related=False)
+
+    if missing:
+        loaded.update(load(missing))
+    result = _render_feeds(docs, loaded, site, feeds_url, feeds_dir, memo, load)
+    for i in needed:  # rendered: from now on only their entries are kept
+        record = loaded.get(i)
+        if isinstance(record, Article) and i in memo:
+            loaded[i] = _Rendered(record.id, record.updated, record.authors)
+    return result
 
 
 def _render_feeds(
-    docs: Sequence[feedplan.Document], records: dict[str, Article], site: Site,
+    docs: Sequence[feedplan.Document], records: dict[str, Article | _Rendered], site: Site,
     feeds_url: str, feeds_dir: Path, memo: dict[str, tuple[bytes, bytes, bytes]] | None = None,
+    load: Callable[[Iterable[str]], dict[str, Article]] | None = None,
 ) -> tuple[list[str], int]:
     """Render and write each document's three files; (files written, files unchanged).
 
-    `memo` keeps each article's entry texts for the next documents it is in."""
+    `memo` keeps each article's entry texts for the next documents it is in; `records` may hold
+    `_Rendered` stand-ins for articles in `memo`, and `load` then gives the whole articles for
+    a document that needs them (one with a character XML cannot carry)."""
     from .feeds import render_files
 
     memo = {} if memo is None else memo
     written, unchanged = [], 0
     for doc in docs:
         full = replace(doc.spec, articles=tuple(records[i] for i in doc.ids))
-        for name, data in render_files(full, site, feeds_url, doc.links, memo).items():
+        try:
+            files = render_files(full, site, feeds_url, doc.links, memo, clean=load is None)
+        except ValueError:
+            assert load is not None
+            whole = load(doc.ids)
+            full = replace(doc.spec, articles=tuple(whole[i] for i in doc.ids))
+            files = render_files(full, site, feeds_url, doc.links)
+        for name, data in files.items():
             relative = f"{doc.folder}/{name}".lstrip("/")
             if write_atomic(feeds_dir / relative, data, durable=False):
                 written.append(relative)

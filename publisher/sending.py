@@ -525,6 +525,7 @@ class _Delivery:
         self.envelope_from = settings.mail.from_address
         self.links = subscriptions.Links.from_settings(settings)  # VERP return paths
         self.refusals = _RefusalWatch()
+        self.transparent = False  # messages built dot-stuffed (for _PollPool)
         # An idempotent sender (the outbox) lets us record sent rows in batches: a crash before
         # the batch is recorded only rewrites the same files. SMTP rows are recorded before the
         # connection that sent them gets another message (the results that came in together,
@@ -609,7 +610,7 @@ class _Delivery:
         recipient = self.recipient(d.digest_id, d.subscriber_id, item.email, item.name,
                                    item.cadence)
         try:
-            data = template.render(recipient)
+            data = template.render(recipient, stuffed=self.transparent)
         except SendError as exc:
             return str(exc)
         return self.signer.sign(data) if self.signer else data
@@ -721,8 +722,10 @@ class _Delivery:
         if self.workers == 1:  # no thread hand-offs: build, send, record in turn
             pool = _InlinePool(self.sender, self.envelope_from)
         elif getattr(self.sender, "pollable", False):  # SMTP: no threads either
+            # messages rendered dot-stuffed (a signed one is stuffed by the session)
+            self.transparent = self.signer is None
             pool = _PollPool(self.sender, self.envelope_from, self.workers,
-                             self.settings.mail.smtp_timeout)
+                             self.settings.mail.smtp_timeout, self.transparent)
         else:
             pool = _ThreadPool(self.sender, self.envelope_from, self.workers)
         self.conn = self.engine.connect()  # one connection claims and records everything
@@ -750,6 +753,7 @@ class _Delivery:
         window = self.workers
         stopping = False
         exhausted = False
+        ready: _Job | None = None  # claimed and built, not sent yet
         while True:
             while not stopping and in_flight < window:
                 if self.stop.is_set() or self.out_of_time():  # the rest is given back,
@@ -758,18 +762,13 @@ class _Delivery:
                 job = None
                 if retries and retries[0][0] <= self.clock():
                     job = heapq.heappop(retries)[2]
+                elif ready is not None:
+                    job, ready = ready, None
                 elif not exhausted:
-                    item = self._next()
-                    if item is None:
+                    job = self._new_job()
+                    if job is None:
                         exhausted = True
                         continue
-                    built = self.build(item)
-                    if isinstance(built, str):
-                        self.fail_unbuildable(item, built)
-                        continue
-                    d = item.delivery
-                    job = _Job(item, d.attempts, built,
-                               self.links.return_path(d.digest_id, d.subscriber_id))
                 if job is None:
                     break
                 self.throttle()
@@ -780,11 +779,16 @@ class _Delivery:
                 pool.put(job)
                 in_flight += 1
             if in_flight == 0:
-                if stopping or (exhausted and not retries):
+                if stopping or (exhausted and not retries and ready is None):
                     break
                 if retries:
                     self.wait(max(0.0, min(retries[0][0], self.deadline) - self.clock()))
                 continue
+            if ready is None and not exhausted and not stopping:
+                # the next message is claimed and built while the connections are busy, so a
+                # connection that finishes gets it as soon as its result is recorded
+                ready = self._new_job()
+                exhausted = ready is None
             results = pool.results()
             in_flight -= len(results)
             for job, error in results:
@@ -802,6 +806,23 @@ class _Delivery:
                 self.flush_sent()
         if retries:  # stopped while these waited for another attempt: anyone's again
             self.claimed.extend(job.item for _, _, job in retries)
+        if ready is not None:  # built, never sent: given back with the other claims
+            self.claimed.appendleft(ready.item)
+
+    def _new_job(self) -> _Job | None:
+        """The next claimed delivery, built (the unbuildable ones recorded as failed on the
+        way); None when nothing is left to claim."""
+        while True:
+            item = self._next()
+            if item is None:
+                return None
+            built = self.build(item)
+            if isinstance(built, str):
+                self.fail_unbuildable(item, built)
+                continue
+            d = item.delivery
+            return _Job(item, d.attempts, built,
+                        self.links.return_path(d.digest_id, d.subscriber_id))
 
 
 def _send(session_holder: list, sender: Sender, envelope_from: str, job: _Job):  # type: ignore[type-arg]
@@ -891,8 +912,10 @@ class _PollPool:
     and writes the next steps as they come, until at least one message is done. The same
     outcomes as `_ThreadPool`, without a thread hand-off (and a GIL switch) per message."""
 
-    def __init__(self, sender: Sender, envelope_from: str, n: int, timeout: float) -> None:
+    def __init__(self, sender: Sender, envelope_from: str, n: int, timeout: float,
+                 transparent: bool = False) -> None:
         self.sender = sender
+        self.transparent = transparent  # the jobs' messages are dot-stuffed
         self.envelope_from = envelope_from
         self.timeout = timeout
         self.idle = [sender.open() for _ in range(n)]  # sessions connect on first use
@@ -904,7 +927,7 @@ class _PollPool:
         session = self.idle.pop()
         try:
             session.begin(job.envelope_from or self.envelope_from,  # type: ignore[attr-defined]
-                          job.item.email, job.data)
+                          job.item.email, job.data, self.transparent)
             fd = session.fileno()  # type: ignore[attr-defined]
         except BaseException as exc:  # noqa: BLE001 (classified as _send does)
             self._finish(session, job, exc)

@@ -8,6 +8,7 @@ feedparser, following the links a reader would follow.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -360,3 +361,26 @@ def test_plan_fingerprints_of_full_pages_do_not_move_when_articles_are_added() -
     assert {k for k in after if before.get(k) != after[k]} == {"", "archive/3"}
     before, after = prints(11), prints(12)  # page 3 fills: page 4 starts
     assert {k for k in after if before.get(k) != after[k]} == {"", "archive/3", "archive/4"}
+
+
+def test_a_feed_worker_cleans_an_article_xml_cannot_carry(tmp_path: Path) -> None:
+    """Workers keep only the entries of articles they rendered; a document holding an article
+    with a character XML cannot carry is rendered again from whole articles, cleaned."""
+    project = Project(tmp_path)
+    project.seeds.mkdir()
+    store = Store(project, max_entries=5, archive_page_size=5, workers=2)
+    when = T0 - timedelta(days=30)
+    arts = [article(n, when + timedelta(minutes=n)) for n in range(120)]
+    arts[57] = replace(arts[57], title="Story\x0b 57", body_html="<p>Body\x0c 57.</p>")
+    store.add(arts)
+    report = store.build()
+    assert len(report.written) > 3 * pipeline.FEED_PARALLEL_THRESHOLD  # the workers' path
+    found: dict[str, str] = {}
+    for path in sorted(project.feeds.rglob("atom.xml")):
+        root = etree.parse(str(path)).getroot()
+        for entry in root.iterfind("a:entry", NS):
+            found.setdefault(entry.findtext("a:id", namespaces=NS), entry.findtext(
+                "a:title", namespaces=NS))
+    assert len(found) == 120
+    assert found[arts[57].guid] == "Story 57"
+    assert found[arts[3].guid] == "Story 3"

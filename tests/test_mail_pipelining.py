@@ -158,3 +158,46 @@ def test_a_server_that_answers_data_without_a_recipient_gets_no_message():  # ty
     sent = b"".join(received)
     assert b"MAIL FROM:<digest@leftvoice.org>\r\nRCPT TO:<gone@example.com>\r\nDATA\r\n" in sent
     assert b"\r\n.\r\nRSET\r\n" in sent.upper() and b"Hello" not in sent
+
+
+def test_messages_rendered_dot_stuffed_equal_the_plain_ones_stuffed():  # type: ignore[no-untyped-def]
+    """`render(stuffed=True)` (stuffed once per template) gives exactly the bytes of stuffing
+    each plain message, whatever the values: ones starting a line with a dot, empty ones, ones
+    that force quoted-printable; and `begin(transparent=True)` undoes it for a 7-bit server."""
+    import random
+
+    from publisher.mail import _UNSTUFF, Letter, MessageTemplate, Recipient, _dot_stuffed
+    from test_digest_support import T0
+
+    rng = random.Random(2920)
+    words = ["@@A@@", "@@B@@", ".", "..", "x", "50%", "\n", "\n.", "\n\n", " ", "é", "--"]
+    values = ["", ".", "..x", "Ana", "%b", "a" * 1200, "x\ny", ".\n.", "é.", " ."]
+    for _ in range(400):
+        text = "".join(rng.choice(words) for _ in range(rng.randrange(12)))
+        html = "".join(rng.choice(words) for _ in range(rng.randrange(12)))
+        template = MessageTemplate(Letter("digest@leftvoice.org", "Left Voice", "Hi", T0,
+                                          "Left Voice digest <digest.leftvoice.org>", text, html,
+                                          placeholders=("@@A@@", "@@B@@")))
+        fill = {"@@A@@": rng.choice(values), "@@B@@": rng.choice(values)}
+        recipient = Recipient("ana@example.com", "Ana", "<m@x>", "https://x/u", "mailto:u@x",
+                              fill, fill)
+        plain = template.render(recipient)
+        stuffed = template.render(recipient, stuffed=True)
+        assert stuffed == _dot_stuffed(plain), (text, html, fill)
+        assert _UNSTUFF.sub(b"", stuffed) == plain
+
+
+def test_a_transparent_message_to_a_server_without_8bitmime_arrives_intact(smtp_server):  # type: ignore[no-untyped-def]
+    from publisher.mail import _dot_stuffed, to_seven_bit
+
+    smtp_server.eight_bit = False
+    message = MESSAGE.replace(b"Hello", "Héllo".encode())
+    s = session(smtp_server)
+    try:
+        s.begin(FROM, "ana@example.com", _dot_stuffed(message), transparent=True)
+        while not s.advance():
+            pass
+    finally:
+        s.close()
+    [(_, _, received)] = smtp_server.messages
+    assert received == to_seven_bit(message)

@@ -211,11 +211,11 @@ _CLOSE_INACTIVE = (
     "lease_until = NULL WHERE id = ?")
 _PG_CLAIM = (
     "WITH expired AS (SELECT id FROM deliveries WHERE state = 'sending' AND lease_until < :now "
-    "ORDER BY digest_id, id LIMIT :limit FOR UPDATE SKIP LOCKED), "
+    "ORDER BY digest_id, id LIMIT {limit} FOR UPDATE SKIP LOCKED), "
     "queued AS (SELECT id FROM deliveries WHERE state = 'queued' "
-    "ORDER BY digest_id, id LIMIT :limit FOR UPDATE SKIP LOCKED), "
+    "ORDER BY digest_id, id LIMIT {limit} FOR UPDATE SKIP LOCKED), "
     "chosen AS (SELECT id FROM (SELECT id, 0 AS k FROM expired UNION ALL "
-    "SELECT id, 1 AS k FROM queued) c ORDER BY k LIMIT :limit) "
+    "SELECT id, 1 AS k FROM queued) c ORDER BY k LIMIT {limit}) "
     "UPDATE deliveries d SET "
     "state = CASE WHEN s.status = 'active' THEN 'sending' ELSE 'failed' END, "
     "owner = CASE WHEN s.status = 'active' THEN :owner ELSE '' END, "
@@ -243,8 +243,9 @@ def claim_deliveries(conn: Connection, owner: str, now: datetime, lease_until: d
     stamp, until = utc_text(now), utc_text(lease_until)
     if _postgres(conn):
         columns = ", ".join(f"d.{c}" for c in _DELIVERY_COLUMNS.split(", "))
-        rows = conn.execute(_PG_CLAIM.format(columns=columns), {
-            "now": stamp, "limit": limit, "owner": owner, "until": until}).all()
+        # the limit is written into the text (an int): the generic plan then knows it too
+        rows = conn.execute(_PG_CLAIM.format(columns=columns, limit=int(limit)), {
+            "now": stamp, "owner": owner, "until": until}).all()
         rows.sort(key=lambda r: (r[2], r[0]))  # (digest_id, id)
         claimed = [QueuedDelivery(_delivery(row[:11]), *row[11:]) for row in rows]
         active = [item for item in claimed if item.status == "active"]
@@ -316,7 +317,7 @@ _MOVE_WATERMARK = (
 # PostgreSQL: both in one statement (one round trip, atomic in itself), for the rows that were
 # still `owner`'s to mark.
 _PG_MARK_SENT = (
-    "WITH v AS (SELECT * FROM unnest(:ids::bigint[], :attempts::bigint[]) AS v (id, attempts)), "
+    "WITH v (id, attempts) AS (VALUES {rows}), "
     "sent AS (UPDATE deliveries d SET state = 'sent', attempts = v.attempts, last_error = '', "
     "updated_at = :now, sent_at = :now, owner = '', lease_until = NULL FROM v "
     "WHERE d.id = v.id AND d.owner = :owner AND d.state = 'sending' "
@@ -328,6 +329,19 @@ _PG_MARK_SENT = (
     "AND (s.last_digest_at IS NULL OR s.last_digest_at < latest.watermark)")
 
 
+_mark_texts: dict[int, str] = {}
+
+
+def _pg_mark_sent(rows: int) -> str:
+    """The statement for `rows` rows (a VALUES list of that length, so that PostgreSQL's generic
+    plan of the prepared statement is as good as a custom one and it stops planning it anew)."""
+    text = _mark_texts.get(rows)
+    if text is None:
+        values = ", ".join(f"(:i{n}::bigint, :a{n}::bigint)" for n in range(rows))
+        text = _mark_texts[rows] = _PG_MARK_SENT.format(rows=values)
+    return text
+
+
 def mark_sent_many(conn: Connection, sent: Sequence[tuple[DeliveryRow, int]], owner: str,
                    now: datetime) -> None:
     """Sent: `owner`'s claimed rows (each with the attempts made before this one), the
@@ -337,9 +351,10 @@ def mark_sent_many(conn: Connection, sent: Sequence[tuple[DeliveryRow, int]], ow
         return
     stamp = utc_text(now)
     if _postgres(conn):
-        conn.execute(_PG_MARK_SENT, {"ids": [d.id for d, _ in sent],
-                                     "attempts": [attempts + 1 for _, attempts in sent],
-                                     "now": stamp, "owner": owner})
+        params: dict[str, object] = {"now": stamp, "owner": owner}
+        for n, (d, attempts) in enumerate(sent):
+            params[f"i{n}"], params[f"a{n}"] = d.id, attempts + 1
+        conn.execute(_pg_mark_sent(len(sent)), params)
         return
     if not conn.in_transaction:
         with conn.begin():
