@@ -99,15 +99,17 @@ def find_target(conn: Connection, links: subscriptions.Links, verdict: Verdict) 
 
 
 def process(db: Database, settings: Settings, data: bytes, now: datetime,
-            report: InboundReport, links: subscriptions.Links | None = None) -> bool:
+            report: InboundReport, links: subscriptions.Links | None = None, *,
+            where: str = "") -> bool:
     """Act on one message; True when it is done with (to be filed away), False when it is left
-    in place (its line is in `report.left`)."""
+    in place (its line, naming `where` it is and its Message-ID, is in `report.left`)."""
     links = links or subscriptions.Links.from_settings(settings)
     verdict = classify(data)
     key = message_key(data, verdict)
+    named = f"{where} ({key})" if where else key
     if verdict.kind == "unrecognised":
         report.count("unrecognised")
-        report.left.append(f"{key}: {verdict.reason}")
+        report.left.append(f"{named}: {verdict.reason}")
         return False
     with db.begin() as conn:
         if mailloop.inbound_seen(conn, key):
@@ -118,7 +120,7 @@ def process(db: Database, settings: Settings, data: bytes, now: datetime,
             report.count("unrecognised")
             why = ("an unsubscribe whose token is not valid" if verdict.kind == "unsubscribe"
                    else f"{verdict.reason}; it names no subscriber")
-            report.left.append(f"{key}: {why}")
+            report.left.append(f"{named}: {why}")
             return False
         if not mailloop.claim_inbound(conn, key, verdict.kind, verdict.reason, now):
             report.already += 1  # another process got there first
@@ -158,7 +160,7 @@ def run_inbound(db: Database, settings: Settings, source: "Source", now: datetim
     links = subscriptions.Links.from_settings(settings)
     try:
         for message in source.messages():
-            if process(db, settings, message.data, now, report, links):
+            if process(db, settings, message.data, now, report, links, where=message.where):
                 message.done()
     finally:
         source.close()
@@ -171,6 +173,7 @@ def run_inbound(db: Database, settings: Settings, source: "Source", now: datetim
 class Message:
     data: bytes
     done: Callable[[], None]  # file it away (after it was acted on)
+    where: str = ""  # where it is, for the operator: a file, an mbox message, an IMAP UID
 
 
 class Source(Protocol):
@@ -198,7 +201,7 @@ class MaildirSource:
                     data = file.read_bytes()
                 except FileNotFoundError:  # moved meanwhile
                     continue
-                yield Message(data, lambda file=file: self._move(file))
+                yield Message(data, lambda file=file: self._move(file), str(file))
 
     def _move(self, file: Path) -> None:
         for sub in ("cur", "new", "tmp"):
@@ -218,6 +221,7 @@ class MboxSource:
     def __init__(self, path: Path, processed: str) -> None:
         if not path.is_file():
             raise InboundError(f"{path}: no such mbox file")
+        self.path = path
         self.box = mailbox.mbox(path, create=False)
         self.done_box = mailbox.mbox(path.with_name(f"{path.name}.{processed}"))
         self.box.lock()
@@ -226,7 +230,8 @@ class MboxSource:
     def messages(self) -> Iterator[Message]:
         for key in list(self.box.keys()):
             data = self.box.get_bytes(key, from_=False)
-            yield Message(data, lambda key=key, data=data: self._move(key, data))
+            yield Message(data, lambda key=key, data=data: self._move(key, data),
+                          f"{self.path} message {int(key) + 1}")
 
     def _move(self, key: str, data: bytes) -> None:
         self.done_box.add(self.box.get_message(key))
@@ -294,7 +299,8 @@ class ImapSource:
             data = next((p[1] for p in parts if isinstance(p, tuple)), None)
             if status != "OK" or not isinstance(data, bytes):
                 continue
-            yield Message(data, lambda uid=uid: self._move(uid))
+            yield Message(data, lambda uid=uid: self._move(uid),
+                          f"IMAP {self.folder} UID {uid.decode('ascii', 'replace')}")
 
     def _move(self, uid: bytes) -> None:
         if not self._created:

@@ -449,6 +449,8 @@ class Dovecot:
         self.root.chmod(0o755)
         self.port = _free_port()
         self.tls_port = _free_port()
+        while self.tls_port == self.port:
+            self.tls_port = _free_port()
         self.ca_file = self.root / "tls" / "cert.pem"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -7,7 +7,9 @@ Used by the tests (a session fixture in conftest.py) and the benchmarks:
 The server runs as an unprivileged user: as root (CI), `nobody` through runuser (PostgreSQL
 refuses to run as root); otherwise as the current user. Trust authentication on 127.0.0.1
 and a Unix socket inside the folder; durability off (fsync, full-page writes), since the
-cluster lives for one test session.
+cluster lives for one test session. The server gets SIGTERM when the process that started it
+dies, however it dies (a kill -9 of pytest leaves no cluster behind): PR_SET_PDEATHSIG, set by
+util-linux's `setpriv --pdeathsig` (runuser passes the SIGTERM on to postgres).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 
 PG_BIN = Path(os.environ.get("PUBLISHER_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SUPERUSER = "publisher"
+# Start the server as a child that the kernel signals when its parent dies (see above).
+DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "SIGTERM", "--"] if shutil.which("setpriv") else []
 
 
 def _free_port() -> int:
@@ -61,7 +65,7 @@ class Cluster:
             if self._as:
                 shutil.chown(log, "nobody")
             self.process = subprocess.Popen(
-                [*self._as, str(PG_BIN / "postgres"), "-D", str(self.data),
+                [*DIE_WITH_PARENT, *self._as, str(PG_BIN / "postgres"), "-D", str(self.data),
                  "-p", str(self.port), "-h", "127.0.0.1", "-k", str(self.folder),
                  "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
                  "-c", "max_connections=300", "-c", "shared_buffers=64MB"],

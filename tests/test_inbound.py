@@ -129,6 +129,9 @@ def test_maildir_bounces_complaints_unsubscribes_and_the_rest(world, tmp_path) -
     assert len(left) == 2 and all(line.startswith("left in place: ") for line in left)
     assert "neither a bounce, a complaint nor an unsubscribe" in left[0]
     assert "not a mail message" in left[1]
+    # each line names where the message is, so the operator can look at it
+    assert left[0].startswith(f"left in place: {box / 'new' / '5.human'} (")
+    assert left[1].startswith(f"left in place: {box / 'new' / '6.garbage'} (sha256:")
     assert [world.status(a) for a in world.subs] == ["bouncing", "complained", "unsubscribed",
                                                      "active"]
     fine = get_subscriber(world.engine, world.subs["fine@example.org"].id)
@@ -163,6 +166,7 @@ def test_mbox(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
         "0 ignored, 1 left in place, 0 already processed")
     assert (world.status("hard@example.org"), world.status("angry@example.org")) == \
         ("bouncing", "complained")
+    assert result.stderr.startswith(f"left in place: {path} message 3 (")
     remaining = mailbox.mbox(path)
     assert [m["Subject"] for m in remaining] == ["Re: Left Voice: 3 new articles"]
     processed = mailbox.mbox(tmp_path / "bounces.mbox.processed")

@@ -40,6 +40,7 @@ def test_imap_acts_moves_to_processed_and_leaves_the_rest(tmp_path, smtp_server,
         "inbound: 4 messages: 1 hard bounces, 0 soft bounces, 1 complaints, 0 unsubscribes, "
         "1 ignored, 1 left in place, 0 already processed")
     assert [world.status(a) for a in world.subs] == ["bouncing", "complained", "active"]
+    assert result.stderr.startswith("left in place: IMAP INBOX UID 4 (")
     left = dovecot.folder("INBOX")
     assert len(left) == 1 and b"Great piece on the strike" in left[0][1]
     assert b"\\Seen" not in left[0][0]  # read with BODY.PEEK: still unread for a person

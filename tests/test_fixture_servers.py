@@ -1,6 +1,7 @@
-"""The Dovecot fixture itself (one backend: no store here): what is appended comes back
-unchanged, and it never outlives the test process: a process that started one and is then
-killed with SIGKILL (no finalizer runs) leaves no Dovecot listening behind."""
+"""The tests' own servers: what is appended to the Dovecot fixture comes back unchanged, and
+neither Dovecot nor the PostgreSQL cluster outlives the test process: a process that started one
+and is then killed with SIGKILL (no finalizer runs) leaves no server process or listener behind.
+(No store here: one backend.)"""
 
 from __future__ import annotations
 
@@ -13,18 +14,24 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from test_inbound_classify import corpus
 
 TESTS = Path(__file__).resolve().parent
 
-STARTER = f"""
-import sys, time
-sys.path.insert(0, {str(TESTS)!r})
+STARTERS = {
+    "dovecot": """
 from conftest import Dovecot
 server = Dovecot().start()
-print(server.proc.pid, server.port, server.tls_port, server.root, flush=True)
-time.sleep(120)
-"""
+print(server.proc.pid, server.root, server.port, server.tls_port, flush=True)
+""",
+    "postgresql": """
+from pgcluster import Cluster
+server = Cluster().start()
+print(server.process.pid, server.folder, server.port, flush=True)
+""",
+}
 
 
 def alive(pid: int) -> bool:
@@ -42,6 +49,7 @@ def listening(port: int) -> bool:
 
 
 def group_members(pgid: int) -> list[int]:
+    """The live processes of a process group (each server starts one of its own)."""
     members = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -54,24 +62,26 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def test_dovecot_dies_with_a_killed_test_process() -> None:
-    starter = subprocess.Popen([sys.executable, "-c", STARTER], stdout=subprocess.PIPE, text=True)
+@pytest.mark.parametrize("server", sorted(STARTERS))
+def test_a_server_dies_with_a_killed_test_process(server: str) -> None:
+    script = (f"import sys, time\nsys.path.insert(0, {str(TESTS)!r})\n{STARTERS[server]}"
+              "time.sleep(120)\n")
+    starter = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     pid, root = 0, ""
     try:
-        line = starter.stdout.readline()  # type: ignore[union-attr]
-        pid_text, port_text, tls_text, root = line.split()
-        pid, port, tls_port = int(pid_text), int(port_text), int(tls_text)
-        assert alive(pid) and listening(port) and listening(tls_port)
-        assert len(group_members(pid)) >= 2  # the master and its children, in one group
+        pid_text, root, *port_texts = starter.stdout.readline().split()  # type: ignore[union-attr]
+        pid, ports = int(pid_text), [int(p) for p in port_texts]
+        assert alive(pid) and all(listening(p) for p in ports)
+        assert len(group_members(pid)) >= 2  # the server and its children, in a group of its own
         os.kill(starter.pid, signal.SIGKILL)
         starter.wait(10)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 20
         while time.monotonic() < deadline and (
-                alive(pid) or group_members(pid) or listening(port) or listening(tls_port)):
+                alive(pid) or group_members(pid) or any(listening(p) for p in ports)):
             time.sleep(0.05)
-        assert not alive(pid), "dovecot outlived the process that started it"
+        assert not alive(pid), f"{server} outlived the process that started it"
         assert group_members(pid) == []
-        assert not listening(port) and not listening(tls_port)
+        assert not any(listening(p) for p in ports)
     finally:
         if starter.poll() is None:
             starter.kill()
