@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -28,6 +27,7 @@ aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
 from publisher.store import open_database  # noqa: E402
 from publisher.store import subscribers as subscriber_store  # noqa: E402
+from conftest import wait_for  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 PUBLISHER = [sys.executable, "-m", "publisher"]
@@ -163,15 +163,6 @@ def markdown_seed(title: str, body: str = "") -> str:
     body = body or " ".join(["Workers walked out at dawn and the picket held all day."] * 20)
     return (f'+++\ntitle = "{title}"\ndate = 2026-11-20\nauthors = ["Test Writer"]\n'
             f'category = "Labor"\n+++\n\n{body}\n')
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture

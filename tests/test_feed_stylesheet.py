@@ -9,11 +9,8 @@ Feed readers still get the XML: feedparser and newsboat read the same files.
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from lxml import etree, html
 
 from publisher import feeds
 
-from conftest import REAL_SEEDS, REPO, Project
+from conftest import REAL_SEEDS, REPO, Project, static_http
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = REPO / "test-output" / "screenshots"
@@ -127,22 +124,8 @@ def test_every_document_transforms_and_stays_a_valid_feed(built: Project) -> Non
 
 @pytest.fixture(scope="module")
 def static_server(built: Project) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        cwd=built.feeds, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.terminate()
-    server.wait(timeout=5)
+    with static_http(built.feeds) as url:
+        yield url
 
 
 @pytest.mark.parametrize("feed", ["atom.xml", "archive/1/rss.xml"])

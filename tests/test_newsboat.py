@@ -2,46 +2,24 @@
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import subprocess
-import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from conftest import Project
+from conftest import Project, static_http
 
 CARAVAN = "A Migrant Caravan Breaks Through Police Blockade in Mexico. Let Them All In"
 ESPIONAGE = "U.S. and Mexico Compiled Information on Journalists and Activists on Migrant Caravan"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served_feeds(project: Project):  # type: ignore[no-untyped-def]
     project.run("build-feeds", check=True)
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        cwd=project.feeds, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.terminate()
-    server.wait(timeout=5)
+    with static_http(project.feeds) as url:
+        yield url
 
 
 @pytest.mark.parametrize("feed", ["atom.xml", "rss.xml", "categories/latin-america/atom.xml"])
