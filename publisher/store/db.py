@@ -48,7 +48,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Self, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import DatabaseBusy, StoreError
@@ -165,7 +165,33 @@ class Result:
         return [d[0] for d in self._cursor.description or ()]
 
 
-class Connection:
+class PooledConnection:
+    """What both backends' connections share: giving the raw connection back to the pool it
+    came from (or closing it, when it has none) and the `with` protocol. Each backend's
+    `close` ends its own transaction state first, then calls `_give_back`."""
+
+    __slots__ = ()
+    raw: Any
+    _database: Any
+
+    def _give_back(self) -> None:
+        if self._database is not None:
+            self._database._release(self.raw)
+            self._database = None
+        else:
+            self.raw.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Connection(PooledConnection):
     """One connection, used by one thread at a time (checked out of its `Database`'s pool).
 
     This class is the SQLite connection; `postgres.PgConnection` has the same methods.
@@ -272,17 +298,7 @@ class Connection:
         self._pending = False
         if self.raw.in_transaction:
             self.raw.rollback()
-        if self._database is not None:
-            self._database._release(self.raw)
-            self._database = None
-        else:
-            self.raw.close()
-
-    def __enter__(self) -> "Connection":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._give_back()
 
 
 class Database:

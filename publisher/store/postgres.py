@@ -29,8 +29,8 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import LockedError, DatabaseBusy, StoreError
-from .db import (BUSY_TIMEOUT, POOL_SIZE, busy_error, LockHolder, Params, Result, client_label, lock_key,
-                 redact)
+from .db import (BUSY_TIMEOUT, POOL_SIZE, busy_error, LockHolder, Params, PooledConnection, Result,
+                 client_label, lock_key, redact)
 
 IMMEDIATE_KEY = lock_key("immediate")
 INSTANCE_KEY = lock_key("instance")
@@ -88,7 +88,7 @@ def pg_error(exc: psycopg.Error, database: "PgDatabase | None" = None,
     return error
 
 
-class PgConnection:
+class PgConnection(PooledConnection):
     """One pooled psycopg connection, used by one thread at a time."""
 
     __slots__ = ("raw", "_database", "_origin", "_in_tx", "_unbegun")
@@ -201,17 +201,7 @@ class PgConnection:
             if not self._unbegun:
                 self._rollback()
             self._unbegun = False
-        if self._database is not None:
-            self._database._release(self.raw)
-            self._database = None
-        else:
-            self.raw.close()
-
-    def __enter__(self) -> "PgConnection":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._give_back()
 
 
 class PgDatabase:
