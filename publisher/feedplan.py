@@ -126,5 +126,5 @@ def _document(
     # Page n's links depend only on whether it is the newest, so a full page keeps its print.
     place = [links.pages] if links.page == 0 else [links.page, links.page < links.pages]
     digest = hashlib.sha256(f"{base}\n{place}\n{list(links.hubs)}\n".encode())
-    digest.update("\n".join([r.line or r.print_line for r in entries]).encode())
+    digest.update("\n".join([r.line for r in entries]).encode())
     return Document(spec, links, tuple(r.id for r in entries), digest.hexdigest())

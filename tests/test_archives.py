@@ -315,7 +315,7 @@ def test_pages_left_empty_at_the_newest_end_are_removed(tmp_path: Path) -> None:
 
 def rows(n: int, deleted: set[int] = frozenset()) -> list[FeedIndexRow]:  # type: ignore[assignment]
     """n rows newest first, as feed_log gives them: row k was added k-th."""
-    return [FeedIndexRow(f"a{k}", "", (), "h", "u", k in deleted) for k in range(n - 1, -1, -1)]
+    return [FeedIndexRow.of(f"a{k}", "", (), "h", "u", k in deleted) for k in range(n - 1, -1, -1)]
 
 
 def plan(n: int, max_entries: int, page_size: int, deleted: set[int] = frozenset()):  # type: ignore[no-untyped-def,assignment]

@@ -48,13 +48,14 @@ class FeedIndexRow(NamedTuple):
     authors: tuple[str, ...]
     content_hash: str
     updated: str  # as stored: ISO 8601 in UTC
-    deleted: bool = False
-    line: str = ""  # its part of a feed document's fingerprint: `print_line`, made once per row
+    deleted: bool
+    line: str  # its part of a feed document's fingerprint (see `feedplan`), made once per row
 
-    @property
-    def print_line(self) -> str:
-        """The row's part of a feed document's fingerprint (see `feedplan`)."""
-        return self.line or f"{self.id}\t{self.content_hash}\t{self.updated}"
+    @classmethod
+    def of(cls, id_: str, category: str, authors: tuple[str, ...], content_hash: str,
+           updated: str, deleted: bool = False) -> FeedIndexRow:
+        return cls(id_, category, authors, content_hash, updated, deleted,
+                   f"{id_}\t{content_hash}\t{updated}")
 
 
 def seed_states(conn: Connection) -> dict[str, SeedFileState]:
@@ -152,7 +153,7 @@ def feed_index(conn: Connection) -> list[FeedIndexRow]:
         names = authors.get(author_json)
         if names is None:
             names = authors[author_json] = tuple(json.loads(author_json))
-        append(FeedIndexRow(id_, category, names, hash_, updated))
+        append(FeedIndexRow.of(id_, category, names, hash_, updated))
     return found
 
 
@@ -165,15 +166,14 @@ def feed_log(conn: Connection) -> list[FeedIndexRow]:
         "SELECT id, category, authors, content_hash, updated, deleted_at IS NOT NULL "
         "FROM articles ORDER BY first_seen DESC, published DESC, id").all()
     authors: dict[str, tuple[str, ...]] = {}  # most articles share a few author lists
-    make = FeedIndexRow._make
+    of = FeedIndexRow.of
     found = []
     append = found.append
     for row in rows:
         names = authors.get(row[2])
         if names is None:
             names = authors[row[2]] = tuple(json.loads(row[2]))
-        append(make((row[0], row[1], names, row[3], row[4], bool(row[5]),
-                     f"{row[0]}\t{row[3]}\t{row[4]}")))
+        append(of(row[0], row[1], names, row[3], row[4], bool(row[5])))
     return found
 
 
