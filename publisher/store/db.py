@@ -44,6 +44,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -413,13 +414,30 @@ def _connect(path: str, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connectio
     try:
         # first: the WAL switch may wait for a lock
         raw.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-        raw.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(raw, busy_timeout)
         raw.execute("PRAGMA synchronous=NORMAL")
         raw.execute("PRAGMA foreign_keys=ON")
     except BaseException:
         raw.close()
         raise
     return raw
+
+
+def _switch_to_wal(raw: sqlite3.Connection, busy_timeout: float) -> None:
+    """`PRAGMA journal_mode=WAL`, tried again while another process holds the lock it needs.
+
+    On a file that is not in WAL mode yet (a new store that several processes open at once)
+    SQLite can answer "database is locked" at once, without waiting in the busy handler, so
+    the wait is ours: up to `busy_timeout`, like every other lock."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            raw.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 # --- opening ------------------------------------------------------------------------------------
