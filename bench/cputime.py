@@ -46,6 +46,16 @@ def tree_cpu(root: int) -> float | None:
     return total
 
 
+def machine_cpu() -> float | None:
+    """CPU-seconds the whole machine has been busy (every core, every process: /proc/stat)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(v) for v in fields]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / TICK  # all but idle and iowait
+
+
 def postmaster_pid(data_directory: str) -> int | None:
     """The PostgreSQL server of a data directory (its postmaster.pid file), when readable."""
     try:
