@@ -262,8 +262,10 @@ def _articles_for(subscriber: Subscriber, settings: Settings, now: datetime,
     return found
 
 
-def _subscribers(conn: Connection, cadence: str | None):  # type: ignore[no-untyped-def]
-    return subscriber_store.iter_subscribers(conn, status="active", cadence=cadence)
+def _subscribers(conn: Connection, cadence: str | None, busy: set[int]):  # type: ignore[no-untyped-def]
+    """The active subscribers of `cadence` (every one: None) but the `busy` ones (a delivery
+    queued or being sent: they get nothing new until it is done)."""
+    return subscriber_store.iter_subscribers(conn, status="active", cadence=cadence, skip=busy)
 
 
 # --- send_digests ------------------------------------------------------------------------------
@@ -347,11 +349,9 @@ def _plan(engine: Database, settings: Settings, now: datetime, until: datetime,
         candidates = _Candidates(conn, settings, until)
         digest_ids: OrderedDict[tuple[str, ...], int] = OrderedDict()
         batch: list[ledger.Planned] = []
-        for sub in _subscribers(conn, cadence):
+        for sub in _subscribers(conn, cadence, busy):
             if stop.is_set():  # what is planned so far is queued; the rest, next time
                 break
-            if sub.id in busy:
-                continue
             if cadence is None and not _due(sub, until):
                 report.skipped += 1
                 continue
@@ -384,9 +384,7 @@ def _dry_run(engine: Database, settings: Settings, now: datetime, cadence: str |
         report.sent = ledger.count_unfinished(conn)
         report.resumed = report.sent
         candidates = _Candidates(conn, settings, now)
-        for sub in _subscribers(conn, cadence):
-            if sub.id in busy:
-                continue
+        for sub in _subscribers(conn, cadence, busy):
             chosen = (_articles_for(sub, settings, now, candidates)
                       if cadence is not None or _due(sub, now) else [])
             if chosen:
