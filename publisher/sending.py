@@ -810,7 +810,7 @@ class _Delivery:
         ready: _Job | None = None  # claimed and built, not sent yet
         holding = isinstance(pool, _PollPool) and pool.hold
         while True:
-            while not stopping and in_flight + (pool.held() if holding else 0) < window:
+            while not stopping and in_flight < window:
                 if self.stop.is_set() or self.out_of_time():  # the rest is given back,
                     stopping = True  # untouched, for the next run
                     break
@@ -848,6 +848,8 @@ class _Delivery:
                 # connection that finishes gets it as soon as its result is recorded
                 ready = self._new_job()
                 exhausted = ready is None
+            if holding:  # (a message waiting for its "." needs its predecessor recorded)
+                self.start_recording(stopping)
             results = (pool.results(self.recording.fileno() if self.recording else None)
                        if holding else pool.results())
             in_flight -= len(results)
@@ -981,10 +983,16 @@ class _PollPool:
     def __init__(self, sender: Sender, envelope_from: str, n: int, timeout: float,
                  transparent: bool = False, hold: bool = False) -> None:
         self.sender = sender
-        # `hold`: a session whose message was accepted stays out of use until `release()`
-        # (its caller has recorded that message)
+        # `hold`: a session whose message was accepted is held until `release()` (its caller
+        # has recorded that message); meanwhile it may take the next message all but its
+        # final ".", which waits for that release (`begin(hold_end=True)`): a session never
+        # has two accepted messages that are not recorded.
         self.hold = hold
-        self._held: dict[int, object] = {}  # id(job) -> its session
+        # (keyed by id(job); the values keep the jobs alive, so an id is never reused meanwhile)
+        self._held: dict[int, tuple[_Job, object]] = {}  # id(job) -> (job, its session)
+        self._waiting: dict[int, tuple[_Job, object]] = {}  # held job -> session sending next
+        self._after: dict[int, tuple[_Job, _Job]] = {}  # job -> (it, the held job it waits for)
+        self._parked: dict[int, tuple[object, _Job, int]] = {}  # id(session) -> (.., job, fd)
         self.transparent = transparent  # the jobs' messages are dot-stuffed
         self.envelope_from = envelope_from
         self.timeout = timeout
@@ -994,10 +1002,16 @@ class _PollPool:
         self.done: list[tuple[_Job, BaseException | None]] = []
 
     def put(self, job: _Job) -> None:
-        session = self.idle.pop()
+        """Start `job` on an idle session, else on a held one (its final "." held back)."""
+        if self.idle:
+            session, after = self.idle.pop(), None
+        else:
+            _, (after, session) = self._held.popitem()
+            self._waiting[id(after)] = (after, session)
+            self._after[id(job)] = (job, after)
         try:
             session.begin(job.envelope_from or self.envelope_from,  # type: ignore[attr-defined]
-                          job.item.email, job.data, self.transparent)
+                          job.item.email, job.data, self.transparent, hold_end=after is not None)
             fd = session.fileno()  # type: ignore[attr-defined]
         except BaseException as exc:  # noqa: BLE001 (classified as _send does)
             self._finish(session, job, exc)
@@ -1011,20 +1025,39 @@ class _PollPool:
                 raise error
             error = TemporaryFailure(f"{type(error).__name__}: {error}")
         self.done.append((job, error))
-        if error is None and self.hold:
-            self._held[id(job)] = session
+        _, after = self._after.pop(id(job), (None, None))
+        if after is not None and self._waiting.pop(id(after), None) is not None:
+            # failed before its "." could go: the session is still held for that message
+            self._held[id(after)] = (after, session)
+        elif error is None and self.hold:
+            self._held[id(job)] = (job, session)
         else:
             self.idle.append(session)
 
     def held(self) -> int:
-        return len(self._held)
+        return len(self._held) + len(self._waiting)
 
     def release(self, jobs: list[_Job]) -> None:
-        """The sessions of these (accepted) jobs may take the next messages."""
+        """These (accepted) jobs are recorded: their sessions may take, or end, the next."""
         for job in jobs:
-            session = self._held.pop(id(job), None)
-            if session is not None:
-                self.idle.append(session)
+            held = self._held.pop(id(job), None)
+            if held is not None:
+                self.idle.append(held[1])
+                continue
+            waiting = self._waiting.pop(id(job), None)
+            if waiting is None:
+                continue
+            session = waiting[1]
+            parked = self._parked.pop(id(session), None)
+            try:
+                resumed = session.release_end()  # type: ignore[attr-defined]
+            except BaseException as exc:  # noqa: BLE001 (the connection is lost)
+                if parked is not None:
+                    self._finish(session, parked[1], exc)
+                continue
+            if parked is not None and resumed:
+                self.busy[parked[2]] = (session, parked[1], time.monotonic() + self.timeout)
+                self.poller.register(parked[2], select.POLLIN)
 
     def results(self, also: int | None = None):  # type: ignore[no-untyped-def]
         """The next outcomes (waiting for at least one); with `also` (a file descriptor),
@@ -1057,6 +1090,9 @@ class _PollPool:
                 if finished:
                     self._end(fd)
                     self._finish(session, job, None)
+                elif session.parked:  # type: ignore[attr-defined]
+                    self._end(fd)  # (nothing to read until release() ends the message)
+                    self._parked[id(session)] = (session, job, fd)
                 else:  # (the session may have written its next step: a new deadline)
                     self.busy[fd] = (session, job, time.monotonic() + self.timeout)
             now = time.monotonic()
@@ -1075,9 +1111,10 @@ class _PollPool:
         self.poller.unregister(fd)
 
     def close(self, timeout: float) -> None:
-        sessions = self.idle + list(self._held.values()) + [
-            session for session, _, _ in self.busy.values()]
-        self.idle, self.busy, self._held = [], {}, {}
+        sessions = self.idle + [session for _, session in self._held.values()] + [
+            session for session, _, _ in self.busy.values()] + [
+            session for session, _, _ in self._parked.values()]
+        self.idle, self.busy, self._held, self._parked = [], {}, {}, {}
         _close_session(sessions)
 
 
