@@ -714,10 +714,17 @@ class _Delivery:
             self.pending_jobs = []
 
     # -- recording while the other connections work (SMTP through _PollPool)
-    def start_recording(self, stopping: bool) -> None:
+    def start_recording(self, stopping: bool, lazy: bool = False) -> None:
         """Send the statement recording the pending sent rows, unless one is in flight (then
-        they go with the next); the next claim rides along when few claims are left."""
+        they go with the next); the next claim rides along when few claims are left.
+        `lazy`: only once it is needed, so that more rows share a statement: a connection
+        waits for it (its next message is written up to the final "."), none is sending, or
+        every connection has a message to record."""
         if self.recording is not None or not self.pending_sent:
+            return
+        pool = self.pool
+        if lazy and isinstance(pool, _PollPool) and not pool.parked() and pool.busy and \
+                len(self.pending_sent) < self.workers:
             return
         claim = (self.claim_size if len(self.claimed) < self.claim_size and not self.drained
                  and not stopping else 0)
@@ -849,7 +856,7 @@ class _Delivery:
                 ready = self._new_job()
                 exhausted = ready is None
             if holding:  # (a message waiting for its "." needs its predecessor recorded)
-                self.start_recording(stopping)
+                self.start_recording(stopping, lazy=True)
             results = (pool.results(self.recording.fileno() if self.recording else None)
                        if holding else pool.results())
             in_flight -= len(results)
@@ -866,7 +873,7 @@ class _Delivery:
                     self.advance()
             if holding:
                 self.finish_recording(wait=False)
-                self.start_recording(stopping)
+                self.start_recording(stopping, lazy=True)
             elif not self.batch_sent:
                 if self.pending_sent and not self.claimed and not self.drained and not stopping:
                     self.claim()  # the next claim records them (one transaction, one statement)
@@ -1037,6 +1044,10 @@ class _PollPool:
     def held(self) -> int:
         return len(self._held) + len(self._waiting)
 
+    def parked(self) -> int:
+        """Sessions waiting, all but the final "." written, for a record (see `release`)."""
+        return len(self._parked)
+
     def release(self, jobs: list[_Job]) -> None:
         """These (accepted) jobs are recorded: their sessions may take, or end, the next."""
         for job in jobs:
@@ -1071,14 +1082,15 @@ class _PollPool:
                 self.poller.unregister(also)
 
     def _results(self, also: int | None):  # type: ignore[no-untyped-def]
-        while not self.done:
+        back = False  # return even with nothing done: `also` is readable, or a session parked
+        while not self.done and not back:
             now = time.monotonic()
             # (no session busy: only `also` to wait for)
             wait = min((deadline for _, _, deadline in self.busy.values()),
                        default=now + self.timeout) - now
             for fd, _ in self.poller.poll(max(0, math.ceil(wait * 1000))):
                 if fd == also:
-                    also = -1  # (seen: return what is done, maybe nothing)
+                    back = True
                     continue
                 session, job, _ = self.busy[fd]
                 try:
@@ -1093,6 +1105,7 @@ class _PollPool:
                 elif session.parked:  # type: ignore[attr-defined]
                     self._end(fd)  # (nothing to read until release() ends the message)
                     self._parked[id(session)] = (session, job, fd)
+                    back = True  # (the caller is to send the record it waits for)
                 else:  # (the session may have written its next step: a new deadline)
                     self.busy[fd] = (session, job, time.monotonic() + self.timeout)
             now = time.monotonic()
@@ -1101,8 +1114,6 @@ class _PollPool:
                     self._end(fd)
                     _close_session([session])
                     self._finish(session, job, TemporaryFailure("connection lost: timed out"))
-            if also == -1:
-                break
         done, self.done = self.done, []
         return done
 
