@@ -122,15 +122,58 @@ def load_if_fresh(settings: Settings, key: str) -> BuildStamp | None:
     return stamp
 
 
-def save(settings: Settings, stamp: BuildStamp) -> None:
+def save(settings: Settings, stamp: BuildStamp, files: list[SeedFile]) -> None:
+    """Record a complete build: its stamp, and beside it the seeds it saw (`last_seeds`)."""
     from .fsutil import write_atomic
 
     path = stamp_path(settings)
     if path is not None:
+        sources = "\0".join(map(_source, files)).encode("utf-8", "surrogateescape")
+        pairs = array("q", chain.from_iterable(map(_size_mtime, files))).tobytes()
+        header = f"{_SEEDS_FORMAT} {__version__} {stamp.key} {len(sources)}\n".encode()
+        write_atomic(_seeds_path(path), header + sources + pairs, durable=False)
         write_atomic(path, json.dumps(stamp.__dict__, sort_keys=True).encode(), durable=False)
+
+
+def last_seeds(settings: Settings) -> dict[str, tuple[int, int]] | None:
+    """source -> (size, mtime_ns) of every seed the last complete build saw, while its stamp
+    stands (a build removes the stamp before it changes anything, and writes it again only
+    once complete) and it was made by this version; None otherwise. What the store then holds
+    of each of those seeds is what that build left: a scan need only read the others."""
+    path = stamp_path(settings)
+    if path is None:
+        return None
+    try:
+        key = json.loads(path.read_bytes())["key"]
+        data = _seeds_path(path).read_bytes()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    head, _, body = data.partition(b"\n")
+    fields = head.decode("ascii", "replace").split(" ")
+    if len(fields) != 4 or fields[:3] != [_SEEDS_FORMAT, __version__, key] \
+            or not fields[3].isdigit():
+        return None
+    size = int(fields[3])
+    pairs = array("q")
+    try:
+        pairs.frombytes(body[size:])
+    except ValueError:
+        return None
+    sources = body[:size].decode("utf-8", "surrogateescape").split("\0") if size else []
+    if len(pairs) != 2 * len(sources):
+        return None
+    return dict(zip(sources, zip(pairs[::2], pairs[1::2])))
 
 
 def forget(settings: Settings) -> None:
     path = stamp_path(settings)
     if path is not None:
         path.unlink(missing_ok=True)
+        _seeds_path(path).unlink(missing_ok=True)
+
+
+_SEEDS_FORMAT = "publisher-seeds-1"
+
+
+def _seeds_path(stamp: Path) -> Path:
+    return stamp.with_name(stamp.name.removesuffix(".json") + ".seeds")

@@ -12,7 +12,7 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Callable, Generic, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
 from .store import Database
 
@@ -25,7 +25,7 @@ from .seedfiles import SeedFile, scan_seed_files
 from .store import articles as article_store
 from .store import open_database
 from .store import runs as run_store
-from .store.db import parse_utc, utc_text
+from .store.db import Connection, parse_utc, utc_text
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 Progress = Callable[[int], None]
 _websub_log = logging.getLogger("publisher.websub")
 _websub_log.addHandler(logging.NullHandler())  # the CLI prints the lines itself
+V = TypeVar("V")
+PARTIAL_SCAN_LIMIT = 32  # seeds differing from the last complete build, for a partial scan
 STORE_BATCH = 1000  # parsed seeds written per transaction (fewer towards the end: see ingest)
 PARALLEL_THRESHOLD = 400  # below this many seeds to parse, a process pool costs more than it saves
 FEED_PARALLEL_THRESHOLD = 40  # the same for feed families to render
@@ -67,8 +69,15 @@ class SeedScan:
     unchanged: int = 0
     missing: bool = False
     # The store's records the scan compared with, handed on to `ingest` (read once per pass).
+    # All of them, or (a partial scan, see `scan`) those of the seeds this pass concerns, with
+    # `live` the number of live articles.
     known: dict[str, article_store.SeedFileState] = field(default_factory=dict, repr=False)
     identities: dict[str, article_store.StoredIdentity] = field(default_factory=dict, repr=False)
+    live: int | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.live is not None
 
     @property
     def deleted(self) -> list[str]:
@@ -152,22 +161,45 @@ def check_seeds_folder(settings: Settings) -> None:
 def scan(
     engine: Database, settings: Settings, now: datetime,
     scanned: tuple[list[SeedFile], list[SeedError]] | None = None,
+    last: dict[str, tuple[int, int]] | None = None,
 ) -> SeedScan:
     """Scan the seeds folder (unless `scanned` is given) and sort every seed by the change rule;
-    remember the seeds still settling, so a later scan can tell how long they were stable."""
+    remember the seeds still settling, so a later scan can tell how long they were stable.
+
+    `last`: the seeds the last complete build saw (`buildstamp.last_seeds`). The store holds
+    each of them as that build left it, so when few differ now (PARTIAL_SCAN_LIMIT), only
+    the records of those few are read (and of every seed that was not an article), not one
+    per seed: `known` and `identities` then hold just those, `live` the count of the rest."""
     check_seeds_folder(settings)
     files, unreadable = scanned or scan_seed_files(settings.seeds_dir)
     settle = timedelta(seconds=settings.schedule.settle_seconds)
+    look_at = files
+    concern: list[str] | None = None
+    if last is not None:  # only the seeds that differ from what the last complete build saw
+        look_at = [f for f in files if last.get(f.source) != (f.size, f.mtime_ns)]
+        present = {f.source for f in files} if len(files) != len(last) or look_at else None
+        missing = [s for s in last if s not in present] if present is not None else []
+        concern = [f.source for f in look_at] + missing
+        if len(concern) > PARTIAL_SCAN_LIMIT:
+            look_at, concern = files, None
     with engine.begin() as conn:
-        known = article_store.seed_states(conn)
-        identities = article_store.identities_by_source(conn)
-        if any(not i.page_hash for i in identities.values()):  # stored by an older version
-            article_store.fill_page_hashes(conn)
-            identities = article_store.identities_by_source(conn)
         watched = run_store.watched_seeds(conn)
-    result = SeedScan(files, unreadable, known=known, identities=identities)
+        if concern is not None:
+            known = article_store.seed_states_of(conn, concern)
+            copied = [s.message for s in known.values() if s.status == "duplicate"]
+            identities = article_store.identities_of(conn, concern, copied)
+            live: int | None = article_store.live_count(conn)
+        else:
+            known = article_store.seed_states(conn)
+            identities = article_store.identities_by_source(conn)
+            if any(not i.page_hash for i in identities.values()):  # stored by an older version
+                article_store.fill_page_hashes(conn)
+                identities = article_store.identities_by_source(conn)
+            live = None
+    result = SeedScan(files, unreadable, known=known, identities=identities, live=live,
+                      unchanged=len(files) - len(look_at))
     still: dict[str, run_store.Observation] = {}
-    for f in files:
+    for f in look_at:
         state = known.get(f.source)
         if state is not None and state.size == f.size and state.mtime_ns == f.mtime_ns and (
                 state.status != "ok" or ((i := identities.get(f.source)) and not i.deleted)):
@@ -185,7 +217,7 @@ def scan(
             still[f.source] = run_store.Observation(f.size, f.mtime_ns, seen_at)
             ready = min(modified, seen_at) + settle
             result.settle_at = ready if result.settle_at is None else min(result.settle_at, ready)
-    present = {f.source for f in files}
+    present = {f.source for f in files}  # (the identities of every seed gone are at hand)
     result.gone = sorted(s for s, i in identities.items() if not i.deleted and s not in present)
     if still or watched:
         with engine.begin() as conn:
@@ -223,7 +255,8 @@ def ingest(
     # A gone article whose page another seed repeats stays, held by that seed from now on.
     copies = {s.message: source for source, s in sorted(known.items())
               if s.status == "duplicate" and source in paths}
-    report.live = sum(1 for i in identities.values() if not i.deleted)
+    report.live = seeds.live if seeds.live is not None else sum(
+        1 for i in identities.values() if not i.deleted)
     gone = []
     reading = {f.source for f in todo}
     for source in seeds.gone:
@@ -255,8 +288,14 @@ def ingest(
     report.to_parse = len(todo)
     if on_plan:
         on_plan(len(todo))
-    taken = {identity.slug: source for source, identity in identities.items()}
-    pages = {i.page_hash: i for i in identities.values() if not i.deleted and i.page_hash}
+    taken: _Lookup[str] | dict[str, str]
+    pages: _Lookup[article_store.StoredIdentity] | dict[str, article_store.StoredIdentity]
+    if seeds.partial:  # the store is asked about the slugs and pages of the few seeds read
+        taken = _Lookup(engine, article_store.source_of_slug)
+        pages = _Lookup(engine, article_store.live_identity_of_page)
+    else:
+        taken = {identity.slug: source for source, identity in identities.items()}
+        pages = {i.page_hash: i for i in identities.values() if not i.deleted and i.page_hash}
     gone_pages = {identities[s].page_hash: s for s in gone if identities[s].page_hash}
     batch = _StoreBatch()
     # Results are stored in batches while the workers parse on, so the writes overlap the parsing.
@@ -283,6 +322,25 @@ def ingest(
         report.deleted = article_store.mark_deleted(conn, gone, now)
         article_store.forget_seed_files(conn, [s for s in known if s not in paths])
     return report
+
+
+class _Lookup(Generic[V]):
+    """The part of a store-wide mapping (slug -> seed, page -> live article) that a partial
+    pass needs: each key asked of the store once, the pass's own additions kept."""
+
+    def __init__(self, engine: Database, fetch: Callable[[Connection, str], V | None]) -> None:
+        self._engine, self._fetch = engine, fetch
+        self._found: dict[str, V | None] = {}
+
+    def get(self, key: str, default: V | None = None) -> V | None:
+        if key not in self._found:
+            with self._engine.begin() as conn:
+                self._found[key] = self._fetch(conn, key)
+        found = self._found[key]
+        return default if found is None else found
+
+    def __setitem__(self, key: str, value: V) -> None:
+        self._found[key] = value
 
 
 def _duplicate_note(path: str, paths: dict[str, str], article: article_store.StoredIdentity) -> str:
@@ -423,8 +481,9 @@ def build(
     collect = gc.isenabled()
     gc.disable()  # a batch of acyclic records: collection passes are pure overhead
     try:
+        last = buildstamp.last_seeds(settings)
         buildstamp.forget(settings)
-        seeds = scan(engine, settings, now, scanned)
+        seeds = scan(engine, settings, now, scanned, last)
         deadline = time.monotonic() + wait
         while seeds.settling and seeds.settle_at and not (stop and stop.is_set()):
             delay = (seeds.settle_at - now).total_seconds() + 0.05
@@ -438,7 +497,7 @@ def build(
             now = clock() if clock else now + timedelta(seconds=max(delay, 0.05))
             scanned = scan_seed_files(settings.seeds_dir)
             key = buildstamp.input_key(settings, scanned[0])
-            seeds = scan(engine, settings, now, scanned)
+            seeds = scan(engine, settings, now, scanned, last)
         report = ingest(engine, settings, now, progress, on_plan, seeds=seeds, prune=prune)
         if on_ingest:
             on_ingest(seeds, report)
@@ -454,7 +513,7 @@ def build(
                 articles=report.unchanged + len(report.new) + len(report.updated),
                 notes=report.notes,
                 skipped=[[e.path, e.reason] for e in report.skipped],
-                failed=[[e.path, e.reason] for e in report.failed]))
+                failed=[[e.path, e.reason] for e in report.failed]), scanned[0])
     finally:
         if collect:
             gc.enable()
