@@ -130,6 +130,7 @@ class FeedReport:
     pings: list[websub.PingResult] = field(default_factory=list)  # one per WebSub hub
     # every file below feeds/ after the build: relative path -> [size, mtime_ns] (the stamp's)
     outputs: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    plan: feedplan.PlanMemory | None = field(default=None, repr=False)  # kept for the next build
 
 
 @dataclass
@@ -166,7 +167,7 @@ def scan(
     """Scan the seeds folder (unless `scanned` is given) and sort every seed by the change rule;
     remember the seeds still settling, so a later scan can tell how long they were stable.
 
-    `last`: the seeds the last complete build saw (`buildstamp.last_seeds`). The store holds
+    `last`: the seeds the last complete build saw (`buildstamp.last_build`). The store holds
     each of them as that build left it, so when few differ now (PARTIAL_SCAN_LIMIT), only
     the records of those few are read (and of every seed that was not an article), not one
     per seed: `known` and `identities` then hold just those, `live` the count of the rest."""
@@ -481,9 +482,9 @@ def build(
     collect = gc.isenabled()
     gc.disable()  # a batch of acyclic records: collection passes are pure overhead
     try:
-        last = buildstamp.last_seeds(settings)
+        last = buildstamp.last_build(settings)
         buildstamp.forget(settings)
-        seeds = scan(engine, settings, now, scanned, last)
+        seeds = scan(engine, settings, now, scanned, last.seeds if last else None)
         deadline = time.monotonic() + wait
         while seeds.settling and seeds.settle_at and not (stop and stop.is_set()):
             delay = (seeds.settle_at - now).total_seconds() + 0.05
@@ -497,7 +498,7 @@ def build(
             now = clock() if clock else now + timedelta(seconds=max(delay, 0.05))
             scanned = scan_seed_files(settings.seeds_dir)
             key = buildstamp.input_key(settings, scanned[0])
-            seeds = scan(engine, settings, now, scanned, last)
+            seeds = scan(engine, settings, now, scanned, last.seeds if last else None)
         report = ingest(engine, settings, now, progress, on_plan, seeds=seeds, prune=prune)
         if on_ingest:
             on_ingest(seeds, report)
@@ -506,14 +507,20 @@ def build(
         seeds.known, seeds.identities = {}, {}
         if not feeds:
             return BuildReport(seeds, report)
-        written = build_feeds(engine, settings, now)
+        memory = feedplan.PlanMemory.from_record(last.plan) \
+            if last is not None and last.plan is not None else None
+        only_added = seeds.partial and memory is not None and not report.updated \
+            and not report.deleted
+        written = build_feeds(engine, settings, now,
+                              added=(memory, report.new) if only_added else None)  # type: ignore[arg-type]
         if report.complete and not seeds.unreadable:
             buildstamp.save(settings, buildstamp.BuildStamp(
                 key=key, outputs=written.outputs,
                 articles=report.unchanged + len(report.new) + len(report.updated),
                 notes=report.notes,
                 skipped=[[e.path, e.reason] for e in report.skipped],
-                failed=[[e.path, e.reason] for e in report.failed]), scanned[0])
+                failed=[[e.path, e.reason] for e in report.failed]), scanned[0],
+                written.plan.record() if written.plan else None)
     finally:
         if collect:
             gc.enable()
@@ -521,32 +528,50 @@ def build(
 
 
 def build_feeds(
-    engine: Database, settings: Settings, now: datetime
+    engine: Database, settings: Settings, now: datetime, *,
+    added: tuple[feedplan.PlanMemory, list[str]] | None = None,
 ) -> FeedReport:
     """Write every feed document (live and archive pages) whose entries changed since the last
-    build; remove feeds left empty and archive pages no longer planned."""
+    build; remove feeds left empty and archive pages no longer planned.
+
+    `added`: the last build's plan and the ids of the articles this pass added, when adding
+    them is all it changed in the store: then only the feeds they are in are planned again
+    (`feedplan.extend_plan`), unless something asks for the whole plan."""
     from .feeds import FORMATS, STYLESHEET_NAME, render_opml_files, stylesheet
 
     site = settings.site_record
     feeds_dir = make_folder(settings.feeds_dir, "paths.feeds")
     report = FeedReport()
     present = buildstamp.feed_outputs(feeds_dir)  # the one look at what is there
+    options = {"max_entries": settings.feeds.max_entries,
+               "page_size": settings.feeds.archive_page_size, "hubs": settings.feeds.websub_hubs}
+    log: list[article_store.FeedIndexRow] | None = None
     with engine.begin() as conn:
-        log = article_store.feed_log(conn)
         previous = article_store.feed_fingerprints(conn)
-    planned = feedplan.plan_feeds(
-        log, site, settings.feeds_url, max_entries=settings.feeds.max_entries,
-        page_size=settings.feeds.archive_page_size, hubs=settings.feeds.websub_hubs)
-    docs = [doc for _, family in planned for doc in family]
-    prints = {doc.folder: doc.fingerprint for doc in docs}
+        planned = _extended_plan(conn, added, previous, present, settings, now, options) \
+            if added is not None else None
+        if planned is None:
+            log = article_store.feed_log(conn)
+            planned = feedplan.plan_feeds(log, site, settings.feeds_url, **options)
+            newest = max((row.updated for row in log if not row.deleted), default=None)
+            prints = {}
+        else:
+            newest = planned.newest_updated  # type: ignore[attr-defined]
+            planned, prints = planned.feeds, dict(previous)  # type: ignore[attr-defined]
+        newest_seen = article_store.newest_first_seen(conn)
+    docs = [doc for feed in planned for doc in feed.docs]
+    prints.update((doc.folder, doc.fingerprint) for doc in docs)
     stale = [doc for doc in docs
              if previous.get(doc.folder) != doc.fingerprint
              or not _outputs_exist(present, doc.folder)]
-    # Documents in the order their articles were added, so consecutive ones (and each worker's
-    # tasks) share articles: every article is in its site, category and author documents.
-    place = {row.id: n for n, row in enumerate(log)}
-    stale.sort(key=lambda doc: place[doc.ids[len(doc.ids) // 2]] if doc.ids else -1,
-               reverse=True)
+    if log is not None:
+        # Documents in the order their articles were added, so consecutive ones (and each
+        # worker's tasks) share articles: every article is in its site, category and author
+        # documents.
+        place = {row.id: n for n, row in enumerate(log)}
+        stale.sort(key=lambda doc: place[doc.ids[len(doc.ids) // 2]] if doc.ids else -1,
+                   reverse=True)
+        del log, place
     workers = settings.feeds.workers or os.cpu_count() or 1
     if len(stale) < FEED_PARALLEL_THRESHOLD or workers == 1:
         with engine.begin() as conn:
@@ -568,23 +593,58 @@ def build_feeds(
     for written, unchanged in results:
         report.written += written
         report.unchanged += unchanged
-    report.unchanged += len(FORMATS) * (len(docs) - len(stale))
-    newest = max((row.updated for row in log if not row.deleted), default=None)  # UTC text
-    opml_files = render_opml_files([spec for spec, _ in planned], site, settings.feeds_url,
+    report.unchanged += len(FORMATS) * (len(prints) - len(stale))
+    opml_files = render_opml_files([feed.spec for feed in planned], site, settings.feeds_url,
                                    parse_utc(newest) if newest else None)
     for name, opml in [*opml_files.items(), (STYLESHEET_NAME, stylesheet())]:
         if write_atomic(feeds_dir / name, opml, durable=False):
             report.written.append(name)
         else:
             report.unchanged += 1
-    report.removed = _remove_stale_feeds(feeds_dir, {spec.path for spec, _ in planned})
+    report.removed = _remove_stale_feeds(feeds_dir, {feed.spec.path for feed in planned})
     report.removed += _remove_stale_pages(feeds_dir, previous, prints, report.removed)
     report.outputs = buildstamp.refresh_outputs(feeds_dir, present, report.written,
                                                 report.removed)
     with engine.begin() as conn:
         article_store.record_feed_fingerprints(conn, prints, now)
     report.pings = _announce(settings, report.written)
+    if newest_seen is not None:
+        report.plan = feedplan.PlanMemory(newest_seen, newest,
+                                          tuple(feed.tail for feed in planned))
     return report
+
+
+class _Extended(NamedTuple):
+    feeds: list[feedplan.PlannedFeed]
+    newest_updated: str | None
+
+
+def _extended_plan(
+    conn: Connection, added: tuple[feedplan.PlanMemory, list[str]], previous: dict[str, str],
+    present: dict[str, list[int]], settings: Settings, now: datetime, options: dict,  # type: ignore[type-arg]
+) -> _Extended | None:
+    """The plan after a pass that only added articles (see `build_feeds`), or None for the
+    whole plan: when they are not all at the new end of the log, or a document the last build
+    wrote is missing from feeds/, or they start a feed."""
+    memory, ids = added
+    rows = article_store.feed_rows(conn, ids)
+    if len(rows) != len(ids) or any(row.deleted for row in rows) \
+            or set(article_store.seen_since(conn, memory.newest_seen)) != set(ids) \
+            or not all(_outputs_exist(present, folder) for folder in previous):
+        return None
+    tails = {(t.spec.kind, t.spec.slug): t for t in memory.tails}
+    keys = {(spec.kind, spec.slug) for spec, _ in feedplan.group_feeds(rows, settings.site_record)}
+    if not keys <= set(tails):  # a new feed: planned whole
+        return None
+    older = article_store.feed_rows(conn, sorted({i for key in keys for i in tails[key].ids}))
+    planned = feedplan.extend_plan(
+        memory.tails, rows, {row.id: row for row in older}, settings.site_record,
+        settings.feeds_url, **options)
+    if planned is None:
+        return None
+    updated = [row.updated for row in rows]
+    newest = max([u for u in (memory.newest_updated, *updated) if u], default=None)
+    return _Extended(planned, newest)
 
 
 def _announce(settings: Settings, written: list[str]) -> list[websub.PingResult]:

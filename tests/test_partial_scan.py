@@ -37,7 +37,7 @@ def _project(root: Path) -> Project:
         shutil.copy2(seed, project.seeds / seed.name)
     for n in range(8):
         (project.seeds / f"s{n}.txt").write_text(seed_text(n, random.Random(n)), encoding="utf-8")
-    project.write_config()
+    project.write_config("[feeds]\nmax_entries = 1\narchive_page_size = 2\n")  # archive pages
     return project
 
 
@@ -46,6 +46,13 @@ def _edits(seeds: Path) -> list[tuple[str, object]]:
     def write(name: str, n: int):  # type: ignore[no-untyped-def]
         return lambda: (seeds / name).write_text(seed_text(n, random.Random(n)), encoding="utf-8")
 
+    def sibling(name: str, of: int, n: int):  # type: ignore[no-untyped-def]
+        """A new article by the same authors in the same category as seed `of` (no new feed)."""
+        text = seed_text(of, random.Random(of))
+        return lambda: (seeds / name).write_text(
+            text.replace(f"Synthetic article {of}:", f"Synthetic article {n}:")
+                .replace(f"story {of}", f"story {n}"), encoding="utf-8")
+
     def correct() -> None:
         path = seeds / "s1.txt"
         path.write_text(path.read_text(encoding="utf-8").replace("Section 3", "Section three"),
@@ -53,7 +60,8 @@ def _edits(seeds: Path) -> list[tuple[str, object]]:
 
     return [
         ("nothing", lambda: None),
-        ("a new seed", write("s100.txt", 100)),
+        ("a new seed", sibling("s100.txt", 5, 100)),
+        ("a new seed starting feeds", write("s103.txt", 103)),
         ("a corrected seed", correct),
         ("the same page twice", lambda: shutil.copyfile(seeds / "s2.txt", seeds / "s2-copy.txt")),
         ("a moved seed", lambda: (seeds / "s3.txt").rename(seeds / "s3-moved.txt")),
@@ -97,6 +105,14 @@ def test_a_partial_scan_builds_what_a_full_scan_builds(tmp_path: Path,
         return real(conn)
 
     monkeypatch.setattr(article_store, "identities_by_source", counted)
+    whole_plans = []
+    real_log = article_store.feed_log
+
+    def counted_log(conn):  # type: ignore[no-untyped-def]
+        whole_plans.append(1)
+        return real_log(conn)
+
+    monkeypatch.setattr(article_store, "feed_log", counted_log)
     copies = []
     for project in (partial, full):
         settings = load_settings(project.config, environ={})
@@ -109,12 +125,14 @@ def test_a_partial_scan_builds_what_a_full_scan_builds(tmp_path: Path,
             what, edit = edits[step]
             edit()  # type: ignore[operator]
             if project is full:
-                buildstamp.stamp_path(settings).with_suffix(".seeds").unlink(missing_ok=True)
-            before = len(full_reads)
+                buildstamp.stamp_path(settings).with_suffix(".last").unlink(missing_ok=True)
+            before, plans = len(full_reads), len(whole_plans)
             report = pipeline.build(engine, settings, now)
             read_all = len(full_reads) > before
-            results.append((_summary(report, project.root), _state(project), read_all, report.fast))
-        (p_summary, p_state, p_all, p_fast), (f_summary, f_state, f_all, f_fast) = results
+            results.append((_summary(report, project.root), _state(project), read_all, report.fast,
+                            len(whole_plans) > plans))
+        (p_summary, p_state, p_all, p_fast, p_whole), (f_summary, f_state, f_all, f_fast,
+                                                       f_whole) = results
         assert p_summary == f_summary, what
         assert p_state[0] == f_state[0], what
         assert p_state[1] == f_state[1], what
@@ -125,7 +143,12 @@ def test_a_partial_scan_builds_what_a_full_scan_builds(tmp_path: Path,
             assert p_fast and f_fast
         else:
             assert not p_all, f"{what}: the partial copy read every identity"
-            assert f_all, what
+            assert f_all and f_whole, what
+            # only adding articles (or none): only the feeds they are in are planned again
+            assert p_whole == (what in ("a new seed starting feeds", "a corrected seed", "a moved seed", "a removed seed",
+                                        "the original of a duplicate removed",
+                                        "a removed seed back",
+                                        "two new seeds and a correction")), what
         now += timedelta(minutes=5)
     articles, seeds, feeds = _state(partial)
     live = {row[1]: row for row in articles if row[10] is None}
@@ -133,4 +156,6 @@ def test_a_partial_scan_builds_what_a_full_scan_builds(tmp_path: Path,
     assert "s4.txt" in live and "s2-copy.txt" in live and "s2.txt" not in live
     assert ("broken.txt", len(b"\xff\xfe\x00 not text")) in [(s[0], s[1]) for s in seeds
                                                             if s[2] != "ok"]
-    assert len(live) == 2 + 8 + 3 and "atom.xml" in feeds
+    assert len(live) == 2 + 8 + 4 and "atom.xml" in feeds
+    assert "archive/6/atom.xml" in feeds  # 14 articles, 1 live: 13 archived in pages of 2
+    assert any(path.startswith("authors/") and "/archive/1/" in path for path in feeds)

@@ -206,9 +206,35 @@ def feed_log(conn: Connection) -> list[FeedIndexRow]:
     newest first: first seen, then published, then id. The feeds' archive pages are cut from
     this order, so an article's place in it never moves (see `feedplan`). Read from the
     covering index `articles_feed_log` (migration 13), never from the rows themselves."""
-    rows = conn.execute(
-        "SELECT id, category, authors, content_hash, updated, deleted_at IS NOT NULL "
-        "FROM articles ORDER BY first_seen DESC, published DESC, id").all()
+    return _feed_rows(conn.execute(f"{_FEED_ROW} FROM articles {_LOG_ORDER}").all())
+
+
+def feed_rows(conn: Connection, ids: Sequence[str]) -> list[FeedIndexRow]:
+    """`feed_log`'s rows of these articles only, in its order."""
+    rows: list[tuple] = []  # type: ignore[type-arg]
+    for chunk in _chunks(list(ids), 500):
+        rows += conn.execute(f"{_FEED_ROW}, first_seen, published FROM articles "
+                             f"WHERE id IN ({_marks(chunk)})", chunk).all()
+    rows.sort(key=lambda row: row[0])  # then by published and first seen, newest first:
+    rows.sort(key=lambda row: (row[7], row[6]), reverse=True)  # the log's order (stable)
+    return _feed_rows(rows)
+
+
+def newest_first_seen(conn: Connection) -> str | None:
+    return conn.scalar("SELECT max(first_seen) FROM articles")
+
+
+def seen_since(conn: Connection, moment: str) -> list[str]:
+    """The articles first seen after `moment` (UTC text, as stored)."""
+    return conn.scalars("SELECT id FROM articles WHERE first_seen > ?", [moment])
+
+
+_FEED_ROW = ("SELECT id, category, authors, content_hash, updated, "
+             "deleted_at IS NOT NULL")
+_LOG_ORDER = "ORDER BY first_seen DESC, published DESC, id"
+
+
+def _feed_rows(rows: Sequence[tuple]) -> list[FeedIndexRow]:  # type: ignore[type-arg]
     authors: dict[str, tuple[str, ...]] = {}  # most articles share a few author lists
     of = FeedIndexRow.of
     found = []
