@@ -48,10 +48,22 @@ def input_key(settings: Settings, files: list[SeedFile]) -> str:
     config = settings.config_path.read_bytes() if settings.config_path else b"defaults"
     digest.update(f"{__version__}\0{settings.root}\0".encode())
     digest.update(config)
-    # every seed's source, then every (size, mtime) as 64-bit integers: C loops, no formatting
-    digest.update("\0".join(map(_source, files)).encode("utf-8", "surrogateescape"))
-    digest.update(array("q", chain.from_iterable(map(_size_mtime, files))).tobytes())
+    sources, pairs = _listing(files)
+    digest.update(sources.encode("utf-8", "surrogateescape"))
+    digest.update(pairs)
     return digest.hexdigest()
+
+
+_listed: list[object] = [None, None]  # the last (files, listing): a build makes it twice
+
+
+def _listing(files: list[SeedFile]) -> tuple[str, bytes]:
+    """Every seed's source joined by NULs, and every (size, mtime) as 64-bit integers (C
+    loops, no formatting): what the key hashes and `last_build` gives back."""
+    if _listed[0] is not files:
+        _listed[:] = [files, ("\0".join(map(_source, files)),
+                              array("q", chain.from_iterable(map(_size_mtime, files))).tobytes())]
+    return _listed[1]  # type: ignore[return-value]
 
 
 def feed_outputs(feeds_dir: Path) -> dict[str, list[int]]:
@@ -143,8 +155,7 @@ def save(settings: Settings, stamp: BuildStamp, files: list[SeedFile],
     path = stamp_path(settings)
     if path is None:
         return
-    sources = "\0".join(map(_source, files))
-    pairs = array("q", chain.from_iterable(map(_size_mtime, files))).tobytes()
+    sources, pairs = _listing(files)
     record = (_LAST_FORMAT, __version__, stamp.key, settings_key(settings), sources, pairs,
               plan)
     write_atomic(_last_path(path), marshal.dumps(record), durable=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from bisect import bisect_left
 import logging
 import os
 import shutil
@@ -69,15 +70,10 @@ class SeedScan:
     unchanged: int = 0
     missing: bool = False
     # The store's records the scan compared with, handed on to `ingest` (read once per pass).
-    # All of them, or (a partial scan, see `scan`) those of the seeds this pass concerns, with
-    # `live` the number of live articles.
+    # All of them, or (`partial`, see `scan`) those of the seeds this pass concerns.
     known: dict[str, article_store.SeedFileState] = field(default_factory=dict, repr=False)
     identities: dict[str, article_store.StoredIdentity] = field(default_factory=dict, repr=False)
-    live: int | None = None
-
-    @property
-    def partial(self) -> bool:
-        return self.live is not None
+    partial: bool = False
 
     @property
     def deleted(self) -> list[str]:
@@ -170,16 +166,19 @@ def scan(
     `last`: the seeds the last complete build saw (`buildstamp.last_build`). The store holds
     each of them as that build left it, so when few differ now (PARTIAL_SCAN_LIMIT), only
     the records of those few are read (and of every seed that was not an article), not one
-    per seed: `known` and `identities` then hold just those, `live` the count of the rest."""
+    per seed: `known` and `identities` then hold just those (`partial`)."""
     check_seeds_folder(settings)
     files, unreadable = scanned or scan_seed_files(settings.seeds_dir)
     settle = timedelta(seconds=settings.schedule.settle_seconds)
     look_at = files
     concern: list[str] | None = None
+    present: set[str] | _SeedPaths | None = None
     if last is not None:  # only the seeds that differ from what the last complete build saw
         look_at = [f for f in files if last.get(f.source) != (f.size, f.mtime_ns)]
-        present = {f.source for f in files} if len(files) != len(last) or look_at else None
-        missing = [s for s in last if s not in present] if present is not None else []
+        missing: list[str] = []
+        if len(files) != len(last) or look_at:
+            present = {f.source for f in files}
+            missing = sorted(last.keys() - present)
         concern = [f.source for f in look_at] + missing
         if len(concern) > PARTIAL_SCAN_LIMIT:
             look_at, concern = files, None
@@ -189,16 +188,14 @@ def scan(
             known = article_store.seed_states_of(conn, concern)
             copied = [s.message for s in known.values() if s.status == "duplicate"]
             identities = article_store.identities_of(conn, concern, copied)
-            live: int | None = article_store.live_count(conn)
         else:
             known = article_store.seed_states(conn)
             identities = article_store.identities_by_source(conn)
             if any(not i.page_hash for i in identities.values()):  # stored by an older version
                 article_store.fill_page_hashes(conn)
                 identities = article_store.identities_by_source(conn)
-            live = None
-    result = SeedScan(files, unreadable, known=known, identities=identities, live=live,
-                      unchanged=len(files) - len(look_at))
+    result = SeedScan(files, unreadable, known=known, identities=identities,
+                      partial=concern is not None, unchanged=len(files) - len(look_at))
     still: dict[str, run_store.Observation] = {}
     for f in look_at:
         state = known.get(f.source)
@@ -218,7 +215,8 @@ def scan(
             still[f.source] = run_store.Observation(f.size, f.mtime_ns, seen_at)
             ready = min(modified, seen_at) + settle
             result.settle_at = ready if result.settle_at is None else min(result.settle_at, ready)
-    present = {f.source for f in files}  # (the identities of every seed gone are at hand)
+    if present is None:  # (the identities of every seed gone are at hand)
+        present = _SeedPaths(files) if result.partial else {f.source for f in files}
     result.gone = sorted(s for s, i in identities.items() if not i.deleted and s not in present)
     if still or watched:
         with engine.begin() as conn:
@@ -251,13 +249,22 @@ def ingest(
                             f"ago (schedule.settle_seconds): left for the next pass")
     known, identities = seeds.known, dict(seeds.identities)
     by_id = {i.id: i for i in identities.values()}
-    paths = {f.source: f.path for f in seeds.files}
+    paths: _SeedPaths | dict[str, str]
+    if seeds.partial:  # a few records: look their seeds up rather than index every seed
+        paths = _SeedPaths(seeds.files)
+        remembered = [f for f in map(paths.file, sorted(known)) if f is not None]
+    else:
+        paths, remembered = {f.source: f.path for f in seeds.files}, seeds.files
     todo = list(seeds.todo)
     # A gone article whose page another seed repeats stays, held by that seed from now on.
     copies = {s.message: source for source, s in sorted(known.items())
               if s.status == "duplicate" and source in paths}
-    report.live = seeds.live if seeds.live is not None else sum(
-        1 for i in identities.values() if not i.deleted)
+    if seeds.gone:  # the published articles before this pass, for `max_removal_fraction`
+        if seeds.partial:
+            with engine.begin() as conn:
+                report.live = article_store.live_count(conn)
+        else:
+            report.live = sum(1 for i in identities.values() if not i.deleted)
     gone = []
     reading = {f.source for f in todo}
     for source in seeds.gone:
@@ -268,10 +275,10 @@ def ingest(
         identities[holder] = identities.pop(source)
         if holder not in reading:  # read again, as the article's seed from now on
             reading.add(holder)
-            todo.append(next(f for f in seeds.files if f.source == holder))
+            todo.append(_SeedPaths(seeds.files).file(holder))  # type: ignore[arg-type]
             report.unchanged -= 1
     # Remembered outcomes of the seeds not read again: failures stay failures until changed.
-    for f in seeds.files:
+    for f in remembered:
         state = known.get(f.source)
         if state is None or f.source in reading or (state.size, state.mtime_ns) != (
                 f.size, f.mtime_ns):
@@ -323,6 +330,31 @@ def ingest(
         report.deleted = article_store.mark_deleted(conn, gone, now)
         article_store.forget_seed_files(conn, [s for s in known if s not in paths])
     return report
+
+
+class _SeedPaths:
+    """source -> path of the scanned seeds (sorted by source, as `scan_seed_files` gives
+    them), by bisection: for a pass that looks up a few, not worth a dict of every seed."""
+
+    def __init__(self, files: list[SeedFile]) -> None:
+        self._files = files
+
+    def file(self, source: str) -> SeedFile | None:
+        at = bisect_left(self._files, source, key=_source_of)
+        if at < len(self._files) and self._files[at].source == source:
+            return self._files[at]
+        return None
+
+    def get(self, source: str, default: str | None = None) -> str | None:
+        found = self.file(source)
+        return default if found is None else found.path
+
+    def __contains__(self, source: object) -> bool:
+        return isinstance(source, str) and self.file(source) is not None
+
+
+def _source_of(seed: SeedFile) -> str:
+    return seed.source
 
 
 class _Lookup(Generic[V]):
