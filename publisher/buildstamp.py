@@ -94,6 +94,23 @@ def feed_outputs(feeds_dir: Path) -> dict[str, list[int]]:
     return found
 
 
+def outputs_left(feeds_dir: Path, outputs: dict[str, list[int]]) -> dict[str, list[int]]:
+    """`feed_outputs` after a complete build that left `outputs`, by one stat per output: the
+    files since removed are left out, the ones since changed have their new size and mtime
+    (files put there by others are not looked for: no build wrote them). At 100,000 articles
+    this is 10,000 stats instead of a walk of 3,500 folders."""
+    found: dict[str, list[int]] = {}
+    top = f"{feeds_dir}{os.sep}"
+    stat = os.stat
+    for relative in outputs:
+        try:
+            result = stat(top + relative)
+        except OSError:
+            continue
+        found[relative] = [result.st_size, result.st_mtime_ns]
+    return found
+
+
 def refresh_outputs(feeds_dir: Path, outputs: dict[str, list[int]], written: list[str],
                     removed_folders: list[str]) -> dict[str, list[int]]:
     """`outputs` (as `feed_outputs` gave them before a build) after that build wrote `written`
@@ -142,6 +159,7 @@ class LastBuild:
     made by this version: the store then holds each of those seeds as that build left it."""
 
     seeds: dict[str, tuple[int, int]]  # source -> (size, mtime_ns)
+    outputs: dict[str, list[int]]  # every file below feeds/ it left: path -> [size, mtime_ns]
     # its feed plan as `pipeline` recorded it (plain values), None if the settings changed since
     plan: object | None
 
@@ -168,7 +186,8 @@ def last_build(settings: Settings) -> LastBuild | None:
     if path is None:
         return None
     try:
-        key = json.loads(path.read_bytes())["key"]
+        stamp = json.loads(path.read_bytes())
+        key, outputs = stamp["key"], stamp["outputs"]
         record = marshal.loads(_last_path(path).read_bytes())
         form, version, made_for, settings_made, sources, pairs_bytes, plan = record
         if (form, version, made_for) != (_LAST_FORMAT, __version__, key):
@@ -180,7 +199,7 @@ def last_build(settings: Settings) -> LastBuild | None:
     names = sources.split("\0") if sources else []
     if len(pairs) != 2 * len(names):
         return None
-    return LastBuild(dict(zip(names, zip(pairs[::2], pairs[1::2]))),
+    return LastBuild(dict(zip(names, zip(pairs[::2], pairs[1::2]))), outputs,
                      plan if settings_made == settings_key(settings) else None)
 
 

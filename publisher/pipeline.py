@@ -544,7 +544,8 @@ def build(
         only_added = seeds.partial and memory is not None and not report.updated \
             and not report.deleted
         written = build_feeds(engine, settings, now,
-                              added=(memory, report.new) if only_added else None)  # type: ignore[arg-type]
+                              added=(memory, report.new) if only_added else None,  # type: ignore[arg-type]
+                              outputs=last.outputs if last is not None else None)
         if report.complete and not seeds.unreadable:
             buildstamp.save(settings, buildstamp.BuildStamp(
                 key=key, outputs=written.outputs,
@@ -562,19 +563,23 @@ def build(
 def build_feeds(
     engine: Database, settings: Settings, now: datetime, *,
     added: tuple[feedplan.PlanMemory, list[str]] | None = None,
+    outputs: dict[str, list[int]] | None = None,
 ) -> FeedReport:
     """Write every feed document (live and archive pages) whose entries changed since the last
     build; remove feeds left empty and archive pages no longer planned.
 
     `added`: the last build's plan and the ids of the articles this pass added, when adding
     them is all it changed in the store: then only the feeds they are in are planned again
-    (`feedplan.extend_plan`), unless something asks for the whole plan."""
+    (`feedplan.extend_plan`), unless something asks for the whole plan. `outputs`: the files
+    below feeds/ the last complete build left (its stamp's): then what is there is stat'ed,
+    not walked."""
     from .feeds import FORMATS, STYLESHEET_NAME, render_opml_files, stylesheet
 
     site = settings.site_record
     feeds_dir = make_folder(settings.feeds_dir, "paths.feeds")
     report = FeedReport()
-    present = buildstamp.feed_outputs(feeds_dir)  # the one look at what is there
+    present = buildstamp.feed_outputs(feeds_dir) if outputs is None \
+        else buildstamp.outputs_left(feeds_dir, outputs)  # the one look at what is there
     options = {"max_entries": settings.feeds.max_entries,
                "page_size": settings.feeds.archive_page_size, "hubs": settings.feeds.websub_hubs}
     log: list[article_store.FeedIndexRow] | None = None

@@ -62,6 +62,9 @@ def _edits(seeds: Path) -> list[tuple[str, object]]:
         ("nothing", lambda: None),
         ("a new seed", sibling("s100.txt", 5, 100)),
         ("a new seed starting feeds", write("s103.txt", 103)),
+        ("a new seed, a feed file gone", lambda: (
+            (seeds.parent / "feeds" / "archive" / "1" / "atom.xml").unlink(),
+            sibling("s104.txt", 6, 104)())),
         ("a corrected seed", correct),
         ("the same page twice", lambda: shutil.copyfile(seeds / "s2.txt", seeds / "s2-copy.txt")),
         ("a moved seed", lambda: (seeds / "s3.txt").rename(seeds / "s3-moved.txt")),
@@ -145,7 +148,8 @@ def test_a_partial_scan_builds_what_a_full_scan_builds(tmp_path: Path,
             assert not p_all, f"{what}: the partial copy read every identity"
             assert f_all and f_whole, what
             # only adding articles (or none): only the feeds they are in are planned again
-            assert p_whole == (what in ("a new seed starting feeds", "a corrected seed", "a moved seed", "a removed seed",
+            assert p_whole == (what in ("a new seed starting feeds", "a new seed, a feed file gone",
+                                        "a corrected seed", "a moved seed", "a removed seed",
                                         "the original of a duplicate removed",
                                         "a removed seed back",
                                         "two new seeds and a correction")), what
@@ -156,6 +160,7 @@ def test_a_partial_scan_builds_what_a_full_scan_builds(tmp_path: Path,
     assert "s4.txt" in live and "s2-copy.txt" in live and "s2.txt" not in live
     assert ("broken.txt", len(b"\xff\xfe\x00 not text")) in [(s[0], s[1]) for s in seeds
                                                             if s[2] != "ok"]
-    assert len(live) == 2 + 8 + 4 and "atom.xml" in feeds
-    assert "archive/6/atom.xml" in feeds  # 14 articles, 1 live: 13 archived in pages of 2
+    assert len(live) == 2 + 8 + 5 and "atom.xml" in feeds
+    assert "archive/7/atom.xml" in feeds  # 15 articles, 1 live: 14 archived in pages of 2
+    assert "archive/1/atom.xml" in feeds  # (written again)
     assert any(path.startswith("authors/") and "/archive/1/" in path for path in feeds)
