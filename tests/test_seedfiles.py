@@ -41,6 +41,8 @@ def test_split_stats_give_what_one_process_gives(tmp_path: Path, monkeypatch: py
 
     monkeypatch.setattr(seedfiles, "SPLIT_STATS", 10)
     monkeypatch.setattr(os, "fork", fork)
+    # (threads other tests of this session left running would stop the split: not this test's)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
     split = scan_seed_files(seeds)
     assert len(forks) == 1  # the 58 names of the top folder were shared; sub/ has one
     files, errors = split
