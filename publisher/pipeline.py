@@ -690,6 +690,8 @@ def _announce(settings: Settings, written: list[str]) -> list[websub.PingResult]
     from .feeds import ARCHIVE_FOLDER, FORMATS
 
     hubs = settings.feeds.websub_hubs
+    if not hubs:  # (nor its HTTP client's import, for a build that pings nobody)
+        return []
     changed = [f"{settings.feeds_url}/{path}" for path in written
                if path.rsplit("/", 1)[-1] in FORMATS and f"/{ARCHIVE_FOLDER}/" not in f"/{path}"]
     from . import websub
