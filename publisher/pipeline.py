@@ -585,16 +585,15 @@ def build_feeds(
     log: list[article_store.FeedIndexRow] | None = None
     with engine.begin() as conn:
         previous = article_store.feed_fingerprints(conn)
-        planned = _extended_plan(conn, added, previous, present, settings, now, options) \
+        extended = _extended_plan(conn, added, previous, present, settings, options) \
             if added is not None else None
-        if planned is None:
+        prints: dict[str, str] = {}
+        if extended is None:
             log = article_store.feed_log(conn)
             planned = feedplan.plan_feeds(log, site, settings.feeds_url, **options)
             newest = max((row.updated for row in log if not row.deleted), default=None)
-            prints = {}
-        else:
-            newest = planned.newest_updated  # type: ignore[attr-defined]
-            planned, prints = planned.feeds, dict(previous)  # type: ignore[attr-defined]
+        else:  # the documents not planned again keep their prints
+            planned, newest, prints = extended.feeds, extended.newest_updated, dict(previous)
         newest_seen = article_store.newest_first_seen(conn)
     docs = [doc for feed in planned for doc in feed.docs]
     prints.update((doc.folder, doc.fingerprint) for doc in docs)
@@ -658,7 +657,7 @@ class _Extended(NamedTuple):
 
 def _extended_plan(
     conn: Connection, added: tuple[feedplan.PlanMemory, list[str]], previous: dict[str, str],
-    present: dict[str, list[int]], settings: Settings, now: datetime, options: dict,  # type: ignore[type-arg]
+    present: dict[str, list[int]], settings: Settings, options: dict,  # type: ignore[type-arg]
 ) -> _Extended | None:
     """The plan after a pass that only added articles (see `build_feeds`), or None for the
     whole plan: when they are not all at the new end of the log, or a document the last build
