@@ -97,25 +97,24 @@ def _summary(report: pipeline.BuildReport, root: Path) -> tuple:  # type: ignore
             sorted(report.feeds.written) if report.feeds else None)
 
 
+def _calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """A list that grows by one at each call of the store's function `name`."""
+    calls: list[int] = []
+    real = getattr(article_store, name)
+
+    def counted(conn):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(conn)
+
+    monkeypatch.setattr(article_store, name, counted)
+    return calls
+
+
 def test_a_partial_scan_builds_what_a_full_scan_builds(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     partial, full = _project(tmp_path / "partial"), _project(tmp_path / "full")
-    full_reads = []
-    real = article_store.identities_by_source
-
-    def counted(conn):  # type: ignore[no-untyped-def]
-        full_reads.append(1)
-        return real(conn)
-
-    monkeypatch.setattr(article_store, "identities_by_source", counted)
-    whole_plans = []
-    real_log = article_store.feed_log
-
-    def counted_log(conn):  # type: ignore[no-untyped-def]
-        whole_plans.append(1)
-        return real_log(conn)
-
-    monkeypatch.setattr(article_store, "feed_log", counted_log)
+    full_reads = _calls(monkeypatch, "identities_by_source")  # every identity read
+    whole_plans = _calls(monkeypatch, "feed_log")  # the whole log read, to plan every feed
     copies = []
     for project in (partial, full):
         settings = load_settings(project.config, environ={})
