@@ -663,10 +663,13 @@ def _write_feed_task(
     engine = open_database(target, password=password or None)
     written: list[str] = []
     unchanged = 0
+    # How many of the run's documents not written yet hold each article: once none does, the
+    # worker forgets it (and its entries) rather than something it will need again.
+    uses = Counter(i for doc in docs for i in doc.ids)
     try:
         for k in range(0, len(docs), FEED_TASK):
             more, same = _write_feed_batch(engine, docs[k:k + FEED_TASK], site, feeds_url,
-                                           feeds_dir)
+                                           feeds_dir, uses)
             written += more
             unchanged += same
     finally:
@@ -685,17 +688,18 @@ class _Rendered(NamedTuple):
 
 def _write_feed_batch(
     engine: Database, docs: list[feedplan.Document], site: Site, feeds_url: str,
-    feeds_dir: Path,
+    feeds_dir: Path, uses: Counter[str],
 ) -> tuple[list[str], int]:
-    """Load the documents' articles not rendered yet, then render and write them."""
+    """Load the documents' articles not rendered yet, then render and write them; forget the
+    articles no later document needs (`uses`: the run's documents to write, per article)."""
     loaded, memo = _WorkerState.articles, _WorkerState.entries
     needed = {i for doc in docs for i in doc.ids}
     missing = sorted(i for i in needed if i not in loaded)
-    if len(loaded) + len(missing) > WORKER_CACHE:
+    excess = len(loaded) + len(missing) - WORKER_CACHE
+    if excess > 0:
         # Keep the memory bounded: forget the articles loaded first (documents come in the
         # order their articles were added, so those are the ones least likely to be needed).
-        for old in [i for i in loaded if i not in needed][:len(loaded) + len(missing)
-                                                           - WORKER_CACHE // 2]:
+        for old in list(islice((i for i in loaded if i not in needed), excess)):
             del loaded[old]
             memo.pop(old, None)
 
@@ -707,8 +711,13 @@ def _write_feed_batch(
     if missing:
         loaded.update(load(missing))
     result = _render_feeds(docs, loaded, site, feeds_url, feeds_dir, memo, load)
-    for i in needed:  # rendered: from now on only their entries are kept
-        record = loaded.get(i)
+    uses.subtract(i for doc in docs for i in doc.ids)
+    for i in needed:
+        if uses[i] <= 0:  # in no document still to write
+            loaded.pop(i, None)
+            memo.pop(i, None)
+            continue
+        record = loaded.get(i)  # rendered: from now on only its entries are kept
         if isinstance(record, Article) and i in memo:
             loaded[i] = _Rendered(record.id, record.updated, record.authors)
     return result
