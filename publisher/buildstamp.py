@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import os
 from array import array
 from dataclasses import dataclass, field
@@ -47,10 +48,22 @@ def input_key(settings: Settings, files: list[SeedFile]) -> str:
     config = settings.config_path.read_bytes() if settings.config_path else b"defaults"
     digest.update(f"{__version__}\0{settings.root}\0".encode())
     digest.update(config)
-    # every seed's source, then every (size, mtime) as 64-bit integers: C loops, no formatting
-    digest.update("\0".join(map(_source, files)).encode("utf-8", "surrogateescape"))
-    digest.update(array("q", chain.from_iterable(map(_size_mtime, files))).tobytes())
+    sources, pairs = _listing(files)
+    digest.update(sources.encode("utf-8", "surrogateescape"))
+    digest.update(pairs)
     return digest.hexdigest()
+
+
+_listed: list[object] = [None, None]  # the last (files, listing): a build makes it twice
+
+
+def _listing(files: list[SeedFile]) -> tuple[str, bytes]:
+    """Every seed's source joined by NULs, and every (size, mtime) as 64-bit integers (C
+    loops, no formatting): what the key hashes and `last_build` gives back."""
+    if _listed[0] is not files:
+        _listed[:] = [files, ("\0".join(map(_source, files)),
+                              array("q", chain.from_iterable(map(_size_mtime, files))).tobytes())]
+    return _listed[1]  # type: ignore[return-value]
 
 
 def feed_outputs(feeds_dir: Path) -> dict[str, list[int]]:
@@ -78,6 +91,23 @@ def feed_outputs(feeds_dir: Path) -> dict[str, list[int]]:
                 except OSError:
                     continue
                 found[prefix + name] = [stat.st_size, stat.st_mtime_ns]
+    return found
+
+
+def outputs_left(feeds_dir: Path, outputs: dict[str, list[int]]) -> dict[str, list[int]]:
+    """`feed_outputs` after a complete build that left `outputs`, by one stat per output: the
+    files since removed are left out, the ones since changed have their new size and mtime
+    (files put there by others are not looked for: no build wrote them). At 100,000 articles
+    this is 10,000 stats instead of a walk of 3,500 folders."""
+    found: dict[str, list[int]] = {}
+    top = f"{feeds_dir}{os.sep}"
+    stat = os.stat
+    for relative in outputs:
+        try:
+            result = stat(top + relative)
+        except OSError:
+            continue
+        found[relative] = [result.st_size, result.st_mtime_ns]
     return found
 
 
@@ -122,15 +152,74 @@ def load_if_fresh(settings: Settings, key: str) -> BuildStamp | None:
     return stamp
 
 
-def save(settings: Settings, stamp: BuildStamp) -> None:
+@dataclass(frozen=True)
+class LastBuild:
+    """What the last complete build saw and planned, while its stamp stands (a build removes
+    the stamp before it changes anything and writes it again only once complete) and it was
+    made by this version: the store then holds each of those seeds as that build left it."""
+
+    seeds: dict[str, tuple[int, int]]  # source -> (size, mtime_ns)
+    outputs: dict[str, list[int]]  # every file below feeds/ it left: path -> [size, mtime_ns]
+    # its feed plan as `pipeline` recorded it (plain values), None if the settings changed since
+    plan: object | None
+
+
+def save(settings: Settings, stamp: BuildStamp, files: list[SeedFile],
+         plan: object | None = None) -> None:
+    """Record a complete build: its stamp, and beside it what `last_build` gives back (`plan`:
+    plain values the standard library's marshal can write)."""
     from .fsutil import write_atomic
 
     path = stamp_path(settings)
-    if path is not None:
-        write_atomic(path, json.dumps(stamp.__dict__, sort_keys=True).encode(), durable=False)
+    if path is None:
+        return
+    sources, pairs = _listing(files)
+    record = (_LAST_FORMAT, __version__, stamp.key, settings_key(settings), sources, pairs,
+              plan)
+    write_atomic(_last_path(path), marshal.dumps(record), durable=False)
+    write_atomic(path, json.dumps(stamp.__dict__, sort_keys=True).encode(), durable=False)
+
+
+def last_build(settings: Settings) -> LastBuild | None:
+    """The last complete build (see `LastBuild`), or None."""
+    path = stamp_path(settings)
+    if path is None:
+        return None
+    try:
+        stamp = json.loads(path.read_bytes())
+        key, outputs = stamp["key"], stamp["outputs"]
+        record = marshal.loads(_last_path(path).read_bytes())
+        form, version, made_for, settings_made, sources, pairs_bytes, plan = record
+        if (form, version, made_for) != (_LAST_FORMAT, __version__, key):
+            return None
+        pairs = array("q")
+        pairs.frombytes(pairs_bytes)
+    except (OSError, ValueError, KeyError, TypeError, EOFError):
+        return None
+    names = sources.split("\0") if sources else []
+    if len(pairs) != 2 * len(names):
+        return None
+    return LastBuild(dict(zip(names, zip(pairs[::2], pairs[1::2]))), outputs,
+                     plan if settings_made == settings_key(settings) else None)
+
+
+def settings_key(settings: Settings) -> str:
+    """Changes whenever the settings could change a feed document (the config file's bytes)."""
+    config = settings.config_path.read_bytes() if settings.config_path else b"defaults"
+    return hashlib.sha256(f"{__version__}\0{settings.root}\0".encode() + config).hexdigest()
 
 
 def forget(settings: Settings) -> None:
     path = stamp_path(settings)
     if path is not None:
         path.unlink(missing_ok=True)
+        _last_path(path).unlink(missing_ok=True)
+
+
+_LAST_FORMAT = "publisher-last-build-1"
+
+
+def _last_path(stamp: Path) -> Path:
+    """Beside the stamp: publisher.db.build.last (marshal: the standard library's fastest
+    reader of 100,000s of strings)."""
+    return stamp.with_name(stamp.name.removesuffix(".json") + ".last")

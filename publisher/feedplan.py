@@ -20,6 +20,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import __version__
 from .model import FeedLinks, FeedSpec, Site, document_folder, slugify
@@ -76,40 +77,123 @@ def group_feeds(
     return specs
 
 
+@dataclass(frozen=True)
+class FeedTail:
+    """What a later pass that only adds articles needs of a feed as planned now: its places,
+    and its rows from the first place of the page holding its oldest live entry (from place 0
+    while it has no archive page), oldest first. Those are all that pass can change."""
+
+    spec: FeedSpec
+    places: int  # rows in the feed, removed ones included
+    first: int  # place of ids[0]: a multiple of the page size
+    archived: bool  # a live row before `first`
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PlanMemory:
+    """A build's plan, as far as a later pass that only adds articles needs it (kept beside
+    the build stamp as plain values: `record`, `from_record`)."""
+
+    newest_seen: str  # the store's latest first_seen then (UTC text)
+    newest_updated: str | None  # the latest `updated` of a live article (OPML's dateCreated)
+    tails: tuple[FeedTail, ...]
+
+    def record(self) -> tuple:  # type: ignore[type-arg]
+        return (self.newest_seen, self.newest_updated, [
+            (t.spec.kind, t.spec.key, t.spec.slug, t.spec.title, t.spec.path, t.places, t.first,
+             t.archived, t.ids) for t in self.tails])
+
+    @classmethod
+    def from_record(cls, record: object) -> PlanMemory | None:
+        try:
+            newest_seen, newest_updated, feeds = record  # type: ignore[misc]
+            return cls(newest_seen, newest_updated, tuple(
+                FeedTail(FeedSpec(kind, name, slug, title, folder), places, first, archived,
+                         tuple(ids))
+                for kind, name, slug, title, folder, places, first, archived, ids in feeds))
+        except (TypeError, ValueError):
+            return None
+
+
+class PlannedFeed(NamedTuple):
+    spec: FeedSpec
+    docs: list[Document]  # live first; after `extend_plan`, only the documents it re-planned
+    tail: FeedTail
+
+
 def plan_feed(
     spec: FeedSpec, rows: Sequence[FeedIndexRow], max_entries: int, page_size: int,
-    hubs: tuple[str, ...], base: str,
-) -> list[Document]:
-    """A feed's live document, then its archive pages oldest first. `rows` newest first."""
-    log = rows[::-1]  # oldest first: a row's index is its place
+    hubs: tuple[str, ...], base: str, *, first: int = 0, archived: bool = False,
+) -> tuple[list[Document], FeedTail]:
+    """A feed's live document, then its archive pages oldest first, and its tail. `rows`
+    newest first: all of the feed's, or (`first` > 0) those from place `first` on, of a
+    feed with a live row before `first` if `archived`; then only the pages from the one
+    holding place `first` are planned (the ones before it are full: they never change)."""
+    log = rows[::-1]  # oldest first: a row's index is its place - first
     live: list[FeedIndexRow] = []
-    start = len(log)  # place of the oldest live entry
-    for place in range(len(log) - 1, -1, -1):
+    start = len(log)  # index of the oldest live entry
+    for index in range(len(log) - 1, -1, -1):
         if len(live) == max_entries:
             break
-        if not log[place].deleted:
-            live.append(log[place])
-            start = place
-    archived = any(not row.deleted for row in log[:start])
-    pages = start // page_size + 1 if archived else 0
+        if not log[index].deleted:
+            live.append(log[index])
+            start = index
+    before = archived  # a live row before `first`
+    archived = before or any(not row.deleted for row in log[:start])
+    pages = (first + start) // page_size + 1 if archived else 0
     docs = [_document(spec, FeedLinks(0, pages, hubs), live, base)]
-    for page in range(1, pages + 1):
-        members = log[(page - 1) * page_size:min(page * page_size, start)]
+    for page in range(first // page_size + 1, pages + 1):
+        members = log[(page - 1) * page_size - first:min(page * page_size, first + start) - first]
         entries = [row for row in reversed(members) if not row.deleted]
         docs.append(_document(spec, FeedLinks(page, pages), entries, base))
-    return docs
+    # (an append-only pass moves the oldest live entry only newer: from `first` > 0 on, the
+    # feed stays archived)
+    cut = (first + start) // page_size * page_size - first if archived else 0
+    tail = FeedTail(spec, first + len(log), first + cut,
+                    before or any(not row.deleted for row in log[:cut]),
+                    tuple(row.id for row in log[cut:]))
+    return docs, tail
 
 
 def plan_feeds(
     rows: Sequence[FeedIndexRow], site: Site, feeds_url: str, *, max_entries: int,
     page_size: int, hubs: Sequence[str] = (),
-) -> list[tuple[FeedSpec, list[Document]]]:
+) -> list[PlannedFeed]:
     """Every feed with its documents (live first). `rows` as `feed_log` gives them."""
     planned = []
     for spec, members in group_feeds(rows, site):
         base = _base_print(spec, site, feeds_url)
-        planned.append((spec, plan_feed(spec, members, max_entries, page_size, tuple(hubs),
-                                        base)))
+        planned.append(PlannedFeed(spec, *plan_feed(spec, members, max_entries, page_size,
+                                                    tuple(hubs), base)))
+    return planned
+
+
+def extend_plan(
+    tails: Sequence[FeedTail], added: Sequence[FeedIndexRow], rows: dict[str, FeedIndexRow],
+    site: Site, feeds_url: str, *, max_entries: int, page_size: int, hubs: Sequence[str] = (),
+) -> list[PlannedFeed] | None:
+    """`plan_feeds` after a pass that only added articles, at the new end of the log (`added`,
+    newest first), to the feeds planned before (`tails`, from a plan with the same settings;
+    `rows`: the rows of their ids). Only the feeds the new articles are in are planned again,
+    from their tails; the others keep their documents (empty `docs`). None when a new article
+    starts a feed, or spells a feed's name otherwise (every document of it changes): then
+    plan them all."""
+    added_to = {(spec.kind, spec.slug): (spec, members) for spec, members in group_feeds(added, site)}
+    planned = []
+    for tail in tails:
+        spec, members = added_to.pop((tail.spec.kind, tail.spec.slug), (None, None))
+        if spec is None or members is None:
+            planned.append(PlannedFeed(tail.spec, [], tail))
+            continue
+        if spec.key != tail.spec.key:
+            return None
+        older = [rows[i] for i in reversed(tail.ids)]
+        planned.append(PlannedFeed(spec, *plan_feed(
+            spec, members + older, max_entries, page_size, tuple(hubs),
+            _base_print(spec, site, feeds_url), first=tail.first, archived=tail.archived)))
+    if added_to:  # a new feed, or one back whose removed articles still hold their places
+        return None
     return planned
 
 

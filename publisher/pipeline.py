@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from bisect import bisect_left
 import logging
 import os
 import shutil
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Callable, Generic, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
 from .store import Connection, Database
 
@@ -27,7 +28,7 @@ from .seedfiles import SeedFile, scan_seed_files
 from .store import articles as article_store
 from .store import open_database
 from .store import runs as run_store
-from .store.db import parse_utc, utc_text
+from .store.db import Connection, parse_utc, utc_text
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 Progress = Callable[[int], None]
 _websub_log = logging.getLogger("publisher.websub")
 _websub_log.addHandler(logging.NullHandler())  # the CLI prints the lines itself
+V = TypeVar("V")
+PARTIAL_SCAN_LIMIT = 32  # seeds differing from the last complete build, for a partial scan
 # Parsed seeds written per transaction (fewer towards the end: see ingest). Each transaction
 # writes every index page its rows touch; at 100,000 articles 1,000 rows touched most pages of the
 # four indexes in random order (id, slug, feed order, feed log), 5,000 rows share them.
@@ -72,8 +75,10 @@ class SeedScan:
     unchanged: int = 0
     missing: bool = False
     # The store's records the scan compared with, handed on to `ingest` (read once per pass).
+    # All of them, or (`partial`, see `scan`) those of the seeds this pass concerns.
     known: dict[str, article_store.SeedFileState] = field(default_factory=dict, repr=False)
     identities: dict[str, article_store.StoredIdentity] = field(default_factory=dict, repr=False)
+    partial: bool = False
 
     @property
     def deleted(self) -> list[str]:
@@ -126,6 +131,7 @@ class FeedReport:
     pings: list[websub.PingResult] = field(default_factory=list)  # one per WebSub hub
     # every file below feeds/ after the build: relative path -> [size, mtime_ns] (the stamp's)
     outputs: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    plan: feedplan.PlanMemory | None = field(default=None, repr=False)  # kept for the next build
 
 
 @dataclass
@@ -157,22 +163,46 @@ def check_seeds_folder(settings: Settings) -> None:
 def scan(
     engine: Database, settings: Settings, now: datetime,
     scanned: tuple[list[SeedFile], list[SeedError]] | None = None,
+    last: dict[str, tuple[int, int]] | None = None,
 ) -> SeedScan:
     """Scan the seeds folder (unless `scanned` is given) and sort every seed by the change rule;
-    remember the seeds still settling, so a later scan can tell how long they were stable."""
+    remember the seeds still settling, so a later scan can tell how long they were stable.
+
+    `last`: the seeds the last complete build saw (`buildstamp.last_build`). The store holds
+    each of them as that build left it, so when few differ now (PARTIAL_SCAN_LIMIT), only
+    the records of those few are read (and of every seed that was not an article), not one
+    per seed: `known` and `identities` then hold just those (`partial`)."""
     check_seeds_folder(settings)
     files, unreadable = scanned or scan_seed_files(settings.seeds_dir)
     settle = timedelta(seconds=settings.schedule.settle_seconds)
+    look_at = files
+    concern: list[str] | None = None
+    present: set[str] | _SeedPaths | None = None
+    if last is not None:  # only the seeds that differ from what the last complete build saw
+        look_at = [f for f in files if last.get(f.source) != (f.size, f.mtime_ns)]
+        missing: list[str] = []
+        if len(files) != len(last) or look_at:
+            present = {f.source for f in files}
+            missing = sorted(last.keys() - present)
+        concern = [f.source for f in look_at] + missing
+        if len(concern) > PARTIAL_SCAN_LIMIT:
+            look_at, concern = files, None
     with engine.begin() as conn:
-        known = article_store.seed_states(conn)
-        identities = article_store.identities_by_source(conn)
-        if any(not i.page_hash for i in identities.values()):  # stored by an older version
-            article_store.fill_page_hashes(conn)
-            identities = article_store.identities_by_source(conn)
         watched = run_store.watched_seeds(conn)
-    result = SeedScan(files, unreadable, known=known, identities=identities)
+        if concern is not None:
+            known = article_store.seed_states_of(conn, concern)
+            copied = [s.message for s in known.values() if s.status == "duplicate"]
+            identities = article_store.identities_of(conn, concern, copied)
+        else:
+            known = article_store.seed_states(conn)
+            identities = article_store.identities_by_source(conn)
+            if any(not i.page_hash for i in identities.values()):  # stored by an older version
+                article_store.fill_page_hashes(conn)
+                identities = article_store.identities_by_source(conn)
+    result = SeedScan(files, unreadable, known=known, identities=identities,
+                      partial=concern is not None, unchanged=len(files) - len(look_at))
     still: dict[str, run_store.Observation] = {}
-    for f in files:
+    for f in look_at:
         state = known.get(f.source)
         if state is not None and state.size == f.size and state.mtime_ns == f.mtime_ns and (
                 state.status != "ok" or ((i := identities.get(f.source)) and not i.deleted)):
@@ -190,7 +220,8 @@ def scan(
             still[f.source] = run_store.Observation(f.size, f.mtime_ns, seen_at)
             ready = min(modified, seen_at) + settle
             result.settle_at = ready if result.settle_at is None else min(result.settle_at, ready)
-    present = {f.source for f in files}
+    if present is None:  # (the identities of every seed gone are at hand)
+        present = _SeedPaths(files) if result.partial else {f.source for f in files}
     result.gone = sorted(s for s, i in identities.items() if not i.deleted and s not in present)
     if still or watched:
         with engine.begin() as conn:
@@ -224,12 +255,22 @@ def ingest(
                             f"ago (schedule.settle_seconds): left for the next pass")
     known, identities = seeds.known, dict(seeds.identities)
     by_id = {i.id: i for i in identities.values()}
-    paths = {f.source: f.path for f in seeds.files}
+    paths: _SeedPaths | dict[str, str]
+    if seeds.partial:  # a few records: look their seeds up rather than index every seed
+        paths = _SeedPaths(seeds.files)
+        remembered = [f for f in map(paths.file, sorted(known)) if f is not None]
+    else:
+        paths, remembered = {f.source: f.path for f in seeds.files}, seeds.files
     todo = list(seeds.todo)
     # A gone article whose page another seed repeats stays, held by that seed from now on.
     copies = {s.message: source for source, s in sorted(known.items())
               if s.status == "duplicate" and source in paths}
-    report.live = sum(1 for i in identities.values() if not i.deleted)
+    if seeds.gone:  # the published articles before this pass, for `max_removal_fraction`
+        if seeds.partial:
+            with engine.begin() as conn:
+                report.live = article_store.live_count(conn)
+        else:
+            report.live = sum(1 for i in identities.values() if not i.deleted)
     gone = []
     reading = {f.source for f in todo}
     for source in seeds.gone:
@@ -240,10 +281,10 @@ def ingest(
         identities[holder] = identities.pop(source)
         if holder not in reading:  # read again, as the article's seed from now on
             reading.add(holder)
-            todo.append(next(f for f in seeds.files if f.source == holder))
+            todo.append(_SeedPaths(seeds.files).file(holder))  # type: ignore[arg-type]
             report.unchanged -= 1
     # Remembered outcomes of the seeds not read again: failures stay failures until changed.
-    for f in seeds.files:
+    for f in remembered:
         state = known.get(f.source)
         if state is None or f.source in reading or (state.size, state.mtime_ns) != (
                 f.size, f.mtime_ns):
@@ -261,8 +302,14 @@ def ingest(
     report.to_parse = len(todo)
     if on_plan:
         on_plan(len(todo))
-    taken = {identity.slug: source for source, identity in identities.items()}
-    pages = {i.page_hash: i for i in identities.values() if not i.deleted and i.page_hash}
+    taken: _Lookup[str] | dict[str, str]
+    pages: _Lookup[article_store.StoredIdentity] | dict[str, article_store.StoredIdentity]
+    if seeds.partial:  # the store is asked about the slugs and pages of the few seeds read
+        taken = _Lookup(engine, article_store.source_of_slug)
+        pages = _Lookup(engine, article_store.live_identity_of_page)
+    else:
+        taken = {identity.slug: source for source, identity in identities.items()}
+        pages = {i.page_hash: i for i in identities.values() if not i.deleted and i.page_hash}
     gone_pages = {identities[s].page_hash: s for s in gone if identities[s].page_hash}
     batch = _StoreBatch()
     # Results are stored in batches while the workers parse on, so the writes overlap the parsing.
@@ -290,6 +337,50 @@ def ingest(
         report.deleted = article_store.mark_deleted(conn, gone, now)
         article_store.forget_seed_files(conn, [s for s in known if s not in paths])
     return report
+
+
+class _SeedPaths:
+    """source -> path of the scanned seeds (sorted by source, as `scan_seed_files` gives
+    them), by bisection: for a pass that looks up a few, not worth a dict of every seed."""
+
+    def __init__(self, files: list[SeedFile]) -> None:
+        self._files = files
+
+    def file(self, source: str) -> SeedFile | None:
+        at = bisect_left(self._files, source, key=_source_of)
+        if at < len(self._files) and self._files[at].source == source:
+            return self._files[at]
+        return None
+
+    def get(self, source: str, default: str | None = None) -> str | None:
+        found = self.file(source)
+        return default if found is None else found.path
+
+    def __contains__(self, source: object) -> bool:
+        return isinstance(source, str) and self.file(source) is not None
+
+
+def _source_of(seed: SeedFile) -> str:
+    return seed.source
+
+
+class _Lookup(Generic[V]):
+    """The part of a store-wide mapping (slug -> seed, page -> live article) that a partial
+    pass needs: each key asked of the store once, the pass's own additions kept."""
+
+    def __init__(self, engine: Database, fetch: Callable[[Connection, str], V | None]) -> None:
+        self._engine, self._fetch = engine, fetch
+        self._found: dict[str, V | None] = {}
+
+    def get(self, key: str, default: V | None = None) -> V | None:
+        if key not in self._found:
+            with self._engine.begin() as conn:
+                self._found[key] = self._fetch(conn, key)
+        found = self._found[key]
+        return default if found is None else found
+
+    def __setitem__(self, key: str, value: V) -> None:
+        self._found[key] = value
 
 
 def _duplicate_note(path: str, paths: dict[str, str], article: article_store.StoredIdentity) -> str:
@@ -430,8 +521,9 @@ def build(
     collect = gc.isenabled()
     gc.disable()  # a batch of acyclic records: collection passes are pure overhead
     try:
+        last = buildstamp.last_build(settings)
         buildstamp.forget(settings)
-        seeds = scan(engine, settings, now, scanned)
+        seeds = scan(engine, settings, now, scanned, last.seeds if last else None)
         deadline = time.monotonic() + wait
         while seeds.settling and seeds.settle_at and not (stop and stop.is_set()):
             delay = (seeds.settle_at - now).total_seconds() + 0.05
@@ -445,7 +537,7 @@ def build(
             now = clock() if clock else now + timedelta(seconds=max(delay, 0.05))
             scanned = scan_seed_files(settings.seeds_dir)
             key = buildstamp.input_key(settings, scanned[0])
-            seeds = scan(engine, settings, now, scanned)
+            seeds = scan(engine, settings, now, scanned, last.seeds if last else None)
         with Workers(settings) as workers:  # one set for parsing and then the feeds
             report = ingest(engine, settings, now, progress, on_plan, seeds=seeds, prune=prune,
                             workers=workers)
@@ -458,14 +550,22 @@ def build(
             _trim_heap()
             if not feeds:
                 return BuildReport(seeds, report)
-            written = build_feeds(engine, settings, now, workers)
+            memory = feedplan.PlanMemory.from_record(last.plan) \
+                if last is not None and last.plan is not None else None
+            only_added = seeds.partial and memory is not None and not report.updated \
+                and not report.deleted
+            written = build_feeds(engine, settings, now,
+                                  added=(memory, report.new) if only_added else None,  # type: ignore[arg-type]
+                                  outputs=last.outputs if last is not None else None,
+                                  workers=workers)
         if report.complete and not seeds.unreadable:
             buildstamp.save(settings, buildstamp.BuildStamp(
                 key=key, outputs=written.outputs,
                 articles=report.unchanged + len(report.new) + len(report.updated),
                 notes=report.notes,
                 skipped=[[e.path, e.reason] for e in report.skipped],
-                failed=[[e.path, e.reason] for e in report.failed]))
+                failed=[[e.path, e.reason] for e in report.failed]), scanned[0],
+                written.plan.record() if written.plan else None)
     finally:
         if collect:
             gc.enable()
@@ -485,36 +585,55 @@ def _trim_heap() -> None:
 
 
 def build_feeds(
-    engine: Database, settings: Settings, now: datetime, workers: Workers | None = None,
+    engine: Database, settings: Settings, now: datetime, *,
+    added: tuple[feedplan.PlanMemory, list[str]] | None = None,
+    outputs: dict[str, list[int]] | None = None, workers: Workers | None = None,
 ) -> FeedReport:
     """Write every feed document (live and archive pages) whose entries changed since the last
-    build; remove feeds left empty and archive pages no longer planned. `workers`: the build's
-    worker processes (started here if needed and not given)."""
+    build; remove feeds left empty and archive pages no longer planned.
+
+    `added`: the last build's plan and the ids of the articles this pass added, when adding
+    them is all it changed in the store: then only the feeds they are in are planned again
+    (`feedplan.extend_plan`), unless something asks for the whole plan. `outputs`: the files
+    below feeds/ the last complete build left (its stamp's): then what is there is stat'ed,
+    not walked. `workers`: the build's worker processes (started here if needed and not
+    given)."""
     from .feeds import FORMATS, STYLESHEET_NAME, render_opml_files, stylesheet
 
     site = settings.site_record
     feeds_dir = make_folder(settings.feeds_dir, "paths.feeds")
     report = FeedReport()
-    present = buildstamp.feed_outputs(feeds_dir)  # the one look at what is there
+    present = buildstamp.feed_outputs(feeds_dir) if outputs is None \
+        else buildstamp.outputs_left(feeds_dir, outputs)  # the one look at what is there
+    options = {"max_entries": settings.feeds.max_entries,
+               "page_size": settings.feeds.archive_page_size, "hubs": settings.feeds.websub_hubs}
+    log: list[article_store.FeedIndexRow] | None = None
     with engine.begin() as conn:
-        log = article_store.feed_log(conn)
         previous = article_store.feed_fingerprints(conn)
-    planned = feedplan.plan_feeds(
-        log, site, settings.feeds_url, max_entries=settings.feeds.max_entries,
-        page_size=settings.feeds.archive_page_size, hubs=settings.feeds.websub_hubs)
-    docs = [doc for _, family in planned for doc in family]
-    prints = {doc.folder: doc.fingerprint for doc in docs}
+        extended = _extended_plan(conn, added, previous, present, settings, options) \
+            if added is not None else None
+        prints: dict[str, str] = {}
+        if extended is None:
+            log = article_store.feed_log(conn)
+            planned = feedplan.plan_feeds(log, site, settings.feeds_url, **options)
+            newest = max((row.updated for row in log if not row.deleted), default=None)
+        else:  # the documents not planned again keep their prints
+            planned, newest, prints = extended.feeds, extended.newest_updated, dict(previous)
+        newest_seen = article_store.newest_first_seen(conn)
+    docs = [doc for feed in planned for doc in feed.docs]
+    prints.update((doc.folder, doc.fingerprint) for doc in docs)
     stale = [doc for doc in docs
              if previous.get(doc.folder) != doc.fingerprint
              or not _outputs_exist(present, doc.folder)]
-    # Documents in the order their articles were added, so consecutive ones (and each worker's
-    # tasks) share articles: every article is in its site, category and author documents.
-    place = {row.id: n for n, row in enumerate(log)}
-    stale.sort(key=lambda doc: place[doc.ids[len(doc.ids) // 2]] if doc.ids else -1,
-               reverse=True)
-    newest = max((row.updated for row in log if not row.deleted), default=None)  # UTC text
-    del log, place  # 100,000s of rows: not kept while the workers hold their articles
-    _trim_heap()
+    if log is not None:
+        # Documents in the order their articles were added, so consecutive ones (and each
+        # worker's tasks) share articles: every article is in its site, category and author
+        # documents.
+        place = {row.id: n for n, row in enumerate(log)}
+        stale.sort(key=lambda doc: place[doc.ids[len(doc.ids) // 2]] if doc.ids else -1,
+                   reverse=True)
+        del log, place  # 100,000s of rows: not kept while the workers hold their articles
+        _trim_heap()
     count = Workers.count_for(settings)
     if len(stale) < FEED_PARALLEL_THRESHOLD or count == 1:
         with engine.begin() as conn:
@@ -535,22 +654,58 @@ def build_feeds(
     for written, unchanged in results:
         report.written += written
         report.unchanged += unchanged
-    report.unchanged += len(FORMATS) * (len(docs) - len(stale))
-    opml_files = render_opml_files([spec for spec, _ in planned], site, settings.feeds_url,
+    report.unchanged += len(FORMATS) * (len(prints) - len(stale))
+    opml_files = render_opml_files([feed.spec for feed in planned], site, settings.feeds_url,
                                    parse_utc(newest) if newest else None)
     for name, opml in [*opml_files.items(), (STYLESHEET_NAME, stylesheet())]:
         if write_atomic(feeds_dir / name, opml, durable=False):
             report.written.append(name)
         else:
             report.unchanged += 1
-    report.removed = _remove_stale_feeds(feeds_dir, {spec.path for spec, _ in planned})
+    report.removed = _remove_stale_feeds(feeds_dir, {feed.spec.path for feed in planned})
     report.removed += _remove_stale_pages(feeds_dir, previous, prints, report.removed)
     report.outputs = buildstamp.refresh_outputs(feeds_dir, present, report.written,
                                                 report.removed)
     with engine.begin() as conn:
         article_store.record_feed_fingerprints(conn, prints, now)
     report.pings = _announce(settings, report.written)
+    if newest_seen is not None:
+        report.plan = feedplan.PlanMemory(newest_seen, newest,
+                                          tuple(feed.tail for feed in planned))
     return report
+
+
+class _Extended(NamedTuple):
+    feeds: list[feedplan.PlannedFeed]
+    newest_updated: str | None
+
+
+def _extended_plan(
+    conn: Connection, added: tuple[feedplan.PlanMemory, list[str]], previous: dict[str, str],
+    present: dict[str, list[int]], settings: Settings, options: dict,  # type: ignore[type-arg]
+) -> _Extended | None:
+    """The plan after a pass that only added articles (see `build_feeds`), or None for the
+    whole plan: when they are not all at the new end of the log, or a document the last build
+    wrote is missing from feeds/, or they start a feed."""
+    memory, ids = added
+    rows = article_store.feed_rows(conn, ids)
+    if len(rows) != len(ids) or any(row.deleted for row in rows) \
+            or set(article_store.seen_since(conn, memory.newest_seen)) != set(ids) \
+            or not all(_outputs_exist(present, folder) for folder in previous):
+        return None
+    tails = {(t.spec.kind, t.spec.slug): t for t in memory.tails}
+    keys = {(spec.kind, spec.slug) for spec, _ in feedplan.group_feeds(rows, settings.site_record)}
+    if not keys <= set(tails):  # a new feed: planned whole
+        return None
+    older = article_store.feed_rows(conn, sorted({i for key in keys for i in tails[key].ids}))
+    planned = feedplan.extend_plan(
+        memory.tails, rows, {row.id: row for row in older}, settings.site_record,
+        settings.feeds_url, **options)
+    if planned is None:
+        return None
+    updated = [row.updated for row in rows]
+    newest = max([u for u in (memory.newest_updated, *updated) if u], default=None)
+    return _Extended(planned, newest)
 
 
 def _announce(settings: Settings, written: list[str]) -> list[websub.PingResult]:
@@ -559,6 +714,8 @@ def _announce(settings: Settings, written: list[str]) -> list[websub.PingResult]
     from .feeds import ARCHIVE_FOLDER, FORMATS
 
     hubs = settings.feeds.websub_hubs
+    if not hubs:  # (nor its HTTP client's import, for a build that pings nobody)
+        return []
     changed = [f"{settings.feeds_url}/{path}" for path in written
                if path.rsplit("/", 1)[-1] in FORMATS and f"/{ARCHIVE_FOLDER}/" not in f"/{path}"]
     from . import websub

@@ -13,7 +13,9 @@ Exactly once, with any number of sender processes (`send-digests`, `tick`, `run`
    accepted a message, and before that connection is given another one, mark it sent and move
    the watermark (results that arrive together, at most one per connection, share that
    transaction; the idempotent outbox is recorded in larger batches). Only the claim's owner
-   records its outcome.
+   records its outcome. Over SMTP the recording statement runs while the other connections
+   go on (`ledger.submit_record_and_claim`); the connection that sent those messages waits,
+   idle, until the database has committed it.
 
 A sender killed between "accepted" and "marked sent" leaves its claims to expire
 (`mail.lease_seconds`); whoever claims them next sends those messages again (at most one per
@@ -535,6 +537,10 @@ class _Delivery:
         self.claim_size = (CLAIM_OUTBOX if self.batch_sent
                            else CLAIM_PER_CONNECTION * self.workers)
         self.pending_sent: list[tuple[ledger.DeliveryRow, int]] = []  # (row, attempts before)
+        self.pending_jobs: list[_Job] = []  # their jobs (the connections waiting for the record)
+        self.recording: ledger.Recording | None = None  # a record statement in flight
+        self.recording_jobs: list[_Job] = []
+        self.pool: _ThreadPool | _InlinePool | _PollPool | None = None
         self.claimed: deque[ledger.QueuedDelivery] = deque()
         self.progress: Callable[[int, int], None] | None = None
         budget = settings.mail.run_timeout
@@ -562,12 +568,15 @@ class _Delivery:
     def claim(self) -> bool:
         """Claim the next few deliveries (recording pending sent rows in the same transaction);
         False when there is nothing left to claim."""
+        self.finish_recording(wait=True)
         while True:
             moment = self.moment()
             items, closed = ledger.record_and_claim(self.conn, self.pending_sent, self.owner,
                                                     self.now, moment, moment + self.lease,
                                                     self.claim_size)
             self.pending_sent = []
+            self._recorded(self.pending_jobs)
+            self.pending_jobs = []
             self.claimed.extend(items)
             if items:
                 return True
@@ -577,6 +586,7 @@ class _Delivery:
 
     def release(self) -> None:
         """Give back the claims not sent (stopping, or a fatal error): queued for anyone."""
+        self.finish_recording(wait=True)
         self.claimed.clear()
         with self.conn.begin():
             ledger.release_claims(self.conn, self.owner, self.moment())
@@ -627,6 +637,7 @@ class _Delivery:
             if self.refusals.watching:
                 self.record_held(self.refusals.accepted())
             self.pending_sent.append((d, job.attempts))
+            self.pending_jobs.append(job)
             self.report.sent += 1
             if len(self.pending_sent) >= SENT_BATCH:
                 self.flush_sent()
@@ -697,9 +708,48 @@ class _Delivery:
         self.claimed.append(current.item)
 
     def flush_sent(self) -> None:
+        self.finish_recording(wait=True)
         if self.pending_sent:
             ledger.mark_sent_many(self.conn, self.pending_sent, self.owner, self.now)
             self.pending_sent = []
+            self._recorded(self.pending_jobs)
+            self.pending_jobs = []
+
+    # -- recording while the other connections work (SMTP through _PollPool)
+    def start_recording(self, stopping: bool) -> None:
+        """Send the statement recording the pending sent rows, unless one is in flight (then
+        they go with the next); the next claim rides along when few claims are left."""
+        if self.recording is not None or not self.pending_sent:
+            return
+        claim = (self.claim_size if len(self.claimed) < self.claim_size and not self.drained
+                 and not stopping else 0)
+        moment = self.moment()
+        self.recording = ledger.submit_record_and_claim(
+            self.conn, self.pending_sent, self.owner, self.now, moment, moment + self.lease,
+            claim)
+        self.recording_jobs, self.pending_jobs = self.pending_jobs, []
+        self.pending_sent = []
+        if self.recording.fileno() is None:  # (SQLite: recorded already)
+            self.finish_recording(wait=False)
+
+    def finish_recording(self, wait: bool) -> None:
+        """The statement in flight, if it is done (or waiting for it): claims taken, and the
+        connections of the messages it recorded free for the next ones."""
+        recording = self.recording
+        if recording is None or not (wait or recording.done()):
+            return
+        self.recording = None
+        jobs, self.recording_jobs = self.recording_jobs, []
+        items, closed = recording.result()
+        self._recorded(jobs)
+        if recording.claims:
+            self.claimed.extend(items)
+            if not items and not closed:
+                self.drained = True
+
+    def _recorded(self, jobs: list[_Job]) -> None:
+        if jobs and isinstance(self.pool, _PollPool):
+            self.pool.release(jobs)
 
     def fail_unbuildable(self, item: ledger.QueuedDelivery, reason: str) -> None:
         with self.conn.begin():
@@ -727,10 +777,12 @@ class _Delivery:
             # messages rendered dot-stuffed (a signed one is stuffed by the session)
             self.transparent = self.signer is None
             pool = _PollPool(self.sender, self.envelope_from, self.workers,
-                             self.settings.mail.smtp_timeout, self.transparent)
+                             self.settings.mail.smtp_timeout, self.transparent,
+                             hold=not self.batch_sent)
         else:
             pool = _ThreadPool(self.sender, self.envelope_from, self.workers)
         self.conn = self.engine.connect()  # one connection claims and records everything
+        self.pool = pool
         try:
             self._loop(pool)
             if self.refusals.held and not self.report.fatal:  # fewer than the threshold
@@ -742,6 +794,8 @@ class _Delivery:
             self.conn.close()
 
     def _next(self) -> ledger.QueuedDelivery | None:
+        if not self.claimed and self.recording is not None and self.recording.claims:
+            self.finish_recording(wait=True)  # (the claim that rode along)
         if not self.claimed and (self.drained or not self.claim()):
             return None
         return self.claimed.popleft()
@@ -756,8 +810,9 @@ class _Delivery:
         stopping = False
         exhausted = False
         ready: _Job | None = None  # claimed and built, not sent yet
+        holding = isinstance(pool, _PollPool) and pool.hold
         while True:
-            while not stopping and in_flight < window:
+            while not stopping and in_flight + (pool.held() if holding else 0) < window:
                 if self.stop.is_set() or self.out_of_time():  # the rest is given back,
                     stopping = True  # untouched, for the next run
                     break
@@ -780,6 +835,10 @@ class _Delivery:
                     break
                 pool.put(job)
                 in_flight += 1
+            if in_flight == 0 and holding and pool.held():  # waiting for their records only
+                self.finish_recording(wait=True)
+                self.start_recording(stopping)
+                continue
             if in_flight == 0:
                 if stopping or (exhausted and not retries and ready is None):
                     break
@@ -791,7 +850,8 @@ class _Delivery:
                 # connection that finishes gets it as soon as its result is recorded
                 ready = self._new_job()
                 exhausted = ready is None
-            results = pool.results()
+            results = (pool.results(self.recording.fileno() if self.recording else None)
+                       if holding else pool.results())
             in_flight -= len(results)
             for job, error in results:
                 try:
@@ -804,7 +864,10 @@ class _Delivery:
                     heapq.heappush(retries, (self.clock() + delay, next(order), job))
                 else:
                     self.advance()
-            if not self.batch_sent:
+            if holding:
+                self.finish_recording(wait=False)
+                self.start_recording(stopping)
+            elif not self.batch_sent:
                 if self.pending_sent and not self.claimed and not self.drained and not stopping:
                     self.claim()  # the next claim records them (one transaction, one statement)
                 else:
@@ -918,8 +981,12 @@ class _PollPool:
     outcomes as `_ThreadPool`, without a thread hand-off (and a GIL switch) per message."""
 
     def __init__(self, sender: Sender, envelope_from: str, n: int, timeout: float,
-                 transparent: bool = False) -> None:
+                 transparent: bool = False, hold: bool = False) -> None:
         self.sender = sender
+        # `hold`: a session whose message was accepted stays out of use until `release()`
+        # (its caller has recorded that message)
+        self.hold = hold
+        self._held: dict[int, object] = {}  # id(job) -> its session
         self.transparent = transparent  # the jobs' messages are dot-stuffed
         self.envelope_from = envelope_from
         self.timeout = timeout
@@ -946,14 +1013,42 @@ class _PollPool:
                 raise error
             error = TemporaryFailure(f"{type(error).__name__}: {error}")
         self.done.append((job, error))
-        self.idle.append(session)
+        if error is None and self.hold:
+            self._held[id(job)] = session
+        else:
+            self.idle.append(session)
 
-    def results(self):  # type: ignore[no-untyped-def]
-        """The next outcomes (waiting for at least one)."""
+    def held(self) -> int:
+        return len(self._held)
+
+    def release(self, jobs: list[_Job]) -> None:
+        """The sessions of these (accepted) jobs may take the next messages."""
+        for job in jobs:
+            session = self._held.pop(id(job), None)
+            if session is not None:
+                self.idle.append(session)
+
+    def results(self, also: int | None = None):  # type: ignore[no-untyped-def]
+        """The next outcomes (waiting for at least one); with `also` (a file descriptor),
+        possibly none: `also` became readable first."""
+        if also is not None:
+            self.poller.register(also, select.POLLIN)
+        try:
+            return self._results(also)
+        finally:
+            if also is not None:
+                self.poller.unregister(also)
+
+    def _results(self, also: int | None):  # type: ignore[no-untyped-def]
         while not self.done:
             now = time.monotonic()
-            wait = min((deadline for _, _, deadline in self.busy.values()), default=now) - now
+            # (no session busy: only `also` to wait for)
+            wait = min((deadline for _, _, deadline in self.busy.values()),
+                       default=now + self.timeout) - now
             for fd, _ in self.poller.poll(max(0, math.ceil(wait * 1000))):
+                if fd == also:
+                    also = -1  # (seen: return what is done, maybe nothing)
+                    continue
                 session, job, _ = self.busy[fd]
                 try:
                     finished = session.advance()  # type: ignore[attr-defined]
@@ -972,6 +1067,8 @@ class _PollPool:
                     self._end(fd)
                     _close_session([session])
                     self._finish(session, job, TemporaryFailure("connection lost: timed out"))
+            if also == -1:
+                break
         done, self.done = self.done, []
         return done
 
@@ -980,8 +1077,9 @@ class _PollPool:
         self.poller.unregister(fd)
 
     def close(self, timeout: float) -> None:
-        sessions = self.idle + [session for session, _, _ in self.busy.values()]
-        self.idle, self.busy = [], {}
+        sessions = self.idle + list(self._held.values()) + [
+            session for session, _, _ in self.busy.values()]
+        self.idle, self.busy, self._held = [], {}, {}
         _close_session(sessions)
 
 

@@ -322,7 +322,7 @@ def plan(n: int, max_entries: int, page_size: int, deleted: set[int] = frozenset
     from publisher.model import Site
 
     site = Site("S", "https://s.example", timezone.utc)
-    ((_spec, docs),) = feedplan.plan_feeds(rows(n, deleted), site, FEEDS_URL,
+    ((_spec, docs, _tail),) = feedplan.plan_feeds(rows(n, deleted), site, FEEDS_URL,
                                            max_entries=max_entries, page_size=page_size)
     return [(d.links.page, d.links.pages, [int(i[1:]) for i in d.ids]) for d in docs]
 
@@ -353,14 +353,68 @@ def test_plan_fingerprints_of_full_pages_do_not_move_when_articles_are_added() -
     site = Site("S", "https://s.example", timezone.utc)
 
     def prints(n: int) -> dict[str, str]:
-        ((_spec, docs),) = feedplan.plan_feeds(rows(n), site, FEEDS_URL, max_entries=3,
-                                               page_size=3)
+        ((_spec, docs, _tail),) = feedplan.plan_feeds(rows(n), site, FEEDS_URL, max_entries=3,
+                                                      page_size=3)
         return {d.folder: d.fingerprint for d in docs}
 
     before, after = prints(10), prints(11)
     assert {k for k in after if before.get(k) != after[k]} == {"", "archive/3"}
     before, after = prints(11), prints(12)  # page 3 fills: page 4 starts
     assert {k for k in after if before.get(k) != after[k]} == {"", "archive/3", "archive/4"}
+
+
+def test_extending_a_plan_with_added_articles_plans_what_a_whole_plan_plans() -> None:
+    extended = sum(_extend_and_compare(seed) for seed in range(60))
+    assert extended >= 60  # of the 240 passes: most start no new feed
+def _extend_and_compare(seed: int) -> int:
+    """`extend_plan` (a pass that only added articles) against `plan_feeds` of the whole log:
+    the documents it plans again are the whole plan's, the ones it leaves have the prints they
+    had, and nothing else exists; its tails are the whole plan's tails."""
+    import random
+
+    from publisher.model import Site
+
+    rng = random.Random(seed)
+    site = Site("S", "https://s.example", timezone.utc)
+    names = ["Ana", "Ben", "Cy"]
+
+    def row(k: int, deleted: bool = False) -> FeedIndexRow:
+        return FeedIndexRow.of(f"a{k}", rng.choice(["", "Labor", "Politics"]),
+                               tuple(rng.sample(names, rng.choice((0, 1, 1, 2)))),
+                               f"h{k}", f"u{k}", deleted)
+
+    max_entries, page_size = rng.randint(1, 5), rng.randint(1, 6)
+    log: list[FeedIndexRow] = []  # newest first
+    extended_some = 0
+    for _ in range(4):  # a few passes, each only adding articles
+        settings = {"max_entries": max_entries, "page_size": page_size}
+        before = feedplan.plan_feeds(log, site, FEEDS_URL, **settings)
+        added = [row(len(log) + k, deleted=False) for k in range(rng.randint(0, 7))][::-1]
+        if rng.random() < 0.5 and log:  # removals happen in other passes, before this one
+            gone = rng.randrange(len(log))
+            log[gone] = log[gone]._replace(deleted=True)
+            before = feedplan.plan_feeds(log, site, FEEDS_URL, **settings)
+        log = added + log
+        whole = feedplan.plan_feeds(log, site, FEEDS_URL, **settings)
+        by_id = {r.id: r for r in log}
+        extended = feedplan.extend_plan([p.tail for p in before], added, by_id, site, FEEDS_URL,
+                                        **settings)
+        if {(p.spec.kind, p.spec.slug) for p in whole} != {(p.spec.kind, p.spec.slug)
+                                                            for p in before}:
+            assert extended is None  # a new feed (or one back): planned whole
+            continue
+        assert extended is not None
+        old_prints = {d.folder: d.fingerprint for p in before for d in p.docs}
+        whole_prints = {d.folder: d.fingerprint for p in whole for d in p.docs}
+        replanned = {d.folder: d.fingerprint for p in extended for d in p.docs}
+        assert {f: whole_prints[f] for f in replanned} == replanned
+        assert {**old_prints, **replanned} == whole_prints
+        assert [p.spec for p in extended] == [p.spec for p in whole]
+        assert [p.tail for p in extended] == [p.tail for p in whole]
+        whole_docs = {d.folder: d for p in whole for d in p.docs}
+        assert all(whole_docs[d.folder] == d for p in extended for d in p.docs)
+        extended_some += 1
+    return extended_some
 
 
 def test_a_feed_worker_cleans_an_article_xml_cannot_carry(tmp_path: Path) -> None:
@@ -401,8 +455,8 @@ def test_a_feed_worker_renders_each_entry_once_and_forgets_what_no_later_documen
     settings, site = store.settings, store.settings.site_record
     with store.engine.begin() as conn:
         log = article_store.feed_log(conn)
-    docs = [doc for _, family in feedplan.plan_feeds(
-        log, site, settings.feeds_url, max_entries=5, page_size=10, hubs=[]) for doc in family]
+    docs = [doc for feed in feedplan.plan_feeds(
+        log, site, settings.feeds_url, max_entries=5, page_size=10, hubs=[]) for doc in feed.docs]
     rendered: list[str] = []
     item = feeds._json_item_text
     monkeypatch.setattr(feeds, "_json_item_text",

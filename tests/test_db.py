@@ -140,6 +140,31 @@ def test_driver_errors_leave_the_seam_as_store_errors(engine) -> None:  # type: 
         assert conn.scalar("SELECT count(*) FROM schedule_slots") == 0
 
 
+def test_a_submitted_statement_gives_its_rows_later_and_its_error_as_the_stores(engine, backend) -> None:  # type: ignore[no-untyped-def]
+    with engine.begin() as conn:
+        first = run_store.start_run(conn, "tick", T0)
+    conn = engine.connect()
+    try:
+        pending = conn.submit("UPDATE scheduler_runs SET summary = :s WHERE id = :id "
+                              "RETURNING id, summary, finished_at, 2 = 2", {"s": "50%", "id": first})
+        assert (pending.fileno() is None) == (backend.name == "sqlite")
+        # another statement first: it waits for the submitted one, whose rows are kept
+        assert conn.scalar("SELECT summary FROM scheduler_runs WHERE id = ?", (first,)) == "50%"
+        assert pending.done()
+        assert pending.result() == [(first, "50%", None, True)] == pending.result()
+        again = conn.submit("SELECT ?, ?, ?", (7, "d'x", None))
+        assert again.result() == [(7, "d'x", None)]
+        failing = conn.submit("SELECT no_such_column FROM scheduler_runs")
+        with pytest.raises(StoreError, match="no_such_column"):
+            failing.result()
+        with pytest.raises(StoreError, match="not inside a transaction"):
+            with conn.begin():
+                conn.submit("SELECT 1")
+        assert conn.scalar("SELECT count(*) FROM scheduler_runs") == 1  # the connection works
+    finally:
+        conn.close()
+
+
 def test_a_held_write_lock_is_database_busy_after_busy_timeout(project: Project, backend) -> None:  # type: ignore[no-untyped-def]
     holder = project.open_store()
     impatient = open_database(backend.url or project.database, 0.3)

@@ -64,6 +64,20 @@ def seed_states(conn: Connection) -> dict[str, SeedFileState]:
     return {row[0]: make(row) for row in rows}
 
 
+def seed_states_of(conn: Connection, sources: Sequence[str]) -> dict[str, SeedFileState]:
+    """`seed_states` of these sources only, and of every seed whose outcome was not an
+    article (failed, skipped, a duplicate: few, and reported again by every pass)."""
+    make = SeedFileState._make
+    found = {row[0]: make(row) for row in conn.execute(
+        "SELECT source, size, mtime_ns, status, message FROM seed_files WHERE status <> 'ok'"
+    ).all()}
+    for chunk in _chunks(list(sources), 500):
+        found.update((row[0], make(row)) for row in conn.execute(
+            "SELECT source, size, mtime_ns, status, message FROM seed_files "
+            f"WHERE source IN ({_marks(chunk)})", chunk).all())
+    return found
+
+
 def record_seed_states(conn: Connection, states: Sequence[SeedFileState], now: datetime) -> None:
     if not states:
         return
@@ -102,10 +116,40 @@ def identities_by_source(conn: Connection) -> dict[str, StoredIdentity]:
     """source -> identity, for every article ever stored (deleted ones too). Read by every
     ingest: the rows come from the identity index in the tuple's own order, nothing parsed."""
     make = StoredIdentity._make
-    rows = conn.execute(
-        "SELECT id, slug, guid, content_hash, first_seen, deleted_at IS NOT NULL, page_hash, "
-        "source FROM articles").all()
-    return {row[7]: make(row) for row in rows}
+    return {row[7]: make(row) for row in conn.execute(_IDENTITY).all()}
+
+
+_IDENTITY = ("SELECT id, slug, guid, content_hash, first_seen, deleted_at IS NOT NULL, page_hash, "
+             "source FROM articles")
+
+
+def identities_of(conn: Connection, sources: Sequence[str], ids: Sequence[str] = ()
+                  ) -> dict[str, StoredIdentity]:
+    """`identities_by_source` of the articles of these sources and of these ids only."""
+    make = StoredIdentity._make
+    found: dict[str, StoredIdentity] = {}
+    for column, keys in (("source", sources), ("id", ids)):
+        for chunk in _chunks(list(keys), 500):
+            found.update((row[7], make(row)) for row in conn.execute(
+                f"{_IDENTITY} WHERE {column} IN ({_marks(chunk)})", chunk).all())
+    return found
+
+
+def live_count(conn: Connection) -> int:
+    return int(conn.scalar("SELECT count(*) FROM articles WHERE deleted_at IS NULL"))
+
+
+def source_of_slug(conn: Connection, slug: str) -> str | None:
+    """The seed of the article (live or removed) holding this slug, or None."""
+    return conn.scalar("SELECT source FROM articles WHERE slug = ?", [slug])
+
+
+def live_identity_of_page(conn: Connection, page: str) -> StoredIdentity | None:
+    """The live article showing this page (see `page_hash`), or None. No index: a scan of the
+    identity index (~20 ms at 100,000 articles), for the few new seeds of a small pass."""
+    row = conn.execute(f"{_IDENTITY} WHERE page_hash = ? AND deleted_at IS NULL LIMIT 1",
+                       [page]).first()
+    return None if row is None else StoredIdentity._make(row)
 
 
 def fill_page_hashes(conn: Connection) -> int:
@@ -162,9 +206,35 @@ def feed_log(conn: Connection) -> list[FeedIndexRow]:
     newest first: first seen, then published, then id. The feeds' archive pages are cut from
     this order, so an article's place in it never moves (see `feedplan`). Read from the
     covering index `articles_feed_log` (migration 13), never from the rows themselves."""
-    rows = conn.execute(
-        "SELECT id, category, authors, content_hash, updated, deleted_at IS NOT NULL "
-        "FROM articles ORDER BY first_seen DESC, published DESC, id").all()
+    return _feed_rows(conn.execute(f"{_FEED_ROW} FROM articles {_LOG_ORDER}").all())
+
+
+def feed_rows(conn: Connection, ids: Sequence[str]) -> list[FeedIndexRow]:
+    """`feed_log`'s rows of these articles only, in its order."""
+    rows: list[tuple] = []  # type: ignore[type-arg]
+    for chunk in _chunks(list(ids), 500):
+        rows += conn.execute(f"{_FEED_ROW}, first_seen, published FROM articles "
+                             f"WHERE id IN ({_marks(chunk)})", chunk).all()
+    rows.sort(key=lambda row: row[0])  # then by published and first seen, newest first:
+    rows.sort(key=lambda row: (row[7], row[6]), reverse=True)  # the log's order (stable)
+    return _feed_rows(rows)
+
+
+def newest_first_seen(conn: Connection) -> str | None:
+    return conn.scalar("SELECT max(first_seen) FROM articles")
+
+
+def seen_since(conn: Connection, moment: str) -> list[str]:
+    """The articles first seen after `moment` (UTC text, as stored)."""
+    return conn.scalars("SELECT id FROM articles WHERE first_seen > ?", [moment])
+
+
+_FEED_ROW = ("SELECT id, category, authors, content_hash, updated, "
+             "deleted_at IS NOT NULL")
+_LOG_ORDER = "ORDER BY first_seen DESC, published DESC, id"
+
+
+def _feed_rows(rows: Sequence[tuple]) -> list[FeedIndexRow]:  # type: ignore[type-arg]
     authors: dict[str, tuple[str, ...]] = {}  # most articles share a few author lists
     of = FeedIndexRow.of
     found = []

@@ -34,6 +34,13 @@ Serialising and claiming, the same on both:
   the database; PostgreSQL: `pg_try_advisory_lock` on a connection of its own). Both are
   released by the kernel/server the moment the holder dies. `Database.lock_holder()` names it.
 
+A statement sent without waiting for it (`conn.submit(sql, params)`, outside a transaction,
+its own transaction as every statement outside one is): a `Pending` whose `fileno()` a caller
+may poll (None: already done) and whose `result()` gives the rows (waiting if need be). On
+PostgreSQL the statement runs while the caller goes on (the sender records a message while
+its other SMTP connections work); SQLite runs it at once. Any other use of the connection
+waits for it first.
+
 Migrations run once, under the database's lock (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: an
 advisory transaction lock): concurrent openers wait, then find nothing left to do.
 """
@@ -170,6 +177,28 @@ class Result:
         return [d[0] for d in self._cursor.description or ()]
 
 
+class Done:
+    """A `Pending` that is finished: its value (or its error), at once (SQLite, or nothing to
+    wait for)."""
+
+    __slots__ = ("value", "error")
+
+    def __init__(self, value: Any, error: StoreError | None = None) -> None:
+        self.value = value
+        self.error = error
+
+    def fileno(self) -> int | None:
+        return None
+
+    def done(self) -> bool:
+        return True
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 class PooledConnection:
     """What both backends' connections share: giving the raw connection back to the pool it
     came from (or closing it, when it has none) and the `with` protocol. Each backend's
@@ -236,6 +265,17 @@ class Connection(PooledConnection):
 
     def scalars(self, sql: str, params: Params = ()) -> list[Any]:
         return self.execute(sql, params).scalars()
+
+    def submit(self, sql: str, params: Params = ()) -> Done:
+        """A statement of its own transaction, sent without waiting (see the module's doc): on
+        SQLite it runs now; `result()` gives its rows."""
+        if self.in_transaction:
+            raise StoreError("submit() runs a statement of its own: not inside a transaction")
+        try:
+            with self.begin():
+                return Done(self.execute(sql, params).all())
+        except StoreError as exc:  # (raised by result(), as on PostgreSQL)
+            return Done(None, exc)
 
     def insert(self, sql: str, params: Params = ()) -> int:
         """Run an `INSERT ... RETURNING id` and return the new id."""

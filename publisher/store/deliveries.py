@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator, Sequence
 
-from .db import Connection, parse_utc, utc_text
+from .db import Connection, Done, parse_utc, utc_text
 
 
 _DIGEST_COLUMNS = "id, cadence, article_ids, created_at"  # as `_digest()` unpacks them
@@ -301,6 +301,45 @@ def record_and_claim(conn: Connection, sent: Sequence[tuple[DeliveryRow, int]], 
         claimed = claim_deliveries(conn, owner, now, lease_until, limit)
         mark_sent_many(conn, sent, owner, sent_at)
     return claimed
+
+
+class Recording:
+    """`submit_record_and_claim`'s statement in flight: `fileno()` to poll (None: done),
+    `done()`, and `result()`: (claimed, closed) as `claim_deliveries` returns them."""
+
+    __slots__ = ("pending", "claims")
+
+    def __init__(self, pending, claims: bool) -> None:  # type: ignore[no-untyped-def]
+        self.pending = pending
+        self.claims = claims  # a claim rides along
+
+    def fileno(self) -> int | None:
+        return self.pending.fileno()
+
+    def done(self) -> bool:
+        return bool(self.pending.done())
+
+    def result(self) -> tuple[list[QueuedDelivery], int]:
+        value = self.pending.result()
+        return _pg_claimed(value) if isinstance(value, list) else value
+
+
+def submit_record_and_claim(conn: Connection, sent: Sequence[tuple[DeliveryRow, int]],
+                            owner: str, sent_at: datetime, now: datetime,
+                            lease_until: datetime, limit: int) -> Recording:
+    """`record_and_claim` (with `limit` 0: `mark_sent_many` alone) sent without waiting for it:
+    on PostgreSQL the one statement runs while the caller goes on (outside a transaction);
+    SQLite records (and claims) at once."""
+    if not _postgres(conn):
+        if limit:
+            return Recording(Done(record_and_claim(conn, sent, owner, sent_at, now,
+                                                   lease_until, limit)), True)
+        mark_sent_many(conn, sent, owner, sent_at)
+        return Recording(Done(([], 0)), False)
+    params = _sent_params(sent, owner, sent_at)
+    if limit:
+        params.update(now=utc_text(now), until=utc_text(lease_until))
+    return Recording(conn.submit(_pg_mark_sent(len(sent), int(limit)), params), bool(limit))
 
 
 def release_claims(conn: Connection, owner: str, now: datetime) -> int:

@@ -13,6 +13,9 @@ Same interface as the SQLite classes in `db.py`:
   transaction is its own short transaction, as on SQLite;
 - a statement waits at most `database.busy_timeout` for a lock (`lock_timeout`), then
   `DatabaseBusy`;
+- `submit()` sends a statement through libpq's asynchronous interface (prepared once per
+  connection and text) and returns at once; `PgPending.result()` reads its rows when they have
+  come (`fileno()` says when to look), decoded by column type (integers, booleans, text);
 - the instance lock is a session advisory lock held on a connection of its own, released by
   the server the moment that connection ends (the holder exits or is killed). The connection
   names its process (`application_name`), which `lock_holder()` reads back.
@@ -21,11 +24,14 @@ Same interface as the SQLite classes in `db.py`:
 from __future__ import annotations
 
 import re
+import select
+import weakref
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
 import psycopg
 import psycopg.errors
+from psycopg import pq
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import LockedError, DatabaseBusy, StoreError
@@ -65,6 +71,148 @@ def translate(sql: str) -> tuple[str, bool]:
     return found
 
 
+_numbered_texts: dict[str, tuple[bytes, tuple[Any, ...]]] = {}
+
+
+def numbered(sql: str) -> tuple[bytes, tuple[Any, ...]]:
+    """sqlite3 placeholders to libpq's `$1, $2, ...` (a `:name` used twice is one number), and
+    what fills each: the position of a `?` (int) or a name (str). Cached."""
+    found = _numbered_texts.get(sql)
+    if found is not None:
+        return found
+    keys: list[Any] = []
+    positional = 0
+
+    def swap(m: re.Match[str]) -> str:
+        nonlocal positional
+        if m.group(4):
+            keys.append(positional)
+            positional += 1
+            return f"${len(keys)}"
+        if m.group(5):
+            if m.group(5) not in keys:
+                keys.append(m.group(5))
+            return f"${keys.index(m.group(5)) + 1}"
+        return m.group(0)
+
+    found = _numbered_texts[sql] = (_TOKENS.sub(swap, sql).encode("utf-8"), tuple(keys))
+    return found
+
+
+_INTEGER_TYPES = frozenset((20, 21, 23, 26))  # int8, int2, int4, oid
+_BOOLEAN = 16
+# The statements prepared by `submit()` on each server connection: (text, parameter types) ->
+# statement name.
+_prepared: "weakref.WeakKeyDictionary[psycopg.Connection, dict[tuple[bytes, tuple[int, ...]], bytes]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def _wire_type(value: Any) -> int:
+    """The parameter's type as execute() sends it: integers and booleans typed, text (and
+    NULL) left for the server to infer from the statement."""
+    if isinstance(value, bool):
+        return _BOOLEAN
+    return 20 if isinstance(value, int) else 0
+
+
+def _wire(value: Any, encoding: str) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return b"t" if value else b"f"
+    if isinstance(value, (int, float)):
+        return str(value).encode("ascii")
+    return str(value).encode(encoding)
+
+
+class PgPending:
+    """A statement `submit()`ted on a connection: its result once the server has sent it."""
+
+    __slots__ = ("_conn", "_rows", "_error")
+
+    def __init__(self, conn: "PgConnection") -> None:
+        self._conn = conn
+        self._rows: list[tuple[Any, ...]] | None = None
+        self._error: StoreError | None = None
+
+    def fileno(self) -> int | None:
+        """The socket to poll for reading while the statement runs (None once it is done)."""
+        return None if self._finished else self._conn.raw.pgconn.socket
+
+    @property
+    def _finished(self) -> bool:
+        return self._rows is not None or self._error is not None
+
+    def done(self) -> bool:
+        """Has the whole result arrived? (Reads what has come; never waits.)"""
+        if self._finished:
+            return True
+        pgconn = self._conn.raw.pgconn
+        try:
+            pgconn.consume_input()
+        except psycopg.Error as exc:
+            self._fail(pg_error(exc, self._conn._origin))
+            return True
+        if pgconn.is_busy():
+            return False
+        self._collect()
+        return True
+
+    def result(self) -> list[tuple[Any, ...]]:
+        """The rows (waiting for them); the statement's error as the store's."""
+        while not self.done():
+            poller = select.poll()
+            poller.register(self._conn.raw.pgconn.socket, select.POLLIN)
+            poller.poll()
+        if self._error is not None:
+            raise self._error
+        assert self._rows is not None
+        return self._rows
+
+    def _fail(self, error: StoreError) -> None:
+        self._error = error
+        self._conn._submitted = None
+
+    def _collect(self) -> None:
+        pgconn = self._conn.raw.pgconn
+        encoding = self._conn.raw.info.encoding
+        rows: list[tuple[Any, ...]] = []
+        error: StoreError | None = None
+        while (res := pgconn.get_result()) is not None:
+            if res.status == pq.ExecStatus.TUPLES_OK:
+                types = [res.ftype(c) for c in range(res.nfields)]
+                for r in range(res.ntuples):
+                    row = []
+                    for c, oid in enumerate(types):
+                        value = res.get_value(r, c)
+                        if value is None:
+                            row.append(None)
+                        elif oid in _INTEGER_TYPES:
+                            row.append(int(value))
+                        elif oid == _BOOLEAN:
+                            row.append(value == b"t")
+                        else:
+                            row.append(value.decode(encoding))
+                    rows.append(tuple(row))
+            elif res.status != pq.ExecStatus.COMMAND_OK and error is None:
+                error = pg_error(_driver_error(res, encoding), self._conn._origin)
+        self._conn._submitted = None
+        if error is not None:
+            self._error = error
+        else:
+            self._rows = rows
+
+
+def _driver_error(res: pq.abc.PGresult, encoding: str) -> psycopg.Error:
+    """The psycopg exception a failed result stands for (e.g. LockNotAvailable)."""
+    state = (res.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode("ascii")
+    message = (res.error_message or b"").decode(encoding, "replace")
+    try:
+        return psycopg.errors.lookup(state)(message)
+    except KeyError:
+        return psycopg.DatabaseError(message)
+
+
 _AUTO_ID = re.compile(r"\bid INTEGER NOT NULL,")
 
 
@@ -91,7 +239,7 @@ def pg_error(exc: psycopg.Error, database: "PgDatabase | None" = None,
 class PgConnection(PooledConnection):
     """One pooled psycopg connection, used by one thread at a time."""
 
-    __slots__ = ("raw", "_database", "_origin", "_in_tx", "_unbegun")
+    __slots__ = ("raw", "_database", "_origin", "_in_tx", "_unbegun", "_submitted")
 
     dialect = "postgresql"
 
@@ -101,8 +249,48 @@ class PgConnection(PooledConnection):
         self._origin = database  # for messages (kept after close)
         self._in_tx = False
         self._unbegun = False  # in begin(), BEGIN not sent yet: it goes with the first statement
+        self._submitted: PgPending | None = None  # a statement sent by submit(), not read yet
+
+    def _settle(self) -> None:
+        """Before any other use: the submitted statement's result read (kept for its caller)."""
+        if self._submitted is not None:
+            self._submitted.done() or self._submitted.result()
+
+    def submit(self, sql: str, params: Params = ()) -> PgPending:
+        """Send a statement (its own transaction) and return at once (see the module's doc)."""
+        if self._in_tx:
+            raise StoreError("submit() runs a statement of its own: not inside a transaction")
+        self._settle()
+        text, keys = numbered(sql)
+        raw = self.raw
+        encoding = raw.info.encoding
+        given = [params[k] for k in keys]  # type: ignore[index,call-overload]
+        values = [_wire(v, encoding) for v in given]
+        types = tuple(_wire_type(v) for v in given)
+        pgconn = raw.pgconn
+        names = _prepared.setdefault(raw, {})
+        try:
+            name = names.get((text, types))
+            if name is None:  # prepared once per connection (the server keeps its plan)
+                name = f"publisher_submit_{len(names)}".encode("ascii")
+                result = pgconn.prepare(name, text, types)
+                if result.status != pq.ExecStatus.COMMAND_OK:
+                    raise _driver_error(result, encoding)
+                names[(text, types)] = name
+            pgconn.send_query_prepared(name, values)
+            while pgconn.flush():  # (rarely: the statement did not fit the socket at once)
+                poller = select.poll()
+                poller.register(pgconn.socket, select.POLLOUT)
+                poller.poll()
+        except psycopg.Error as exc:  # (raised by result(), as for an error while it runs)
+            failed = PgPending(self)
+            failed._error = pg_error(exc, self._origin)
+            return failed
+        pending = self._submitted = PgPending(self)
+        return pending
 
     def execute(self, sql: str, params: Params = ()) -> Result:
+        self._settle()
         text, has_params = translate(sql)
         try:
             if self._unbegun:  # BEGIN and this statement in one round trip
@@ -116,6 +304,7 @@ class PgConnection(PooledConnection):
             raise pg_error(exc, self._origin) from None
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> Result:
+        self._settle()
         text, _ = translate(sql)
         try:
             cursor = self.raw.cursor()
@@ -167,6 +356,7 @@ class PgConnection(PooledConnection):
     def begin(self, immediate: bool = False) -> Iterator["PgConnection"]:
         if self._in_tx:
             raise StoreError("a transaction is already open on this connection")
+        self._settle()
         self._in_tx = True
         self._unbegun = True  # sent with the first statement (one round trip fewer)
         try:
@@ -196,6 +386,10 @@ class PgConnection(PooledConnection):
             pass  # a broken connection: the pool discards it
 
     def close(self) -> None:
+        try:
+            self._settle()
+        except StoreError:
+            pass  # (its caller did not want it; a broken connection is the pool's to drop)
         if self._in_tx:
             self._in_tx = False
             if not self._unbegun:
