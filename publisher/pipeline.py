@@ -668,13 +668,8 @@ def _extended_plan(
             or set(article_store.seen_since(conn, memory.newest_seen)) != set(ids) \
             or not all(_outputs_exist(present, folder) for folder in previous):
         return None
-    tails = {(t.spec.kind, t.spec.slug): t for t in memory.tails}
-    keys = {(spec.kind, spec.slug) for spec, _ in feedplan.group_feeds(rows, settings.site_record)}
-    if not keys <= set(tails):  # a new feed: planned whole
-        return None
-    older = article_store.feed_rows(conn, sorted({i for key in keys for i in tails[key].ids}))
     planned = feedplan.extend_plan(
-        memory.tails, rows, {row.id: row for row in older}, settings.site_record,
+        memory.tails, rows, lambda wanted: article_store.feed_rows(conn, wanted), settings.site_record,
         settings.feeds_url, **options)
     if planned is None:
         return None
