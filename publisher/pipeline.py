@@ -642,7 +642,7 @@ def build_feeds(
     report.outputs = buildstamp.refresh_outputs(feeds_dir, present, report.written,
                                                 report.removed)
     with engine.begin() as conn:
-        article_store.record_feed_fingerprints(conn, prints, now)
+        article_store.record_feed_fingerprints(conn, prints, now, previous)
     report.pings = _announce(settings, report.written)
     if newest_seen is not None:
         report.plan = feedplan.PlanMemory(newest_seen, newest,
