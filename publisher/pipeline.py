@@ -10,6 +10,7 @@ import shutil
 import threading
 import time
 from contextlib import closing
+from operator import itemgetter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -174,10 +175,11 @@ def scan(
     concern: list[str] | None = None
     present: set[str] | _SeedPaths | None = None
     if last is not None:  # only the seeds that differ from what the last complete build saw
-        look_at = [f for f in files if last.get(f.source) != (f.size, f.mtime_ns)]
+        seen = last.get  # (a seed file is a tuple: source, path, size, mtime_ns)
+        look_at = [f for f in files if seen(f[0]) != f[2:]]
         missing: list[str] = []
         if len(files) != len(last) or look_at:
-            present = {f.source for f in files}
+            present = set(map(_source_of, files))
             missing = sorted(last.keys() - present)
         concern = [f.source for f in look_at] + missing
         if len(concern) > PARTIAL_SCAN_LIMIT:
@@ -353,8 +355,7 @@ class _SeedPaths:
         return isinstance(source, str) and self.file(source) is not None
 
 
-def _source_of(seed: SeedFile) -> str:
-    return seed.source
+_source_of = itemgetter(0)  # SeedFile.source, without the named tuple's attribute lookup
 
 
 class _Lookup(Generic[V]):
