@@ -11,13 +11,14 @@ import threading
 import time
 from collections import Counter
 from contextlib import AbstractContextManager, closing, nullcontext
+from operator import itemgetter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Generic, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
-from .store import Connection, Database
+from .store import Database
 
 from . import buildstamp, feedplan
 from .config import Settings
@@ -179,10 +180,11 @@ def scan(
     concern: list[str] | None = None
     present: set[str] | _SeedPaths | None = None
     if last is not None:  # only the seeds that differ from what the last complete build saw
-        look_at = [f for f in files if last.get(f.source) != (f.size, f.mtime_ns)]
+        seen = last.get  # (a seed file is a tuple: source, path, size, mtime_ns)
+        look_at = [f for f in files if seen(f[0]) != f[2:]]
         missing: list[str] = []
         if len(files) != len(last) or look_at:
-            present = {f.source for f in files}
+            present = set(map(_source_of, files))
             missing = sorted(last.keys() - present)
         concern = [f.source for f in look_at] + missing
         if len(concern) > PARTIAL_SCAN_LIMIT:
@@ -360,8 +362,7 @@ class _SeedPaths:
         return isinstance(source, str) and self.file(source) is not None
 
 
-def _source_of(seed: SeedFile) -> str:
-    return seed.source
+_source_of = itemgetter(0)  # SeedFile.source, without the named tuple's attribute lookup
 
 
 class _Lookup(Generic[V]):
@@ -667,7 +668,7 @@ def build_feeds(
     report.outputs = buildstamp.refresh_outputs(feeds_dir, present, report.written,
                                                 report.removed)
     with engine.begin() as conn:
-        article_store.record_feed_fingerprints(conn, prints, now)
+        article_store.record_feed_fingerprints(conn, prints, now, previous)
     report.pings = _announce(settings, report.written)
     if newest_seen is not None:
         report.plan = feedplan.PlanMemory(newest_seen, newest,
@@ -693,13 +694,8 @@ def _extended_plan(
             or set(article_store.seen_since(conn, memory.newest_seen)) != set(ids) \
             or not all(_outputs_exist(present, folder) for folder in previous):
         return None
-    tails = {(t.spec.kind, t.spec.slug): t for t in memory.tails}
-    keys = {(spec.kind, spec.slug) for spec, _ in feedplan.group_feeds(rows, settings.site_record)}
-    if not keys <= set(tails):  # a new feed: planned whole
-        return None
-    older = article_store.feed_rows(conn, sorted({i for key in keys for i in tails[key].ids}))
     planned = feedplan.extend_plan(
-        memory.tails, rows, {row.id: row for row in older}, settings.site_record,
+        memory.tails, rows, lambda wanted: article_store.feed_rows(conn, wanted), settings.site_record,
         settings.feeds_url, **options)
     if planned is None:
         return None

@@ -397,8 +397,11 @@ def _extend_and_compare(seed: int) -> int:
         log = added + log
         whole = feedplan.plan_feeds(log, site, FEEDS_URL, **settings)
         by_id = {r.id: r for r in log}
-        extended = feedplan.extend_plan([p.tail for p in before], added, by_id, site, FEEDS_URL,
-                                        **settings)
+        asked = []
+        extended = feedplan.extend_plan([p.tail for p in before], added,
+                                        lambda ids: asked.append(ids) or [by_id[i] for i in ids],
+                                        site, FEEDS_URL, **settings)
+        assert len(asked) <= 1
         if {(p.spec.kind, p.spec.slug) for p in whole} != {(p.spec.kind, p.spec.slug)
                                                             for p in before}:
             assert extended is None  # a new feed (or one back): planned whole
