@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -170,16 +170,21 @@ def plan_feeds(
 
 
 def extend_plan(
-    tails: Sequence[FeedTail], added: Sequence[FeedIndexRow], rows: dict[str, FeedIndexRow],
-    site: Site, feeds_url: str, *, max_entries: int, page_size: int, hubs: Sequence[str] = (),
+    tails: Sequence[FeedTail], added: Sequence[FeedIndexRow],
+    rows_of: Callable[[list[str]], Sequence[FeedIndexRow]], site: Site, feeds_url: str, *,
+    max_entries: int, page_size: int, hubs: Sequence[str] = (),
 ) -> list[PlannedFeed] | None:
     """`plan_feeds` after a pass that only added articles, at the new end of the log (`added`,
-    newest first), to the feeds planned before (`tails`, from a plan with the same settings;
-    `rows`: the rows of their ids). Only the feeds the new articles are in are planned again,
-    from their tails; the others keep their documents (empty `docs`). None when a new article
-    starts a feed, or spells a feed's name otherwise (every document of it changes): then
-    plan them all."""
+    newest first), to the feeds planned before (`tails`, from a plan with the same settings).
+    Only the feeds the new articles are in are planned again, from their tails (whose rows
+    `rows_of(ids)` gives, asked once); the others keep their documents (empty `docs`). None
+    when a new article starts a feed, or spells a feed's name otherwise (every document of it
+    changes): then plan them all."""
     added_to = {(spec.kind, spec.slug): (spec, members) for spec, members in group_feeds(added, site)}
+    tail_of = {(tail.spec.kind, tail.spec.slug): tail for tail in tails}
+    if not added_to.keys() <= tail_of.keys():  # a new feed, or one back whose removed
+        return None  # articles still hold their places
+    rows = {row.id: row for row in rows_of(sorted({i for key in added_to for i in tail_of[key].ids}))}
     planned = []
     for tail in tails:
         spec, members = added_to.pop((tail.spec.kind, tail.spec.slug), (None, None))
@@ -192,8 +197,6 @@ def extend_plan(
         planned.append(PlannedFeed(spec, *plan_feed(
             spec, members + older, max_entries, page_size, tuple(hubs),
             _base_print(spec, site, feeds_url), first=tail.first, archived=tail.archived)))
-    if added_to:  # a new feed, or one back whose removed articles still hold their places
-        return None
     return planned
 
 

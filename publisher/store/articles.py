@@ -292,14 +292,23 @@ def feed_fingerprints(conn: Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT path, fingerprint FROM feed_outputs").all())
 
 
-def record_feed_fingerprints(conn: Connection, prints: dict[str, str], now: datetime) -> None:
-    conn.execute("DELETE FROM feed_outputs")
-    if prints:
-        stamp = utc_text(now)
+def record_feed_fingerprints(conn: Connection, prints: dict[str, str], now: datetime,
+                             previous: dict[str, str] | None = None) -> None:
+    """Make `prints` the recorded fingerprints. `previous`: what `feed_fingerprints` gave
+    before, so that only the documents whose print changed are written and the ones gone
+    deleted (a build changes a few of 10,000s); without it, all are written again."""
+    if previous is None:
+        conn.execute("DELETE FROM feed_outputs")
+        previous = {}
+    for chunk in _chunks([path for path in previous if path not in prints], 500):
+        conn.execute(f"DELETE FROM feed_outputs WHERE path IN ({_marks(chunk)})", chunk)
+    stamp = utc_text(now)
+    changed = [(p, f, stamp) for p, f in prints.items() if previous.get(p) != f]
+    if changed:
         conn.executemany(
-            "INSERT INTO feed_outputs (path, fingerprint, written_at) VALUES (?, ?, ?)",
-            [(p, f, stamp) for p, f in prints.items()],
-        )
+            "INSERT INTO feed_outputs (path, fingerprint, written_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (path) DO UPDATE SET fingerprint = excluded.fingerprint, "
+            "written_at = excluded.written_at", changed)
 
 
 def _row(a: Article) -> _Row:
