@@ -788,6 +788,12 @@ class _Delivery:
             pool = _ThreadPool(self.sender, self.envelope_from, self.workers)
         self.conn = self.engine.connect()  # one connection claims and records everything
         self.pool = pool
+        if isinstance(pool, _PollPool):
+            # records that run while the loop goes on (PostgreSQL): a held session may take
+            # the next message meanwhile, all but its "."; a record made at once (SQLite)
+            # frees its session at once, and a held-back "." would only cost the server a
+            # read of its own
+            pool.overlap = pool.hold and ledger.records_in_background(self.conn)
         try:
             self._loop(pool)
             if self.refusals.held and not self.report.fatal:  # fewer than the threshold
@@ -817,7 +823,8 @@ class _Delivery:
         ready: _Job | None = None  # claimed and built, not sent yet
         holding = isinstance(pool, _PollPool) and pool.hold
         while True:
-            while not stopping and in_flight < window:
+            while not stopping and in_flight + (0 if not holding or pool.overlap
+                                                else pool.held()) < window:
                 if self.stop.is_set() or self.out_of_time():  # the rest is given back,
                     stopping = True  # untouched, for the next run
                     break
@@ -856,7 +863,7 @@ class _Delivery:
                 ready = self._new_job()
                 exhausted = ready is None
             if holding:  # (a message waiting for its "." needs its predecessor recorded)
-                self.start_recording(stopping, lazy=True)
+                self.start_recording(stopping, lazy=pool.overlap)
             results = (pool.results(self.recording.fileno() if self.recording else None)
                        if holding else pool.results())
             in_flight -= len(results)
@@ -873,7 +880,7 @@ class _Delivery:
                     self.advance()
             if holding:
                 self.finish_recording(wait=False)
-                self.start_recording(stopping, lazy=True)
+                self.start_recording(stopping, lazy=pool.overlap)
             elif not self.batch_sent:
                 if self.pending_sent and not self.claimed and not self.drained and not stopping:
                     self.claim()  # the next claim records them (one transaction, one statement)
@@ -1000,6 +1007,7 @@ class _PollPool:
         self._waiting: dict[int, tuple[_Job, object]] = {}  # held job -> session sending next
         self._after: dict[int, tuple[_Job, _Job]] = {}  # job -> (it, the held job it waits for)
         self._parked: dict[int, tuple[object, _Job, int]] = {}  # id(session) -> (.., job, fd)
+        self.overlap = False  # a held session may take the next message (see above)
         self.transparent = transparent  # the jobs' messages are dot-stuffed
         self.envelope_from = envelope_from
         self.timeout = timeout
@@ -1010,7 +1018,7 @@ class _PollPool:
 
     def put(self, job: _Job) -> None:
         """Start `job` on an idle session, else on a held one (its final "." held back)."""
-        if self.idle:
+        if self.idle or not self.overlap:
             session, after = self.idle.pop(), None
         else:
             _, (after, session) = self._held.popitem()

@@ -324,6 +324,12 @@ class Recording:
         return _pg_claimed(value) if isinstance(value, list) else value
 
 
+def records_in_background(conn: Connection) -> bool:
+    """Does `submit_record_and_claim` return before the record is made (PostgreSQL), or make
+    it at once (SQLite)?"""
+    return _postgres(conn)
+
+
 def submit_record_and_claim(conn: Connection, sent: Sequence[tuple[DeliveryRow, int]],
                             owner: str, sent_at: datetime, now: datetime,
                             lease_until: datetime, limit: int) -> Recording:
