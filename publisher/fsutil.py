@@ -9,6 +9,8 @@ from pathlib import Path
 
 from .errors import PathError
 
+_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+
 
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> bool:
     """Write `data` to `path` via a temp file and a rename; return False if it was unchanged.
@@ -22,12 +24,16 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> bool:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
     except FileNotFoundError:
-        make_folder(path.parent)
+        pass
     except OSError as exc:
         raise _write_error(path, exc) from None
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            fd = os.open(tmp, _O_NEW, 0o644)
+        except FileNotFoundError:  # a new folder: made by the first file written into it
+            make_folder(path.parent)
+            fd = os.open(tmp, _O_NEW, 0o644)
         try:
             view = memoryview(data)
             while view:

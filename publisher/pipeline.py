@@ -9,9 +9,11 @@ import shutil
 import threading
 import time
 from bisect import bisect_left
-from contextlib import closing
+from collections import Counter
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import (TYPE_CHECKING, Callable, Generic, Iterable, Iterator, NamedTuple, Sequence,
@@ -43,7 +45,10 @@ _websub_log = logging.getLogger("publisher.websub")
 _websub_log.addHandler(logging.NullHandler())  # the CLI prints the lines itself
 V = TypeVar("V")
 PARTIAL_SCAN_LIMIT = 32  # seeds differing from the last complete build, for a partial scan
-STORE_BATCH = 1000  # parsed seeds written per transaction (fewer towards the end: see ingest)
+# Parsed seeds written per transaction (fewer towards the end: see ingest). Each transaction
+# writes every index page its rows touch; at 100,000 articles 1,000 rows touched most pages of the
+# four indexes in random order (id, slug, feed order, feed log), 5,000 rows share them.
+STORE_BATCH = 5000
 PARALLEL_THRESHOLD = 400  # below this many seeds to parse, a process pool costs more than it saves
 FEED_PARALLEL_THRESHOLD = 40  # the same for feed families to render
 FEED_TASK = 8  # feed documents per task handed to a worker
@@ -230,7 +235,7 @@ def scan(
 def ingest(
     engine: Database, settings: Settings, now: datetime, progress: Progress | None = None,
     on_plan: Callable[[int], None] | None = None, *,
-    seeds: SeedScan | None = None, prune: bool = False,
+    seeds: SeedScan | None = None, prune: bool = False, workers: Workers | None = None,
 ) -> IngestReport:
     """Read new and changed seeds into the store; unpublish the ones whose file is gone.
     One bad seed stops nothing.
@@ -240,7 +245,8 @@ def ingest(
     when they would take away more than `feeds.max_removal_fraction` of the published
     articles, unless `prune`. A seed showing the same page (title, date, body) as a live
     article is that article: noted, not published twice; when the article's own file goes,
-    the copy holds it.
+    the copy holds it. `workers`: the build's worker processes (started here if needed and not
+    given).
     """
     site = settings.site_record
     seeds_dir = settings.seeds_dir
@@ -312,16 +318,17 @@ def ingest(
     # Results are stored in batches while the workers parse on, so the writes overlap the parsing.
     # Batches shrink towards the end: what is left to store once the last seed is parsed, with
     # every worker idle, is a short transaction.
-    with closing(_parse_iter(todo, seeds_dir, site, settings)) as results:
+    with Workers.given(workers, settings) as pool, engine.bulk() as conn, \
+            closing(_parse_iter(todo, seeds_dir, site, settings, pool)) as results:
         for done, (seed, result) in enumerate(zip(todo, results), 1):
             batch.add(seed, result, identities, taken, pages, gone_pages, paths, site, now, report)
             if progress:
                 progress(1)
             left = len(todo) - done
             if len(batch.states) >= min(STORE_BATCH, max(100, left // 4)):
-                batch.flush(engine, now, report)
+                batch.flush(conn, now, report)
                 batch = _StoreBatch()
-    batch.flush(engine, now, report)
+        batch.flush(conn, now, report)
 
     gone = [s for s in gone if s in identities and not identities[s].deleted
             and identities[s].source == s]
@@ -435,10 +442,10 @@ class _StoreBatch:
         self.states.append(
             article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, status, message))
 
-    def flush(self, engine: Database, now: datetime, report: IngestReport) -> None:
+    def flush(self, conn: Connection, now: datetime, report: IngestReport) -> None:
         if not self.states:
             return
-        with engine.begin() as conn:
+        with conn.begin():
             article_store.insert_articles(conn, self.new)
             article_store.update_articles(conn, self.corrected)
             article_store.record_seed_states(conn, self.states, now)
@@ -533,21 +540,26 @@ def build(
             scanned = scan_seed_files(settings.seeds_dir)
             key = buildstamp.input_key(settings, scanned[0])
             seeds = scan(engine, settings, now, scanned, last.seeds if last else None)
-        report = ingest(engine, settings, now, progress, on_plan, seeds=seeds, prune=prune)
-        if on_ingest:
-            on_ingest(seeds, report)
-        # The store's records the scan read (100,000s of them) are ingest's alone: freed before
-        # the feed workers are forked, they are not copied into every worker's memory.
-        seeds.known, seeds.identities = {}, {}
-        if not feeds:
-            return BuildReport(seeds, report)
-        memory = feedplan.PlanMemory.from_record(last.plan) \
-            if last is not None and last.plan is not None else None
-        only_added = seeds.partial and memory is not None and not report.updated \
-            and not report.deleted
-        written = build_feeds(engine, settings, now,
-                              added=(memory, report.new) if only_added else None,  # type: ignore[arg-type]
-                              outputs=last.outputs if last is not None else None)
+        with Workers(settings) as workers:  # one set for parsing and then the feeds
+            report = ingest(engine, settings, now, progress, on_plan, seeds=seeds, prune=prune,
+                            workers=workers)
+            if on_ingest:
+                on_ingest(seeds, report)
+            # The store's records the scan read (100,000s of them) are ingest's alone: freed
+            # before feed workers are forked (if parsing did not start them), they are not
+            # copied into every worker's memory.
+            seeds.known, seeds.identities = {}, {}
+            _trim_heap()
+            if not feeds:
+                return BuildReport(seeds, report)
+            memory = feedplan.PlanMemory.from_record(last.plan) \
+                if last is not None and last.plan is not None else None
+            only_added = seeds.partial and memory is not None and not report.updated \
+                and not report.deleted
+            written = build_feeds(engine, settings, now,
+                                  added=(memory, report.new) if only_added else None,  # type: ignore[arg-type]
+                                  outputs=last.outputs if last is not None else None,
+                                  workers=workers)
         if report.complete and not seeds.unreadable:
             buildstamp.save(settings, buildstamp.BuildStamp(
                 key=key, outputs=written.outputs,
@@ -562,10 +574,22 @@ def build(
     return BuildReport(seeds, report, written)
 
 
+def _trim_heap() -> None:
+    """Give the heap's free pages back to the system (glibc's malloc_trim; elsewhere nothing):
+    freed, the ingest's records and page cache (or the feed log) stay in the process's memory
+    otherwise, next to the feed workers' (100 MB at 100,000 seeds)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def build_feeds(
     engine: Database, settings: Settings, now: datetime, *,
     added: tuple[feedplan.PlanMemory, list[str]] | None = None,
-    outputs: dict[str, list[int]] | None = None,
+    outputs: dict[str, list[int]] | None = None, workers: Workers | None = None,
 ) -> FeedReport:
     """Write every feed document (live and archive pages) whose entries changed since the last
     build; remove feeds left empty and archive pages no longer planned.
@@ -574,7 +598,8 @@ def build_feeds(
     them is all it changed in the store: then only the feeds they are in are planned again
     (`feedplan.extend_plan`), unless something asks for the whole plan. `outputs`: the files
     below feeds/ the last complete build left (its stamp's): then what is there is stat'ed,
-    not walked."""
+    not walked. `workers`: the build's worker processes (started here if needed and not
+    given)."""
     from .feeds import FORMATS, STYLESHEET_NAME, render_opml_files, stylesheet
 
     site = settings.site_record
@@ -609,9 +634,10 @@ def build_feeds(
         place = {row.id: n for n, row in enumerate(log)}
         stale.sort(key=lambda doc: place[doc.ids[len(doc.ids) // 2]] if doc.ids else -1,
                    reverse=True)
-        del log, place
-    workers = settings.feeds.workers or os.cpu_count() or 1
-    if len(stale) < FEED_PARALLEL_THRESHOLD or workers == 1:
+        del log, place  # 100,000s of rows: not kept while the workers hold their articles
+        _trim_heap()
+    count = Workers.count_for(settings)
+    if len(stale) < FEED_PARALLEL_THRESHOLD or count == 1:
         with engine.begin() as conn:
             records = article_store.get_articles(
                 conn, sorted({i for doc in stale for i in doc.ids}), site.timezone,
@@ -624,10 +650,9 @@ def build_feeds(
         # the entries twice. Each worker reads its articles from the store itself (cheaper
         # than pickling them over), a few documents at a time.
         tasks = [(run, site, settings.feeds_url, feeds_dir)
-                 for run in _runs(stale, workers) if run]
-        with _worker_pool(workers, (settings.database_target,
-                                     settings.secrets.database_password)) as pool:
-            results = list(pool.map(_write_feed_task, tasks))
+                 for run in _runs(stale, count) if run]
+        with Workers.given(workers, settings) as pool:
+            results = list(pool.executor().map(_write_feed_task, tasks))
     for written, unchanged in results:
         report.written += written
         report.unchanged += unchanged
@@ -746,27 +771,60 @@ def _remove_stale_feeds(feeds_dir: Path, live: set[str]) -> list[str]:
 
 
 def _parse_iter(
-    todo: Sequence[SeedFile], seeds_dir: Path, site: Site, settings: Settings,
+    todo: Sequence[SeedFile], seeds_dir: Path, site: Site, settings: Settings, workers: Workers,
 ) -> Iterator[SeedContent | SeedError]:
-    """Every seed read, in order, over a process pool when there are enough to pay for one."""
+    """Every seed read, in order, over the worker processes when there are enough to pay for
+    them."""
     # Paths travel as strings: a Path costs more to build and to pickle than reading it saves.
     jobs = [(f.path, seeds_dir, site, settings.feeds.max_seed_bytes) for f in todo]
-    workers = settings.feeds.workers or os.cpu_count() or 1
-    if len(jobs) < PARALLEL_THRESHOLD or workers == 1:
+    if len(jobs) < PARALLEL_THRESHOLD or workers.count == 1:
         yield from map(_parse_one, jobs)
         return
-    with _worker_pool(workers) as pool:
-        yield from pool.map(_parse_one, jobs, chunksize=max(1, min(64, len(jobs) // (4 * workers))))
+    yield from workers.executor().map(
+        _parse_one, jobs, chunksize=max(1, min(64, len(jobs) // (4 * workers.count))))
 
 
-def _worker_pool(workers: int, database: tuple[str | Path, str] | None = None
-                 ) -> ProcessPoolExecutor:
-    """Processes for CPU-bound batch work (feed workers read articles from `database`)."""
-    from concurrent.futures import ProcessPoolExecutor
+class Workers:
+    """The worker processes of one build (`feeds.workers`, default one per core) for its
+    CPU-bound stages: started the first time a stage has enough work for them, and kept for
+    the next one. A cold build starts them to parse, before the ingest fills this process with
+    records and freed memory: forked after it, the feed workers shared those pages and copied
+    them as they went (76 MB more at 100,000 seeds, with the ingest's page cache)."""
 
-    from . import feeds, readers  # noqa: F401 - imported once here, not in every worker
-    return ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
-                               initargs=(database,))
+    def __init__(self, settings: Settings) -> None:
+        self.count = self.count_for(settings)
+        # feed workers read the articles from the store themselves
+        self._database = (settings.database_target, settings.secrets.database_password)
+        self._pool: ProcessPoolExecutor | None = None
+
+    @staticmethod
+    def count_for(settings: Settings) -> int:
+        return settings.feeds.workers or os.cpu_count() or 1
+
+    @staticmethod
+    def given(workers: Workers | None, settings: Settings) -> AbstractContextManager[Workers]:
+        """`workers` as they are (their owner closes them), or a new set closed afterwards."""
+        return nullcontext(workers) if workers is not None else Workers(settings)
+
+    def executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            from . import feeds, readers  # noqa: F401 - imported once here, not in every worker
+            self._pool = ProcessPoolExecutor(max_workers=self.count, initializer=_start_worker,
+                                             initargs=(self._database,))
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.shutdown(cancel_futures=True)
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _WorkerState:
@@ -812,10 +870,13 @@ def _write_feed_task(
     engine = open_database(target, password=password or None)
     written: list[str] = []
     unchanged = 0
+    # How many of the run's documents not written yet hold each article: once none does, the
+    # worker forgets it (and its entries) rather than something it will need again.
+    uses = Counter(i for doc in docs for i in doc.ids)
     try:
         for k in range(0, len(docs), FEED_TASK):
             more, same = _write_feed_batch(engine, docs[k:k + FEED_TASK], site, feeds_url,
-                                           feeds_dir)
+                                           feeds_dir, uses)
             written += more
             unchanged += same
     finally:
@@ -834,17 +895,18 @@ class _Rendered(NamedTuple):
 
 def _write_feed_batch(
     engine: Database, docs: list[feedplan.Document], site: Site, feeds_url: str,
-    feeds_dir: Path,
+    feeds_dir: Path, uses: Counter[str],
 ) -> tuple[list[str], int]:
-    """Load the documents' articles not rendered yet, then render and write them."""
+    """Load the documents' articles not rendered yet, then render and write them; forget the
+    articles no later document needs (`uses`: the run's documents to write, per article)."""
     loaded, memo = _WorkerState.articles, _WorkerState.entries
     needed = {i for doc in docs for i in doc.ids}
     missing = sorted(i for i in needed if i not in loaded)
-    if len(loaded) + len(missing) > WORKER_CACHE:
+    excess = len(loaded) + len(missing) - WORKER_CACHE
+    if excess > 0:
         # Keep the memory bounded: forget the articles loaded first (documents come in the
         # order their articles were added, so those are the ones least likely to be needed).
-        for old in [i for i in loaded if i not in needed][:len(loaded) + len(missing)
-                                                           - WORKER_CACHE // 2]:
+        for old in list(islice((i for i in loaded if i not in needed), excess)):
             del loaded[old]
             memo.pop(old, None)
 
@@ -856,8 +918,13 @@ def _write_feed_batch(
     if missing:
         loaded.update(load(missing))
     result = _render_feeds(docs, loaded, site, feeds_url, feeds_dir, memo, load)
-    for i in needed:  # rendered: from now on only their entries are kept
-        record = loaded.get(i)
+    uses.subtract(i for doc in docs for i in doc.ids)
+    for i in needed:
+        if uses[i] <= 0:  # in no document still to write
+            loaded.pop(i, None)
+            memo.pop(i, None)
+            continue
+        record = loaded.get(i)  # rendered: from now on only its entries are kept
         if isinstance(record, Article) and i in memo:
             loaded[i] = _Rendered(record.id, record.updated, record.authors)
     return result

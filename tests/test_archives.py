@@ -441,3 +441,42 @@ def test_a_feed_worker_cleans_an_article_xml_cannot_carry(tmp_path: Path) -> Non
     assert len(found) == 120
     assert found[arts[57].guid] == "Story 57"
     assert found[arts[3].guid] == "Story 3"
+
+
+def test_a_feed_worker_renders_each_entry_once_and_forgets_what_no_later_document_needs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One worker's run of documents: every article is in its site, category and author
+    documents, rendered once; an article is dropped as soon as the last of them is written,
+    so the run ends holding nothing. With a cache smaller than the run needs, the files are
+    the same bytes."""
+    from publisher import feeds
+
+    project = Project(tmp_path)
+    project.seeds.mkdir()
+    store = Store(project, max_entries=5, archive_page_size=10, workers=2)
+    store.add([article(n, T0 - timedelta(days=30) + timedelta(minutes=n)) for n in range(240)])
+    settings, site = store.settings, store.settings.site_record
+    with store.engine.begin() as conn:
+        log = article_store.feed_log(conn)
+    docs = [doc for feed in feedplan.plan_feeds(
+        log, site, settings.feeds_url, max_entries=5, page_size=10, hubs=[]) for doc in feed.docs]
+    rendered: list[str] = []
+    item = feeds._json_item_text
+    monkeypatch.setattr(feeds, "_json_item_text",
+                        lambda a, s: rendered.append(a.id) or item(a, s))
+    monkeypatch.setattr(pipeline._WorkerState, "database", (settings.database_path, ""))
+    outputs = {}
+    for cache, folder in ((10_000, tmp_path / "whole"), (30, tmp_path / "small")):
+        monkeypatch.setattr(pipeline, "WORKER_CACHE", cache)
+        monkeypatch.setattr(pipeline._WorkerState, "articles", {})
+        monkeypatch.setattr(pipeline._WorkerState, "entries", {})
+        rendered.clear()
+        written, unchanged = pipeline._write_feed_task((docs, site, settings.feeds_url, folder))
+        assert unchanged == 0 and len(written) == 3 * len(docs)
+        if cache == 10_000:
+            assert sorted(rendered) == sorted(f"story-{n}" for n in range(240))  # each once
+        else:
+            assert len(rendered) > 240
+        assert pipeline._WorkerState.articles == {} and pipeline._WorkerState.entries == {}
+        outputs[cache] = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*.*")}
+    assert len(outputs[30]) == 3 * len(docs) and outputs[30] == outputs[10_000]

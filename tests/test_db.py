@@ -39,6 +39,28 @@ def test_new_ids_come_from_returning_on_both(engine, backend: Backend) -> None: 
     assert engine.backend == backend.name
 
 
+def test_a_bulk_connection_commits_each_transaction_and_is_not_pooled(engine, backend: Backend) -> None:  # type: ignore[no-untyped-def]
+    with engine.bulk() as conn:
+        with conn.begin():
+            first = run_store.start_run(conn, "tick", T0)
+        with pytest.raises(RuntimeError):
+            with conn.begin():
+                run_store.start_run(conn, "tick", T0)
+                raise RuntimeError("rolled back")
+        with conn.begin():
+            second = run_store.start_run(conn, "tick", T0)
+        if backend.name == "sqlite":  # its page cache: 64 MiB, in KiB, for this connection only
+            assert conn.scalar("PRAGMA cache_size") == -65536
+            raw = conn.raw
+    with engine.begin() as other:  # committed: another connection sees both
+        assert other.scalars("SELECT id FROM scheduler_runs ORDER BY id") == [first, second]
+        if backend.name == "sqlite":
+            assert other.raw is not raw and other.scalar("PRAGMA cache_size") == -2000
+    if backend.name == "sqlite":
+        with pytest.raises(Exception, match="closed"):  # closed, not given back to the pool
+            raw.execute("SELECT 1")
+
+
 def test_claims_give_each_row_to_exactly_one_of_several_claimers(engine) -> None:  # type: ignore[no-untyped-def]
     with engine.begin() as conn:
         ids = {run_store.start_run(conn, "tick", T0) for _ in range(200)}

@@ -170,6 +170,35 @@ def test_many_seeds_go_through_the_worker_pools(project: Project) -> None:
     assert author.entries[0].author == "Writer 7"
 
 
+def test_a_build_parses_and_writes_feeds_with_one_set_of_worker_processes(
+        project: Project, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Started to parse (before the ingest fills the main process), the same workers then
+    write the feeds, and are gone when the build returns."""
+    import concurrent.futures
+
+    original = (project.seeds / CARAVAN).read_text()
+    for n in range(pipeline.PARALLEL_THRESHOLD + 20):
+        text = original.replace("Let Them All In\n", f"Let Them All In, part {n}\n", 1)
+        text = text.replace("\nLeft Voice\n\nOctober 26, 2021", f"\nWriter {n}\n\nOctober 26, 2021", 1)
+        (project.seeds / f"part_{n:04d}.txt").write_text(text)
+    project.write_config("\n[feeds]\nworkers = 2\n")
+    settings, engine = _open(project)
+    pools: list[concurrent.futures.ProcessPoolExecutor] = []
+
+    class Counted(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Counted)
+    report = pipeline.build(engine, settings, T0)
+    assert (len(report.ingest.new), report.ingest.failed) == (pipeline.PARALLEL_THRESHOLD + 22, [])
+    assert report.feeds is not None
+    assert len(report.feeds.written) > 3 * pipeline.FEED_PARALLEL_THRESHOLD  # the workers' path
+    assert len(pools) == 1
+    assert pools[0]._shutdown_thread and not pools[0]._processes  # shut down, none left
+
+
 def test_json_columns_hold_what_json_dumps_gives() -> None:
     import json
     from datetime import date

@@ -476,6 +476,16 @@ class PgDatabase:
             conn.close()
 
     @contextmanager
+    def bulk(self) -> Iterator[PgConnection]:
+        """A connection for a long run of large write transactions (the server sizes its own
+        caches: an ordinary pooled connection)."""
+        conn = self.connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
     def snapshot(self) -> Iterator[PgConnection]:
         """A read-only connection that sees one moment of the database throughout."""
         conn = self.connect()
