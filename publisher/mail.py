@@ -537,6 +537,9 @@ class SmtpSession:
                 if c.username:
                     smtp.login(c.username, c.password)
                 smtp.ehlo_or_helo_if_needed()
+                if smtp.sock is not None:  # a held-back final "." goes out at once (no Nagle
+                    # wait for the ACK of the body, which the server delays)
+                    smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self.eight_bit = smtp.has_extn("8bitmime")
                 self.pipelining = smtp.has_extn("pipelining")
                 self.size = smtp.has_extn("size")
@@ -573,10 +576,12 @@ class SmtpSession:
         assert self._smtp is not None and self._smtp.sock is not None
         return self._smtp.sock.fileno()
 
-    def begin(self, sender: str, recipient: str, message: bytes, transparent: bool = False
-              ) -> None:
+    def begin(self, sender: str, recipient: str, message: bytes, transparent: bool = False,
+              hold_end: bool = False) -> None:
         """Connect if need be and write the first commands of a mail transaction.
-        `transparent`: the message is dot-stuffed already (`MessageTemplate.render(stuffed=True)`)."""
+        `transparent`: the message is dot-stuffed already (`MessageTemplate.render(stuffed=True)`).
+        `hold_end`: everything but the final "." is written, then the session waits (`parked`)
+        until `release_end()`: the server cannot accept the message before that."""
         if self._smtp is None:
             self._smtp = self._connect()
             self._buffer = b""
@@ -595,15 +600,32 @@ class SmtpSession:
         mail = f"MAIL FROM:{_envelope_address(sender)}{extra}\r\n".encode(encoding)
         rcpt = f"RCPT TO:{_envelope_address(recipient)}\r\n".encode(encoding)
         stuffed = message if transparent else _dot_stuffed(message)
-        body = stuffed + (b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n")
+        end = b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n"
+        body: tuple[bytes, int] = (stuffed + end, 1)
+        self._end: tuple[bytes, int] | None = None  # the final ".", held back
+        self._may_end = not hold_end
+        self.parked = False  # all but the final "." written: waiting for release_end()
+        if hold_end:
+            body, self._end = (stuffed, 0), (end, 1)
         self._sender = sender
         self._replies: list[tuple[int, bytes]] = []
         self._refused: SendError | None = None
         if self.pipelining:
-            self._script = [(mail + rcpt + b"DATA\r\n", 3), (body, 1)]
+            self._script = [(mail + rcpt + b"DATA\r\n", 3), body]
         else:
-            self._script = [(mail, 1), (rcpt, 1), (b"DATA\r\n", 1), (body, 1)]
+            self._script = [(mail, 1), (rcpt, 1), (b"DATA\r\n", 1), body]
         self._step()
+
+    def release_end(self) -> bool:
+        """The final "." of a `hold_end` message may go: written now if the session is parked
+        (True: a reply is due, poll `fileno()` again), else as soon as it gets there."""
+        self._may_end = True
+        if not self.parked or self._end is None:
+            return False
+        self.parked = False
+        self._script, self._end = [self._end], None
+        self._step()
+        return True
 
     def _step(self) -> None:
         """Write the next step of the script."""
@@ -631,14 +653,21 @@ class SmtpSession:
             if self._refused is not None and len(self._replies) == 3 and \
                     self._replies[2][0] == 354:  # DATA taken without a sender or recipient:
                 self._script = [(b".\r\n", 1)]  # end that (empty) message at once
+                self._end = None
                 self._step()
                 return False
         if self._refused is not None:
             self._reset()
             raise self._refused
-        if self._script:
+        while self._script or self._end is not None:
+            if not self._script:  # only the held-back "." is left
+                if not self._may_end:
+                    self.parked = True
+                    return False
+                self._script, self._end = [self._end], None
             self._step()
-            return False
+            if len(self._replies) < self._wanted:
+                return False
         return True
 
     def _read_replies(self) -> None:
@@ -695,7 +724,9 @@ class SmtpSession:
 
     def close(self) -> None:
         if self._smtp is not None:
-            _quietly_close(self._smtp, quit=True)
+            # in the middle of a message's data a QUIT would be more data: the connection is
+            # dropped (and the unfinished message with it)
+            _quietly_close(self._smtp, quit=getattr(self, "_end", None) is None)
             self._smtp = None
 
 

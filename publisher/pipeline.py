@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import gc
-from bisect import bisect_left
 import logging
 import os
 import shutil
 import threading
 import time
+from bisect import bisect_left
 from collections import Counter
 from contextlib import AbstractContextManager, closing, nullcontext
-from operator import itemgetter
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from itertools import islice
+from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Generic, Iterable, Iterator, NamedTuple, Sequence, TypeVar
+from typing import (TYPE_CHECKING, Callable, Generic, Iterable, Iterator, NamedTuple, Sequence,
+                    TypeVar)
 
 from .store import Database
 

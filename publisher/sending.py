@@ -262,8 +262,10 @@ def _articles_for(subscriber: Subscriber, settings: Settings, now: datetime,
     return found
 
 
-def _subscribers(conn: Connection, cadence: str | None):  # type: ignore[no-untyped-def]
-    return subscriber_store.iter_subscribers(conn, status="active", cadence=cadence)
+def _subscribers(conn: Connection, cadence: str | None, busy: set[int]):  # type: ignore[no-untyped-def]
+    """The active subscribers of `cadence` (every one: None) but the `busy` ones (a delivery
+    queued or being sent: they get nothing new until it is done)."""
+    return subscriber_store.iter_subscribers(conn, status="active", cadence=cadence, skip=busy)
 
 
 # --- send_digests ------------------------------------------------------------------------------
@@ -347,11 +349,9 @@ def _plan(engine: Database, settings: Settings, now: datetime, until: datetime,
         candidates = _Candidates(conn, settings, until)
         digest_ids: OrderedDict[tuple[str, ...], int] = OrderedDict()
         batch: list[ledger.Planned] = []
-        for sub in _subscribers(conn, cadence):
+        for sub in _subscribers(conn, cadence, busy):
             if stop.is_set():  # what is planned so far is queued; the rest, next time
                 break
-            if sub.id in busy:
-                continue
             if cadence is None and not _due(sub, until):
                 report.skipped += 1
                 continue
@@ -384,9 +384,7 @@ def _dry_run(engine: Database, settings: Settings, now: datetime, cadence: str |
         report.sent = ledger.count_unfinished(conn)
         report.resumed = report.sent
         candidates = _Candidates(conn, settings, now)
-        for sub in _subscribers(conn, cadence):
-            if sub.id in busy:
-                continue
+        for sub in _subscribers(conn, cadence, busy):
             chosen = (_articles_for(sub, settings, now, candidates)
                       if cadence is not None or _due(sub, now) else [])
             if chosen:
@@ -716,10 +714,17 @@ class _Delivery:
             self.pending_jobs = []
 
     # -- recording while the other connections work (SMTP through _PollPool)
-    def start_recording(self, stopping: bool) -> None:
+    def start_recording(self, stopping: bool, lazy: bool = False) -> None:
         """Send the statement recording the pending sent rows, unless one is in flight (then
-        they go with the next); the next claim rides along when few claims are left."""
+        they go with the next); the next claim rides along when few claims are left.
+        `lazy`: only once it is needed, so that more rows share a statement: a connection
+        waits for it (its next message is written up to the final "."), none is sending, or
+        every connection has a message to record."""
         if self.recording is not None or not self.pending_sent:
+            return
+        pool = self.pool
+        if lazy and isinstance(pool, _PollPool) and not pool.parked() and pool.busy and \
+                len(self.pending_sent) < self.workers:
             return
         claim = (self.claim_size if len(self.claimed) < self.claim_size and not self.drained
                  and not stopping else 0)
@@ -812,7 +817,7 @@ class _Delivery:
         ready: _Job | None = None  # claimed and built, not sent yet
         holding = isinstance(pool, _PollPool) and pool.hold
         while True:
-            while not stopping and in_flight + (pool.held() if holding else 0) < window:
+            while not stopping and in_flight < window:
                 if self.stop.is_set() or self.out_of_time():  # the rest is given back,
                     stopping = True  # untouched, for the next run
                     break
@@ -850,6 +855,8 @@ class _Delivery:
                 # connection that finishes gets it as soon as its result is recorded
                 ready = self._new_job()
                 exhausted = ready is None
+            if holding:  # (a message waiting for its "." needs its predecessor recorded)
+                self.start_recording(stopping, lazy=True)
             results = (pool.results(self.recording.fileno() if self.recording else None)
                        if holding else pool.results())
             in_flight -= len(results)
@@ -866,7 +873,7 @@ class _Delivery:
                     self.advance()
             if holding:
                 self.finish_recording(wait=False)
-                self.start_recording(stopping)
+                self.start_recording(stopping, lazy=True)
             elif not self.batch_sent:
                 if self.pending_sent and not self.claimed and not self.drained and not stopping:
                     self.claim()  # the next claim records them (one transaction, one statement)
@@ -983,10 +990,16 @@ class _PollPool:
     def __init__(self, sender: Sender, envelope_from: str, n: int, timeout: float,
                  transparent: bool = False, hold: bool = False) -> None:
         self.sender = sender
-        # `hold`: a session whose message was accepted stays out of use until `release()`
-        # (its caller has recorded that message)
+        # `hold`: a session whose message was accepted is held until `release()` (its caller
+        # has recorded that message); meanwhile it may take the next message all but its
+        # final ".", which waits for that release (`begin(hold_end=True)`): a session never
+        # has two accepted messages that are not recorded.
         self.hold = hold
-        self._held: dict[int, object] = {}  # id(job) -> its session
+        # (keyed by id(job); the values keep the jobs alive, so an id is never reused meanwhile)
+        self._held: dict[int, tuple[_Job, object]] = {}  # id(job) -> (job, its session)
+        self._waiting: dict[int, tuple[_Job, object]] = {}  # held job -> session sending next
+        self._after: dict[int, tuple[_Job, _Job]] = {}  # job -> (it, the held job it waits for)
+        self._parked: dict[int, tuple[object, _Job, int]] = {}  # id(session) -> (.., job, fd)
         self.transparent = transparent  # the jobs' messages are dot-stuffed
         self.envelope_from = envelope_from
         self.timeout = timeout
@@ -996,10 +1009,16 @@ class _PollPool:
         self.done: list[tuple[_Job, BaseException | None]] = []
 
     def put(self, job: _Job) -> None:
-        session = self.idle.pop()
+        """Start `job` on an idle session, else on a held one (its final "." held back)."""
+        if self.idle:
+            session, after = self.idle.pop(), None
+        else:
+            _, (after, session) = self._held.popitem()
+            self._waiting[id(after)] = (after, session)
+            self._after[id(job)] = (job, after)
         try:
             session.begin(job.envelope_from or self.envelope_from,  # type: ignore[attr-defined]
-                          job.item.email, job.data, self.transparent)
+                          job.item.email, job.data, self.transparent, hold_end=after is not None)
             fd = session.fileno()  # type: ignore[attr-defined]
         except BaseException as exc:  # noqa: BLE001 (classified as _send does)
             self._finish(session, job, exc)
@@ -1013,20 +1032,43 @@ class _PollPool:
                 raise error
             error = TemporaryFailure(f"{type(error).__name__}: {error}")
         self.done.append((job, error))
-        if error is None and self.hold:
-            self._held[id(job)] = session
+        _, after = self._after.pop(id(job), (None, None))
+        if after is not None and self._waiting.pop(id(after), None) is not None:
+            # failed before its "." could go: the session is still held for that message
+            self._held[id(after)] = (after, session)
+        elif error is None and self.hold:
+            self._held[id(job)] = (job, session)
         else:
             self.idle.append(session)
 
     def held(self) -> int:
-        return len(self._held)
+        return len(self._held) + len(self._waiting)
+
+    def parked(self) -> int:
+        """Sessions waiting, all but the final "." written, for a record (see `release`)."""
+        return len(self._parked)
 
     def release(self, jobs: list[_Job]) -> None:
-        """The sessions of these (accepted) jobs may take the next messages."""
+        """These (accepted) jobs are recorded: their sessions may take, or end, the next."""
         for job in jobs:
-            session = self._held.pop(id(job), None)
-            if session is not None:
-                self.idle.append(session)
+            held = self._held.pop(id(job), None)
+            if held is not None:
+                self.idle.append(held[1])
+                continue
+            waiting = self._waiting.pop(id(job), None)
+            if waiting is None:
+                continue
+            session = waiting[1]
+            parked = self._parked.pop(id(session), None)
+            try:
+                resumed = session.release_end()  # type: ignore[attr-defined]
+            except BaseException as exc:  # noqa: BLE001 (the connection is lost)
+                if parked is not None:
+                    self._finish(session, parked[1], exc)
+                continue
+            if parked is not None and resumed:
+                self.busy[parked[2]] = (session, parked[1], time.monotonic() + self.timeout)
+                self.poller.register(parked[2], select.POLLIN)
 
     def results(self, also: int | None = None):  # type: ignore[no-untyped-def]
         """The next outcomes (waiting for at least one); with `also` (a file descriptor),
@@ -1040,14 +1082,15 @@ class _PollPool:
                 self.poller.unregister(also)
 
     def _results(self, also: int | None):  # type: ignore[no-untyped-def]
-        while not self.done:
+        back = False  # return even with nothing done: `also` is readable, or a session parked
+        while not self.done and not back:
             now = time.monotonic()
             # (no session busy: only `also` to wait for)
             wait = min((deadline for _, _, deadline in self.busy.values()),
                        default=now + self.timeout) - now
             for fd, _ in self.poller.poll(max(0, math.ceil(wait * 1000))):
                 if fd == also:
-                    also = -1  # (seen: return what is done, maybe nothing)
+                    back = True
                     continue
                 session, job, _ = self.busy[fd]
                 try:
@@ -1059,6 +1102,10 @@ class _PollPool:
                 if finished:
                     self._end(fd)
                     self._finish(session, job, None)
+                elif session.parked:  # type: ignore[attr-defined]
+                    self._end(fd)  # (nothing to read until release() ends the message)
+                    self._parked[id(session)] = (session, job, fd)
+                    back = True  # (the caller is to send the record it waits for)
                 else:  # (the session may have written its next step: a new deadline)
                     self.busy[fd] = (session, job, time.monotonic() + self.timeout)
             now = time.monotonic()
@@ -1067,8 +1114,6 @@ class _PollPool:
                     self._end(fd)
                     _close_session([session])
                     self._finish(session, job, TemporaryFailure("connection lost: timed out"))
-            if also == -1:
-                break
         done, self.done = self.done, []
         return done
 
@@ -1077,9 +1122,10 @@ class _PollPool:
         self.poller.unregister(fd)
 
     def close(self, timeout: float) -> None:
-        sessions = self.idle + list(self._held.values()) + [
-            session for session, _, _ in self.busy.values()]
-        self.idle, self.busy, self._held = [], {}, {}
+        sessions = self.idle + [session for _, session in self._held.values()] + [
+            session for session, _, _ in self.busy.values()] + [
+            session for session, _, _ in self._parked.values()]
+        self.idle, self.busy, self._held, self._parked = [], {}, {}, {}
         _close_session(sessions)
 
 

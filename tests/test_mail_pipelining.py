@@ -201,3 +201,30 @@ def test_a_transparent_message_to_a_server_without_8bitmime_arrives_intact(smtp_
         s.close()
     [(_, _, received)] = smtp_server.messages
     assert received == to_seven_bit(message)
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_a_held_back_end_of_data_keeps_the_message_unaccepted_until_released(smtp_server, pipelining):  # type: ignore[no-untyped-def]
+    # (the sender's overlap: the next message goes out while the last one is being recorded,
+    # all but its final "."; until that goes the server cannot have accepted it)
+    smtp_server.pipelining = pipelining
+    s = session(smtp_server)
+    try:
+        s.send(FROM, "first@example.com", MESSAGE, "<m0@x>")
+        s.begin(FROM, "second@example.com", MESSAGE, hold_end=True)
+        while not s.parked:  # every step but the last: replies read, the body written
+            assert s.advance() is False
+        assert [m[1] for m in smtp_server.messages] == [["first@example.com"]]
+        assert s.release_end() is True
+        while not s.advance():
+            pass
+        # released before it parks: it does not park at all
+        s.begin(FROM, "third@example.com", MESSAGE, hold_end=True)
+        s.release_end()
+        while not s.advance():
+            assert not s.parked
+    finally:
+        s.close()
+    assert [m[1] for m in smtp_server.messages] == [
+        ["first@example.com"], ["second@example.com"], ["third@example.com"]]
+    assert all(m[2] == MESSAGE for m in smtp_server.messages)

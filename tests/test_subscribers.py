@@ -97,3 +97,25 @@ def test_every_command_has_help(command):  # type: ignore[no-untyped-def]
     assert r.exit_code == 0 and "Usage:" in r.output
     body = r.output.split("\n\n", 2)[1].strip()
     assert len(body) > 20
+
+
+def test_iterating_subscribers_skips_the_given_ids_across_batches(tmp_path, backend) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from test_digest_support import T0, add_subscriber, make_settings, open_engine
+
+    from publisher.store import subscribers as subscriber_store
+
+    engine = open_engine(make_settings(tmp_path, mail={"sender": "outbox"}))
+    ids = [add_subscriber(engine, f"r{n}@example.org", now=T0 + timedelta(minutes=n)).id
+           for n in range(10)]
+    add_subscriber(engine, "weekly@example.org", cadence="weekly")
+    add_subscriber(engine, "gone@example.org", status="unsubscribed")
+    skip = {ids[0], ids[3], ids[4], ids[5], ids[9]}  # a whole batch (3, 4, 5) among them
+    with engine.begin() as conn:
+        got = [s.id for s in subscriber_store.iter_subscribers(
+            conn, status="active", cadence="daily", batch=3, skip=skip)]
+        everyone = [s.email for s in subscriber_store.iter_subscribers(conn, batch=3, skip=())]
+    assert got == [i for i in ids if i not in skip]
+    assert len(everyone) == 12
+    engine.dispose()
