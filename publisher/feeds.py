@@ -577,8 +577,23 @@ FORMATS: dict[str, tuple[str, Renderer]] = {
 
 
 # Each article's entry as Atom, RSS and JSON Feed bytes, by id, kept by the caller across the
-# documents of one build (an article is in its site, category and author documents).
-EntryMemo = dict[str, tuple[bytes, bytes, bytes]]
+# documents of one build (an article is in its site, category and author documents): the Atom
+# entry and the RSS item each as the bytes before and after the body, which they share (the
+# body escaped once: a third less to keep), then the body, then the JSON Feed item.
+EntryMemo = dict[str, tuple[bytes, bytes, bytes, bytes, bytes, bytes]]
+_BODY = "\x00"  # the body's place while an entry is cut around it: XML cannot carry it
+
+
+def _around_body(entry: str, body: str) -> tuple[str, str]:
+    """The text before and after the body `_BODY` stands for (`entry` whole and '' when the
+    entry has no body); ValueError if the entry holds the stand-in elsewhere too (a character
+    XML cannot carry)."""
+    if not body:
+        return entry, ""
+    before, sep, after = entry.partition(_BODY)
+    if not sep or _BODY in after:
+        raise ValueError("All strings must be XML compatible")
+    return before, after
 
 
 def render_files(
@@ -616,13 +631,19 @@ def _render_files_memo(
             # the Atom entry does not (its summary only escaped once more), so the Atom
             # entry's check for characters XML cannot carry covers both.
             body = _text(article.full_html)
-            text = memo[article.id] = (_xml_bytes(_atom_entry(article, site, body)),
-                                       _rss_item(article, site, body).encode("utf-8"),
-                                       item.encode("utf-8"))  # fails for lone surrogates
+            place = _BODY if body else ""
+            atom_before, atom_after = _around_body(_atom_entry(article, site, place), place)
+            rss_before, rss_after = _around_body(_rss_item(article, site, place), place)
+            text = memo[article.id] = (
+                _xml_bytes(atom_before), _xml_bytes(atom_after), rss_before.encode("utf-8"),
+                rss_after.encode("utf-8"), _xml_bytes(body),
+                item.encode("utf-8"))  # fails for lone surrogates
         texts.append(text)
     fg = _document(spec, site, feeds_url, links)
-    atom = _atom_bytes(fg, spec, site, feeds_url, links, [t[0] for t in texts])
-    rss = _rss_bytes(fg, spec, site, feeds_url, links, [t[1] for t in texts])
+    atom = _atom_bytes(fg, spec, site, feeds_url, links,
+                       [piece for t in texts for piece in (t[0], t[4], t[1])])
+    rss = _rss_bytes(fg, spec, site, feeds_url, links,
+                     [piece for t in texts for piece in (t[2], t[4], t[3])])
     # The JSON document around the items: the items' place holds a marker, then their bytes.
     marker = "\x00items\x00"
     frame = _json_text(spec, site, feeds_url, links, [marker] if texts else [])
@@ -630,7 +651,7 @@ def _render_files_memo(
         raise ValueError("JSON Feed text to clean")
     if texts:
         before, after = frame.encode("utf-8").split(marker.encode("utf-8"))
-        data = before + b",\n    ".join(t[2] for t in texts) + after
+        data = before + b",\n    ".join(t[5] for t in texts) + after
     else:
         data = frame.encode("utf-8")
     return {"atom.xml": atom, "rss.xml": rss, "feed.json": data}

@@ -12,7 +12,7 @@ from bisect import bisect_left
 from collections import Counter
 from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
@@ -35,6 +35,8 @@ from .store.db import Connection, parse_utc, utc_text
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
+    from .feeds import EntryMemo
+
     from . import websub
 
 # The stages (readers, feeds: Markdown, feedgen, lxml) are imported where first used, so a
@@ -52,7 +54,7 @@ STORE_BATCH = 5000
 PARALLEL_THRESHOLD = 400  # below this many seeds to parse, a process pool costs more than it saves
 FEED_PARALLEL_THRESHOLD = 40  # the same for feed families to render
 FEED_TASK = 8  # feed documents per task handed to a worker
-WORKER_CACHE = 4000  # articles a feed worker keeps (their entries, ~19 kB each), at most
+WORKER_CACHE = 5000  # articles a feed worker keeps (their entries, ~13 kB each), at most
 UNDATED_NOTE = "no date line: published with the date it was first seen"
 
 
@@ -396,11 +398,13 @@ class _StoreBatch:
     """Parsed seeds waiting to be written to the store in one transaction."""
 
     states: list[article_store.SeedFileState] = field(default_factory=list)
-    new: list[Article] = field(default_factory=list)
-    corrected: list[Article] = field(default_factory=list)
+    new: list[article_store.ArticleRow] = field(default_factory=list)
+    corrected: list[article_store.ArticleRow] = field(default_factory=list)
+    new_ids: list[str] = field(default_factory=list)
+    corrected_ids: list[str] = field(default_factory=list)
 
     def add(
-        self, seed: SeedFile, result: SeedContent | SeedError,
+        self, seed: SeedFile, result: article_store.ContentRow | SeedError,
         identities: dict[str, article_store.StoredIdentity], taken: dict[str, str],
         pages: dict[str, article_store.StoredIdentity], gone_pages: dict[str, str],
         paths: dict[str, str], site: Site, now: datetime, report: IngestReport,
@@ -421,23 +425,25 @@ class _StoreBatch:
             page = result.page_hash
             if identity is None and (old := gone_pages.pop(page, None)):
                 identity = identities.pop(old)  # the same page under a new name: moved
-            article: Article | None = None
+            given: Identity | None = None
             if identity is None:
-                article = identify(result, None, taken, site, now)
-                self.new.append(article)
+                given = assign_identity(result, None, taken, site, now)
+                self.new.append(article_store.article_row(result, *given))
+                self.new_ids.append(given.id)
             elif identity.content_hash != result.content_hash or identity.deleted \
                     or identity.source != seed.source:
-                article = identify(result, identity, taken, site, now)
-                self.corrected.append(article)
+                given = assign_identity(result, identity, taken, site, now)
+                self.corrected.append(article_store.article_row(result, *given))
+                self.corrected_ids.append(given.id)
             else:
                 report.unchanged += 1
-            if article is not None:
+            if given is not None:
                 identity = article_store.StoredIdentity(
-                    article.id, article.slug, article.guid, article.content_hash,
-                    utc_text(article.first_seen or now), False, page, seed.source)
+                    given.id, given.slug, given.guid, result.content_hash, given.first_seen,
+                    False, page, seed.source)
                 identities[seed.source] = identity
                 pages[page] = identity
-                if article.date_source == DATE_FIRST_SEEN:  # dated by when it was first seen
+                if result.date_source == DATE_FIRST_SEEN:  # dated by when it was first seen
                     report.undated.append(SeedError(seed.path, UNDATED_NOTE))
         self.states.append(
             article_store.SeedFileState(seed.source, seed.size, seed.mtime_ns, status, message))
@@ -446,24 +452,37 @@ class _StoreBatch:
         if not self.states:
             return
         with conn.begin():
-            article_store.insert_articles(conn, self.new)
-            article_store.update_articles(conn, self.corrected)
+            article_store.insert_rows(conn, self.new)
+            article_store.update_rows(conn, self.corrected)
             article_store.record_seed_states(conn, self.states, now)
-        report.new += [a.id for a in self.new]
-        report.updated += [a.id for a in self.corrected]
+        report.new += self.new_ids
+        report.updated += self.corrected_ids
 
 
-def identify(
-    content: SeedContent, identity: article_store.StoredIdentity | None, taken: dict[str, str],
-    site: Site, now: datetime,
-) -> Article:
+class Identity(NamedTuple):
+    """What `assign_identity` decides for an article, dates as UTC text (as stored)."""
+
+    id: str
+    slug: str
+    url: str
+    guid: str
+    published: str
+    updated: str
+    first_seen: str
+
+
+def assign_identity(
+    content: article_store.ContentRow, identity: article_store.StoredIdentity | None,
+    taken: dict[str, str], site: Site, now: datetime,
+) -> Identity:
     """The one place an article's identity is decided.
 
     A new article (`identity` None) gets its id from its seed's path, the slug it asks for made
     unique (`-2`, `-3`, … on a clash, in source order; `taken` is updated), and from them its
     permanent url and tag: guid; `first_seen` is `now`. A known one (corrected, moved to
     another file, or back after a removal) keeps its id, slug, url, guid and first_seen; only
-    `updated` moves, to `now`.
+    `updated` moves, to `now`. A page that prints no date is dated by the moment it was first
+    taken in.
     """
     if identity is None:
         base = content.slug
@@ -472,21 +491,35 @@ def identify(
             n += 1
             slug = f"{base}-{n}"
         taken[slug] = content.source
-        # A page that prints no date is dated by the moment it is first taken in.
-        published = content.published or now.astimezone(site.timezone)
-        id_, guid = short_id(content.source), tag_uri(site, published.date(), slug)
-        updated, first_seen = content.updated or published, now
-    else:
-        id_, slug, guid, first_seen = identity.id, identity.slug, identity.guid, identity.first_seen
-        published = content.published or first_seen.astimezone(site.timezone)
-        updated = max(now, published)
+        seen = utc_text(now)
+        if content.published:
+            published, day = content.published, date.fromisoformat(content.day)
+        else:
+            published, day = seen, now.astimezone(site.timezone).date()
+        return Identity(short_id(content.source), slug, site.url(f"{slug}/"),
+                        tag_uri(site, day, slug), published, content.updated or published, seen)
+    seen = utc_text(identity.first_seen)
+    published = content.published or seen
+    return Identity(identity.id, identity.slug, site.url(f"{identity.slug}/"), identity.guid,
+                    published, max(utc_text(now), published), seen)  # UTC text sorts as time
+
+
+def identify(
+    content: SeedContent, identity: article_store.StoredIdentity | None, taken: dict[str, str],
+    site: Site, now: datetime,
+) -> Article:
+    """A reader's content as the article `assign_identity` makes it."""
+    given = assign_identity(article_store.ContentRow.of(content), identity, taken, site, now)
+    tz = site.timezone
     return Article(
-        id=id_, slug=slug, url=site.url(f"{slug}/"), guid=guid, title=content.title,
-        summary=content.summary, authors=content.authors, published=published,
-        updated=updated, category=content.category, credit=content.credit,
-        translation_note=content.translation_note, body_html=content.body_html,
-        related=content.related, source=content.source, content_hash=content.content_hash,
-        language=content.language, first_seen=first_seen, caption=content.caption,
+        id=given.id, slug=given.slug, url=given.url, guid=given.guid, title=content.title,
+        summary=content.summary, authors=content.authors,
+        published=parse_utc(given.published).astimezone(tz),
+        updated=parse_utc(given.updated).astimezone(tz), category=content.category,
+        credit=content.credit, translation_note=content.translation_note,
+        body_html=content.body_html, related=content.related, source=content.source,
+        content_hash=content.content_hash, language=content.language,
+        first_seen=parse_utc(given.first_seen), caption=content.caption,
         date_source=content.date_source, page_hash=content.page_hash,
     )
 
@@ -549,7 +582,8 @@ def build(
             # before feed workers are forked (if parsing did not start them), they are not
             # copied into every worker's memory.
             seeds.known, seeds.identities = {}, {}
-            _trim_heap()
+            if report.to_parse >= PARALLEL_THRESHOLD:  # a big ingest: its memory is freed now
+                _trim_heap()
             if not feeds:
                 return BuildReport(seeds, report)
             memory = feedplan.PlanMemory.from_record(last.plan) \
@@ -635,7 +669,6 @@ def build_feeds(
         stale.sort(key=lambda doc: place[doc.ids[len(doc.ids) // 2]] if doc.ids else -1,
                    reverse=True)
         del log, place  # 100,000s of rows: not kept while the workers hold their articles
-        _trim_heap()
     count = Workers.count_for(settings)
     if len(stale) < FEED_PARALLEL_THRESHOLD or count == 1:
         with engine.begin() as conn:
@@ -651,6 +684,7 @@ def build_feeds(
         # than pickling them over), a few documents at a time.
         tasks = [(run, site, settings.feeds_url, feeds_dir)
                  for run in _runs(stale, count) if run]
+        _trim_heap()  # what this process freed is not kept next to the workers' articles
         with Workers.given(workers, settings) as pool:
             results = list(pool.executor().map(_write_feed_task, tasks))
     for written, unchanged in results:
@@ -772,7 +806,7 @@ def _remove_stale_feeds(feeds_dir: Path, live: set[str]) -> list[str]:
 
 def _parse_iter(
     todo: Sequence[SeedFile], seeds_dir: Path, site: Site, settings: Settings, workers: Workers,
-) -> Iterator[SeedContent | SeedError]:
+) -> Iterator[article_store.ContentRow | SeedError]:
     """Every seed read, in order, over the worker processes when there are enough to pay for
     them."""
     # Paths travel as strings: a Path costs more to build and to pickle than reading it saves.
@@ -833,7 +867,7 @@ class _WorkerState:
     database: tuple[str | Path, str] | None = None  # the store's path or URL, and password
     # loaded so far (a task often needs the same ones again); once rendered, a stand-in
     articles: dict[str, Article | _Rendered] = {}
-    entries: dict[str, tuple[bytes, bytes, bytes]] = {}  # their entries, written once
+    entries: EntryMemo = {}  # their entries, written once
 
 
 def _start_worker(database: tuple[str | Path, str] | None) -> None:
@@ -932,7 +966,7 @@ def _write_feed_batch(
 
 def _render_feeds(
     docs: Sequence[feedplan.Document], records: dict[str, Article | _Rendered], site: Site,
-    feeds_url: str, feeds_dir: Path, memo: dict[str, tuple[bytes, bytes, bytes]] | None = None,
+    feeds_url: str, feeds_dir: Path, memo: EntryMemo | None = None,
     load: Callable[[Iterable[str]], dict[str, Article]] | None = None,
 ) -> tuple[list[str], int]:
     """Render and write each document's three files; (files written, files unchanged).
@@ -962,14 +996,15 @@ def _render_feeds(
     return written, unchanged
 
 
-def _parse_one(job: tuple[str, Path, Site, int]) -> SeedContent | SeedError:
-    """Read one seed (in a worker process): its content, or the reason it cannot be read."""
+def _parse_one(job: tuple[str, Path, Site, int]) -> article_store.ContentRow | SeedError:
+    """Read one seed (in a worker process): its content as the store writes it, or the reason
+    it cannot be read."""
     from . import readers
 
     name, seeds_dir, site, max_bytes = job
     path = Path(name)
     try:
-        return readers.read_seed(path, seeds_dir, site, max_bytes)
+        return article_store.ContentRow.of(readers.read_seed(path, seeds_dir, site, max_bytes))
     except SeedError as exc:
         return exc
     except Exception as exc:  # a reader bug must not stop the other seeds

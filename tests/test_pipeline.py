@@ -199,6 +199,56 @@ def test_a_build_parses_and_writes_feeds_with_one_set_of_worker_processes(
     assert pools[0]._shutdown_thread and not pools[0]._processes  # shut down, none left
 
 
+def test_the_rows_parsing_workers_send_are_the_rows_of_the_articles_identify_makes(
+        tmp_path: Path) -> None:
+    """What a worker sends back (`ContentRow`, plain text) plus `assign_identity` is stored as
+    exactly the row `identify`'s Article is: every fixture seed, new and then corrected (a
+    known article, moved to another file, its page undated or not)."""
+    from publisher import readers
+    from publisher.errors import SeedError
+    from publisher.store import open_database
+
+    project = Project(tmp_path)
+    project.write_config()
+    settings = load_settings(project.config, environ={})
+    site = settings.site_record
+    contents = []
+    for path in sorted(FIXTURE_SEEDS.iterdir()):
+        try:
+            contents.append(readers.read_seed(path, FIXTURE_SEEDS, site, 10**7))
+        except SeedError:
+            continue
+    assert len(contents) > 25 and any(c.published is None for c in contents)
+    stores = [open_database(tmp_path / f"{name}.db") for name in ("rows", "articles")]
+    later = T0 + timedelta(days=3)
+    for now, known in ((T0, False), (later, True)):
+        taken_rows: dict[str, str] = {}
+        taken_articles: dict[str, str] = {}
+        rows, articles = [], []
+        for content in contents:
+            identity = None
+            if known:  # as stored by the first pass: corrected, moved to another file
+                with stores[0].begin() as conn:
+                    identity = article_store.identities_by_source(conn)[content.source]
+                content = replace(content, source=f"moved/{content.source}",
+                                  content_hash="0" * 64)
+            row = article_store.ContentRow.of(content)
+            rows.append(article_store.article_row(row, *pipeline.assign_identity(
+                row, identity, taken_rows, site, now)))
+            articles.append(pipeline.identify(content, identity, taken_articles, site, now))
+        with stores[0].begin() as conn:
+            (article_store.update_rows if known else article_store.insert_rows)(conn, rows)
+        with stores[1].begin() as conn:
+            (article_store.update_articles if known else article_store.insert_articles)(
+                conn, articles)
+        tables = []
+        for store in stores:
+            with store.begin() as conn:
+                tables.append(conn.execute("SELECT * FROM articles ORDER BY id").all())
+        assert len(tables[0]) == len(contents) and tables[0] == tables[1]
+    assert {r[1] for r in tables[0]} == {f"moved/{c.source}" for c in contents}
+
+
 def test_json_columns_hold_what_json_dumps_gives() -> None:
     import json
     from datetime import date

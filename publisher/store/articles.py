@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Iterable, NamedTuple, Sequence
 from zoneinfo import ZoneInfo
 
-from ..model import DATE_FIRST_SEEN, Article, Teaser, page_hash
+from ..model import DATE_FIRST_SEEN, Article, SeedContent, Teaser, page_hash
 from .db import Connection, parse_utc, utc_text
 
 # Every column of `articles`, in the order `_article()` unpacks them.
@@ -23,6 +23,12 @@ _INSERT_ARTICLE = (
     ":summary, :authors, :published, :updated, :category, :credit, :translation_note, "
     ":body_html, :related, :language, :content_hash, :first_seen, :deleted_at, :page_hash, "
     ":caption, :date_source)")
+_INSERT_ROW = f"INSERT INTO articles ({ARTICLE_COLUMNS}) VALUES ({', '.join('?' * 22)})"
+_UPDATE_ROW = (
+    "UPDATE articles SET source = ?, title = ?, summary = ?, authors = ?, published = ?, "
+    "updated = ?, category = ?, credit = ?, translation_note = ?, body_html = ?, related = ?, "
+    "language = ?, content_hash = ?, page_hash = ?, caption = ?, date_source = ?, "
+    "deleted_at = NULL WHERE id = ?")
 _UPDATE_ARTICLE = (
     "UPDATE articles SET source = :source, title = :title, summary = :summary, authors = :authors, "
     "published = :published, updated = :updated, category = :category, credit = :credit, "
@@ -161,6 +167,71 @@ def fill_page_hashes(conn: Connection) -> int:
         (page_hash(title, None if dated == DATE_FIRST_SEEN else parse_utc(published), body), id_)
         for id_, title, published, body, dated in rows])
     return len(rows)
+
+
+class ContentRow(NamedTuple):
+    """A seed's content (`SeedContent`, no identity) as the `articles` columns hold it.
+
+    Made where the seed is parsed (a worker process): plain text, cheap to send to the main
+    process (a SeedContent's zoned dates and teasers cost five times as much to pickle and
+    unpickle), with nothing left there to encode. The pipeline adds the identity
+    (`article_row`)."""
+
+    source: str
+    slug: str  # the one the seed asks for
+    published: str  # UTC text; '' when the page prints no date
+    day: str  # the published date as the page gives it (ISO 8601), or '': the tag: guid's date
+    updated: str  # UTC text; '' when the same as published
+    title: str
+    summary: str
+    authors: str  # the column's JSON
+    category: str
+    credit: str
+    translation_note: str
+    body_html: str
+    related: str  # the column's JSON
+    language: str
+    content_hash: str
+    page_hash: str
+    caption: str
+    date_source: str
+
+    @classmethod
+    def of(cls, c: SeedContent) -> ContentRow:
+        published = utc_text(c.published) if c.published is not None else ""
+        return cls(
+            c.source, c.slug, published, c.published.date().isoformat() if c.published else "",
+            "" if c.updated is None or c.updated == c.published else utc_text(c.updated),
+            c.title, c.summary, _json_names(c.authors), c.category, c.credit,
+            c.translation_note, c.body_html, related_json(c.related), c.language,
+            c.content_hash, c.page_hash or page_hash(c.title, c.published, c.body_html),
+            c.caption, c.date_source)
+
+
+ArticleRow = tuple  # type: ignore[type-arg]  # an article as `articles` holds it (`article_row`)
+
+
+def article_row(content: ContentRow, id_: str, slug: str, url: str, guid: str, published: str,
+                updated: str, first_seen: str) -> ArticleRow:
+    """The row of an article: its content and the identity the pipeline gave it (dates as UTC
+    text)."""
+    c = content
+    return (id_, c.source, slug, url, guid, c.title, c.summary, c.authors, published, updated,
+            c.category, c.credit, c.translation_note, c.body_html, c.related, c.language,
+            c.content_hash, first_seen, None, c.page_hash, c.caption, c.date_source)
+
+
+def insert_rows(conn: Connection, rows: Sequence[ArticleRow]) -> None:
+    if rows:
+        conn.executemany(_INSERT_ROW, rows)
+
+
+def update_rows(conn: Connection, rows: Sequence[ArticleRow]) -> None:
+    """Overwrite content and source, keeping identity columns (id, slug, url, guid, first_seen)."""
+    if rows:
+        conn.executemany(_UPDATE_ROW, [
+            (r[1], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16],
+             r[19], r[20], r[21], r[0]) for r in rows])
 
 
 def insert_articles(conn: Connection, new: Sequence[Article]) -> None:
