@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from . import __version__
 from .config import Settings
@@ -43,27 +44,24 @@ def stamp_path(settings: Settings) -> Path | None:
         settings.database_path.name + ".build.json")
 
 
-def input_key(settings: Settings, files: list[SeedFile]) -> str:
-    digest = hashlib.sha256()
-    config = settings.config_path.read_bytes() if settings.config_path else b"defaults"
-    digest.update(f"{__version__}\0{settings.root}\0".encode())
-    digest.update(config)
-    sources, pairs = _listing(files)
-    digest.update(sources.encode("utf-8", "surrogateescape"))
-    digest.update(pairs)
-    return digest.hexdigest()
-
-
-_listed: list[object] = [None, None]  # the last (files, listing): a build makes it twice
-
-
-def _listing(files: list[SeedFile]) -> tuple[str, bytes]:
+class SeedListing(NamedTuple):
     """Every seed's source joined by NULs, and every (size, mtime) as 64-bit integers (C
     loops, no formatting): what the key hashes and `last_build` gives back."""
-    if _listed[0] is not files:
-        _listed[:] = [files, ("\0".join(map(_source, files)),
-                              array("q", chain.from_iterable(map(_size_mtime, files))).tobytes())]
-    return _listed[1]  # type: ignore[return-value]
+
+    sources: str
+    pairs: bytes
+
+    @classmethod
+    def of(cls, files: list[SeedFile]) -> SeedListing:
+        return cls("\0".join(map(_source, files)),
+                   array("q", chain.from_iterable(map(_size_mtime, files))).tobytes())
+
+
+def input_key(settings: Settings, listing: SeedListing) -> str:
+    digest = hashlib.sha256(settings_key(settings).encode())
+    digest.update(listing.sources.encode("utf-8", "surrogateescape"))
+    digest.update(listing.pairs)
+    return digest.hexdigest()
 
 
 def feed_outputs(feeds_dir: Path) -> dict[str, list[int]]:
@@ -129,14 +127,26 @@ def refresh_outputs(feeds_dir: Path, outputs: dict[str, list[int]], written: lis
     return found
 
 
-def load_if_fresh(settings: Settings, key: str) -> BuildStamp | None:
-    """The last build's stamp if its inputs and outputs are exactly as they are now."""
+def recorded(settings: Settings) -> dict[str, Any] | None:
+    """The last complete build's stamp as written (read once per build: `load_if_fresh` and
+    `last_build` take it), or None."""
     path = stamp_path(settings)
     if path is None or not settings.database_path.exists():
         return None
     try:
-        stamp = BuildStamp(**json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def load_if_fresh(settings: Settings, key: str, record: dict[str, Any] | None) -> BuildStamp | None:
+    """The last build's stamp (`record`) if its inputs and outputs are exactly as they are now."""
+    if record is None:
+        return None
+    try:
+        stamp = BuildStamp(**record)
+    except TypeError:
         return None
     if stamp.key != key or not all(len(pair) == 2 for pair in stamp.skipped + stamp.failed):
         return None
@@ -164,7 +174,7 @@ class LastBuild:
     plan: object | None
 
 
-def save(settings: Settings, stamp: BuildStamp, files: list[SeedFile],
+def save(settings: Settings, stamp: BuildStamp, listing: SeedListing,
          plan: object | None = None) -> None:
     """Record a complete build: its stamp, and beside it what `last_build` gives back (`plan`:
     plain values the standard library's marshal can write)."""
@@ -173,20 +183,18 @@ def save(settings: Settings, stamp: BuildStamp, files: list[SeedFile],
     path = stamp_path(settings)
     if path is None:
         return
-    sources, pairs = _listing(files)
-    record = (_LAST_FORMAT, __version__, stamp.key, settings_key(settings), sources, pairs,
-              plan)
+    record = (_LAST_FORMAT, __version__, stamp.key, settings_key(settings), listing.sources,
+              listing.pairs, plan)
     write_atomic(_last_path(path), marshal.dumps(record), durable=False)
     write_atomic(path, json.dumps(stamp.__dict__, sort_keys=True).encode(), durable=False)
 
 
-def last_build(settings: Settings) -> LastBuild | None:
-    """The last complete build (see `LastBuild`), or None."""
+def last_build(settings: Settings, stamp: dict[str, Any] | None) -> LastBuild | None:
+    """The last complete build (see `LastBuild`; `stamp` as `recorded` read it), or None."""
     path = stamp_path(settings)
-    if path is None:
+    if path is None or stamp is None:
         return None
     try:
-        stamp = json.loads(path.read_bytes())
         key, outputs = stamp["key"], stamp["outputs"]
         record = marshal.loads(_last_path(path).read_bytes())
         form, version, made_for, settings_made, sources, pairs_bytes, plan = record

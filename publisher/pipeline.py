@@ -543,8 +543,10 @@ def build(
     check_seeds_folder(settings)
     scanned = scan_seed_files(settings.seeds_dir)
     files, unreadable = scanned
-    key = buildstamp.input_key(settings, files)
-    stamp = None if unreadable or not feeds else buildstamp.load_if_fresh(settings, key)
+    listing = buildstamp.SeedListing.of(files)
+    key = buildstamp.input_key(settings, listing)
+    recorded = buildstamp.recorded(settings)
+    stamp = None if unreadable or not feeds else buildstamp.load_if_fresh(settings, key, recorded)
     if stamp is not None:
         return BuildReport(
             SeedScan(files, unreadable, unchanged=len(files)),
@@ -556,7 +558,7 @@ def build(
     collect = gc.isenabled()
     gc.disable()  # a batch of acyclic records: collection passes are pure overhead
     try:
-        last = buildstamp.last_build(settings)
+        last = buildstamp.last_build(settings, recorded)
         buildstamp.forget(settings)
         seeds = scan(engine, settings, now, scanned, last.seeds if last else None)
         deadline = time.monotonic() + wait
@@ -571,7 +573,8 @@ def build(
                 time.sleep(max(delay, 0.05))
             now = clock() if clock else now + timedelta(seconds=max(delay, 0.05))
             scanned = scan_seed_files(settings.seeds_dir)
-            key = buildstamp.input_key(settings, scanned[0])
+            listing = buildstamp.SeedListing.of(scanned[0])
+            key = buildstamp.input_key(settings, listing)
             seeds = scan(engine, settings, now, scanned, last.seeds if last else None)
         with Workers(settings) as workers:  # one set for parsing and then the feeds
             report = ingest(engine, settings, now, progress, on_plan, seeds=seeds, prune=prune,
@@ -600,7 +603,7 @@ def build(
                 articles=report.unchanged + len(report.new) + len(report.updated),
                 notes=report.notes,
                 skipped=[[e.path, e.reason] for e in report.skipped],
-                failed=[[e.path, e.reason] for e in report.failed]), scanned[0],
+                failed=[[e.path, e.reason] for e in report.failed]), listing,
                 written.plan.record() if written.plan else None)
     finally:
         if collect:

@@ -1,5 +1,5 @@
 """A build after a complete one reads only the store records of the seeds that differ from
-what that build saw (`buildstamp.last_seeds`, `pipeline.scan(last=...)`). The proof that this
+what that build saw (`buildstamp.last_build`, `pipeline.scan(last=...)`). The proof that this
 changes nothing: two copies of one project go through the same edits (new, corrected, the same
 page twice, moved, removed, broken, the original of a duplicate removed, back again), one
 building as it does, the other with the record of the last build's seeds taken away before each

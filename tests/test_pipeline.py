@@ -147,14 +147,19 @@ def test_max_entries_caps_every_feed(project: Project) -> None:
         "A Migrant Caravan Breaks Through Police Blockade in Mexico. Let Them All In"]
 
 
-def test_many_seeds_go_through_the_worker_pools(project: Project) -> None:
-    """Enough seeds and feeds to use the process pools: the same records as one process."""
+def _many_parts(project: Project) -> None:
+    """Enough seeds (each with an author of its own) for the process pools, and 2 workers."""
     original = (project.seeds / CARAVAN).read_text()
     for n in range(pipeline.PARALLEL_THRESHOLD + 20):
         text = original.replace("Let Them All In\n", f"Let Them All In, part {n}\n", 1)
         text = text.replace("\nLeft Voice\n\nOctober 26, 2021", f"\nWriter {n}\n\nOctober 26, 2021", 1)
         (project.seeds / f"part_{n:04d}.txt").write_text(text)
     project.write_config("\n[feeds]\nworkers = 2\n")
+
+
+def test_many_seeds_go_through_the_worker_pools(project: Project) -> None:
+    """Enough seeds and feeds to use the process pools: the same records as one process."""
+    _many_parts(project)
     settings, engine = _open(project)
     report = pipeline.ingest(engine, settings, T0)
     assert (len(report.new), report.failed) == (pipeline.PARALLEL_THRESHOLD + 22, [])
@@ -176,12 +181,7 @@ def test_a_build_parses_and_writes_feeds_with_one_set_of_worker_processes(
     write the feeds, and are gone when the build returns."""
     import concurrent.futures
 
-    original = (project.seeds / CARAVAN).read_text()
-    for n in range(pipeline.PARALLEL_THRESHOLD + 20):
-        text = original.replace("Let Them All In\n", f"Let Them All In, part {n}\n", 1)
-        text = text.replace("\nLeft Voice\n\nOctober 26, 2021", f"\nWriter {n}\n\nOctober 26, 2021", 1)
-        (project.seeds / f"part_{n:04d}.txt").write_text(text)
-    project.write_config("\n[feeds]\nworkers = 2\n")
+    _many_parts(project)
     settings, engine = _open(project)
     pools: list[concurrent.futures.ProcessPoolExecutor] = []
 
