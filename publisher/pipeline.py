@@ -26,7 +26,7 @@ from .config import Settings
 from .errors import ConfigError, NotAnArticle, SeedError
 from .fsutil import make_folder, write_atomic
 from .model import DATE_FIRST_SEEN, Article, FeedSpec, SeedContent, Site, short_id, tag_uri
-from .seedfiles import SeedFile, scan_seed_files
+from .seedfiles import SeedFile, SeedFiles, scan_seed_files
 from .store import articles as article_store
 from .store import open_database
 from .store import runs as run_store
@@ -68,7 +68,7 @@ class SeedScan:
     unchanged by our own scans that long (an mtime in the future, e.g. a skewed clock).
     """
 
-    files: list[SeedFile]
+    files: Sequence[SeedFile]  # `SeedFiles` as scanned
     unreadable: list[SeedError]
     todo: list[SeedFile] = field(default_factory=list)  # new or changed, settled: to parse
     new: list[str] = field(default_factory=list)  # sources, of `todo`
@@ -166,7 +166,7 @@ def check_seeds_folder(settings: Settings) -> None:
 
 def scan(
     engine: Database, settings: Settings, now: datetime,
-    scanned: tuple[list[SeedFile], list[SeedError]] | None = None,
+    scanned: tuple[SeedFiles, list[SeedError]] | None = None,
     last: dict[str, tuple[int, int]] | None = None,
 ) -> SeedScan:
     """Scan the seeds folder (unless `scanned` is given) and sort every seed by the change rule;
@@ -348,7 +348,7 @@ class _SeedPaths:
     """source -> path of the scanned seeds (sorted by source, as `scan_seed_files` gives
     them), by bisection: for a pass that looks up a few, not worth a dict of every seed."""
 
-    def __init__(self, files: list[SeedFile]) -> None:
+    def __init__(self, files: Sequence[SeedFile]) -> None:
         self._files = files
 
     def file(self, source: str) -> SeedFile | None:
