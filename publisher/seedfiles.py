@@ -7,8 +7,8 @@ import stat
 import threading
 from array import array
 from collections.abc import Iterator, Sequence
-from itertools import repeat
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import itemgetter, ne
 from pathlib import Path, PurePath
 from typing import NamedTuple, overload
 
@@ -54,13 +54,40 @@ class SeedFiles(Sequence[SeedFile]):
     more than the stats. The folders list their names in the same order for as long as none
     is added or removed there, so the columns hash the same from one scan to the next."""
 
-    __slots__ = ("_root", "_sources", "_pairs", "_sorted")
+    __slots__ = ("_root", "_sources", "_pairs", "_sorted", "_index")
 
     def __init__(self, root: str, sources: list[str], pairs: array[int]) -> None:
         self._root = root
         self._sources = sources  # as listed
         self._pairs = pairs  # size, mtime_ns of each of them
         self._sorted: list[SeedFile] | None = None
+        self._index: dict[str, int] | None = None
+
+    def sources(self) -> list[str]:
+        """Every source, in the order listed (not to be changed)."""
+        return self._sources
+
+    def find(self, source: str) -> SeedFile | None:
+        """The seed `source` names, if scanned."""
+        if self._index is None:
+            self._index = dict(zip(self._sources, range(len(self._sources))))
+        at = self._index.get(source)
+        return None if at is None else self._file(at)
+
+    def changed_since(self, seen: dict[str, tuple[int, int]]) -> list[SeedFile]:
+        """The seeds whose (size, mtime_ns) is not what `seen` holds for their source (the new
+        ones included), sorted by source: C-level loops over the columns, a record only for
+        each of those."""
+        pairs = self._pairs
+        differ = compress(range(len(self._sources)),
+                          map(ne, map(seen.get, self._sources), zip(pairs[::2], pairs[1::2])))
+        return sorted(map(self._file, differ), key=_source)
+
+    def _file(self, at: int) -> SeedFile:
+        source = self._sources[at]
+        local = source if os.sep == "/" else source.replace("/", os.sep)
+        return _new(SeedFile, (source, f"{self._root}{os.sep}{local}", self._pairs[2 * at],
+                               self._pairs[2 * at + 1]))
 
     def sources_text(self) -> str:
         """Every source, NUL-separated, in the order listed."""
@@ -72,10 +99,12 @@ class SeedFiles(Sequence[SeedFile]):
 
     def _files(self) -> list[SeedFile]:
         if self._sorted is None:
+            if os.sep != "/":
+                self._sorted = sorted(map(self._file, range(len(self._sources))), key=_source)
+                return self._sorted
             top = f"{self._root}{os.sep}"
             pairs = self._pairs
-            local = (lambda s: s) if os.sep == "/" else (lambda s: s.replace("/", os.sep))
-            files = [_new(SeedFile, (source, top + local(source), size, mtime_ns))
+            files = [_new(SeedFile, (source, top + source, size, mtime_ns))
                      for source, size, mtime_ns in zip(self._sources, pairs[::2], pairs[1::2])]
             files.sort(key=_source)  # a stable order whatever order the folder gives
             self._sorted = files
