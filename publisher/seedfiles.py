@@ -165,8 +165,10 @@ def scan_seed_files(seeds_dir: Path) -> tuple[SeedFiles, list[SeedError]]:
                 errors.append(SeedError(folder, f"cannot read: {exc.strerror}"))
                 continue
             seeds = _seed_names(names)
-            # The other names may be folders (a stat each: there are few of them).
-            for name in set(names).difference(seeds) if len(seeds) != len(names) else ():
+            # The other names may be folders (a stat each: there are few of them), taken in
+            # the order listed: a set's order changes with every process's string hashes.
+            chosen = set(seeds) if len(seeds) != len(names) else None
+            for name in [n for n in names if n not in chosen] if chosen is not None else ():
                 if name.startswith("."):
                     continue
                 try:

@@ -111,3 +111,22 @@ def test_the_listing_of_an_unchanged_folder_is_the_same_every_scan(tmp_path: Pat
     (seeds / "new.txt").write_text("new", encoding="utf-8")
     grown, _ = scan_seed_files(seeds)
     assert [f.source for f in grown] == sorted([f.source for f in first] + ["new.txt"])
+
+
+def test_the_listing_of_a_tree_of_folders_is_the_same_in_every_process(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    seeds = tmp_path / "seeds"
+    for year in range(2015, 2027):
+        (seeds / str(year)).mkdir(parents=True)
+        for n in range(3):
+            (seeds / str(year) / f"{n}.txt").write_text(f"{year}-{n}", encoding="utf-8")
+    (seeds / "top.txt").write_text("top", encoding="utf-8")
+    show = ("import sys; from pathlib import Path; from publisher.seedfiles import scan_seed_files; "
+            "files, _ = scan_seed_files(Path(sys.argv[1])); print(repr(files.sources_text()))")
+    listings = {subprocess.run([sys.executable, "-c", show, str(seeds)], capture_output=True, text=True,
+                               check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+                for seed in range(6)}
+    assert len(listings) == 1  # the build stamp's key hashes this listing
+    assert listings.pop().count("\\x00") == 12 * 3
