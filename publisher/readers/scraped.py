@@ -228,7 +228,7 @@ def _shares(lines: list[str]) -> list[int]:
     return [
         i
         for i in compress(range(len(lines)), map(str.endswith, lines, repeat("Share")))
-        if _SHARE.fullmatch(lines[i]) is not None
+        if _is_share(lines[i])
     ]
 
 
@@ -264,11 +264,13 @@ def _is_byline(line: str) -> bool:
     return not ends_sentence(line) and line.count(" ") < 12
 
 
+@lru_cache(maxsize=256)  # a site prints the same few share bars on every page
 def _is_share(line: str) -> bool:
     """The share bar printed above and below the body: `Facebook Twitter Share`."""
     return line.endswith("Share") and _SHARE.fullmatch(line) is not None
 
 
+@lru_cache(maxsize=1024)  # the navigation line and the author box's lines repeat
 def _is_social_line(line: str) -> bool:
     """`Facebook Instagram Twitter YouTube`, `Twitter Instagram`: only social network names."""
     words = line.lower().split()
