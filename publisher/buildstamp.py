@@ -14,17 +14,13 @@ import marshal
 import os
 from array import array
 from dataclasses import dataclass, field
-from itertools import chain
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import __version__
 from .config import Settings
-from .seedfiles import SeedFile
+from .seedfiles import SeedFiles
 
-_source = itemgetter(0)
-_size_mtime = itemgetter(2, 3)
 
 
 @dataclass
@@ -45,16 +41,15 @@ def stamp_path(settings: Settings) -> Path | None:
 
 
 class SeedListing(NamedTuple):
-    """Every seed's source joined by NULs, and every (size, mtime) as 64-bit integers (C
-    loops, no formatting): what the key hashes and `last_build` gives back."""
+    """Every seed's source joined by NULs, and every (size, mtime) as 64-bit integers, in the
+    order the scan listed them: what the key hashes and `last_build` gives back."""
 
     sources: str
     pairs: bytes
 
     @classmethod
-    def of(cls, files: list[SeedFile]) -> SeedListing:
-        return cls("\0".join(map(_source, files)),
-                   array("q", chain.from_iterable(map(_size_mtime, files))).tobytes())
+    def of(cls, files: SeedFiles) -> SeedListing:
+        return cls(files.sources_text(), files.pairs_bytes())
 
 
 def input_key(settings: Settings, listing: SeedListing) -> str:

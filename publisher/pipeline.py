@@ -8,13 +8,11 @@ import os
 import shutil
 import threading
 import time
-from bisect import bisect_left
 from collections import Counter
 from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from itertools import islice
-from operator import itemgetter
 from pathlib import Path
 from typing import (TYPE_CHECKING, Callable, Generic, Iterable, Iterator, NamedTuple, Sequence,
                     TypeVar)
@@ -26,7 +24,7 @@ from .config import Settings
 from .errors import ConfigError, NotAnArticle, SeedError
 from .fsutil import make_folder, write_atomic
 from .model import DATE_FIRST_SEEN, Article, FeedSpec, SeedContent, Site, short_id, tag_uri
-from .seedfiles import SeedFile, scan_seed_files
+from .seedfiles import SeedFile, SeedFiles, scan_seed_files
 from .store import articles as article_store
 from .store import open_database
 from .store import runs as run_store
@@ -68,7 +66,7 @@ class SeedScan:
     unchanged by our own scans that long (an mtime in the future, e.g. a skewed clock).
     """
 
-    files: list[SeedFile]
+    files: SeedFiles
     unreadable: list[SeedError]
     todo: list[SeedFile] = field(default_factory=list)  # new or changed, settled: to parse
     new: list[str] = field(default_factory=list)  # sources, of `todo`
@@ -166,7 +164,7 @@ def check_seeds_folder(settings: Settings) -> None:
 
 def scan(
     engine: Database, settings: Settings, now: datetime,
-    scanned: tuple[list[SeedFile], list[SeedError]] | None = None,
+    scanned: tuple[SeedFiles, list[SeedError]] | None = None,
     last: dict[str, tuple[int, int]] | None = None,
 ) -> SeedScan:
     """Scan the seeds folder (unless `scanned` is given) and sort every seed by the change rule;
@@ -183,11 +181,10 @@ def scan(
     concern: list[str] | None = None
     present: set[str] | _SeedPaths | None = None
     if last is not None:  # only the seeds that differ from what the last complete build saw
-        seen = last.get  # (a seed file is a tuple: source, path, size, mtime_ns)
-        look_at = [f for f in files if seen(f[0]) != f[2:]]
+        look_at = files.changed_since(last)
         missing: list[str] = []
         if len(files) != len(last) or look_at:
-            present = set(map(_source_of, files))
+            present = set(files.sources())
             missing = sorted(last.keys() - present)
         concern = [f.source for f in look_at] + missing
         if len(concern) > PARTIAL_SCAN_LIMIT:
@@ -226,7 +223,7 @@ def scan(
             ready = min(modified, seen_at) + settle
             result.settle_at = ready if result.settle_at is None else min(result.settle_at, ready)
     if present is None:  # (the identities of every seed gone are at hand)
-        present = _SeedPaths(files) if result.partial else {f.source for f in files}
+        present = _SeedPaths(files) if result.partial else set(files.sources())
     result.gone = sorted(s for s, i in identities.items() if not i.deleted and s not in present)
     if still or watched:
         with engine.begin() as conn:
@@ -345,17 +342,13 @@ def ingest(
 
 
 class _SeedPaths:
-    """source -> path of the scanned seeds (sorted by source, as `scan_seed_files` gives
-    them), by bisection: for a pass that looks up a few, not worth a dict of every seed."""
+    """source -> path of the scanned seeds, for a pass that looks up a few."""
 
-    def __init__(self, files: list[SeedFile]) -> None:
+    def __init__(self, files: SeedFiles) -> None:
         self._files = files
 
     def file(self, source: str) -> SeedFile | None:
-        at = bisect_left(self._files, source, key=_source_of)
-        if at < len(self._files) and self._files[at].source == source:
-            return self._files[at]
-        return None
+        return self._files.find(source)
 
     def get(self, source: str, default: str | None = None) -> str | None:
         found = self.file(source)
@@ -363,9 +356,6 @@ class _SeedPaths:
 
     def __contains__(self, source: object) -> bool:
         return isinstance(source, str) and self.file(source) is not None
-
-
-_source_of = itemgetter(0)  # SeedFile.source, without the named tuple's attribute lookup
 
 
 class _Lookup(Generic[V]):

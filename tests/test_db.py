@@ -412,3 +412,26 @@ class socket_closed_port:
 
     def __exit__(self, *exc: object) -> None:
         self.sock.close()
+
+
+def test_a_new_sqlite_store_has_16k_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    import sqlite3
+
+    new = open_database(tmp_path / "new" / "publisher.db")
+    with new.begin() as conn:
+        assert conn.scalars("PRAGMA page_size") == [16384]
+        assert conn.scalars("PRAGMA journal_mode") == ["wal"]
+    new.dispose()
+    old_path = tmp_path / "old.db"
+    raw = sqlite3.connect(old_path)  # a store made before: 4 kB pages, not yet in WAL mode
+    raw.execute("PRAGMA page_size=4096")
+    raw.execute("CREATE TABLE kept (n INTEGER)")
+    raw.execute("INSERT INTO kept VALUES (7)")
+    raw.commit()
+    raw.close()
+    old = open_database(old_path)
+    with old.begin() as conn:
+        assert conn.scalars("PRAGMA page_size") == [4096]
+        assert conn.scalars("SELECT n FROM kept") == [7]
+        assert "articles" in conn.scalars("SELECT name FROM sqlite_master WHERE type = 'table'")
+    old.dispose()

@@ -72,3 +72,61 @@ def test_no_fork_while_other_threads_run(tmp_path: Path, monkeypatch: pytest.Mon
         stop.set()
         other.join()
     assert len(files) == 58 and len(errors) == 1
+
+
+def test_folders_are_told_from_files_by_their_stat(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    (seeds / "2024.md" / "inner").mkdir(parents=True)  # a folder named like a seed
+    (seeds / "2024.md" / "inner" / "a.txt").write_text("a", encoding="utf-8")
+    (seeds / ".git").mkdir()
+    (seeds / ".git" / "hidden.txt").write_text("not a seed", encoding="utf-8")
+    (seeds / "plain").mkdir()
+    (seeds / "plain" / "B.TXT").write_text("bb", encoding="utf-8")
+    (seeds / "top.txt").write_text("top", encoding="utf-8")
+    (seeds / "linked.md").symlink_to(seeds / "plain")  # a link to a folder: not followed
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "far.txt").write_text("far", encoding="utf-8")
+    (seeds / "outside").symlink_to(tmp_path / "elsewhere")
+    files, errors = scan_seed_files(seeds)
+    assert [(f.source, f.path, f.size) for f in files] == [
+        ("2024.md/inner/a.txt", str(seeds / "2024.md" / "inner" / "a.txt"), 1),
+        ("plain/B.TXT", str(seeds / "plain" / "B.TXT"), 2),
+        ("top.txt", str(seeds / "top.txt"), 3),
+    ]
+    assert errors == []
+    assert files[-1] == files[2] and len(files) == 3 and files[:2] == list(files)[:2]
+
+
+def test_the_listing_of_an_unchanged_folder_is_the_same_every_scan(tmp_path: Path) -> None:
+    seeds = _folder(tmp_path)
+    first, _ = scan_seed_files(seeds)
+    again, _ = scan_seed_files(seeds)
+    assert (first.sources_text(), first.pairs_bytes()) == (again.sources_text(), again.pairs_bytes())
+    assert first == again and first.sources_text().count("\0") == len(first) - 1
+    (seeds / "050.txt").write_text("changed!", encoding="utf-8")
+    changed, _ = scan_seed_files(seeds)
+    assert changed.sources_text() == first.sources_text()
+    assert changed.pairs_bytes() != first.pairs_bytes()
+    assert next(f for f in changed if f.source == "050.txt").size == 8
+    (seeds / "new.txt").write_text("new", encoding="utf-8")
+    grown, _ = scan_seed_files(seeds)
+    assert [f.source for f in grown] == sorted([f.source for f in first] + ["new.txt"])
+
+
+def test_the_listing_of_a_tree_of_folders_is_the_same_in_every_process(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    seeds = tmp_path / "seeds"
+    for year in range(2015, 2027):
+        (seeds / str(year)).mkdir(parents=True)
+        for n in range(3):
+            (seeds / str(year) / f"{n}.txt").write_text(f"{year}-{n}", encoding="utf-8")
+    (seeds / "top.txt").write_text("top", encoding="utf-8")
+    show = ("import sys; from pathlib import Path; from publisher.seedfiles import scan_seed_files; "
+            "files, _ = scan_seed_files(Path(sys.argv[1])); print(repr(files.sources_text()))")
+    listings = {subprocess.run([sys.executable, "-c", show, str(seeds)], capture_output=True, text=True,
+                               check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+                for seed in range(6)}
+    assert len(listings) == 1  # the build stamp's key hashes this listing
+    assert listings.pop().count("\\x00") == 12 * 3

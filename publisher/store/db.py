@@ -70,6 +70,10 @@ BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's lock (databa
 # articles' six indexes at 100,000 articles. With SQLite's default (2 MB) an ingest of 100,000
 # seeds read most index pages back from the file for every transaction.
 BULK_CACHE_KIB = 65536
+# The page size of a new store (an existing one keeps its own): an article row is ~9 kB, so
+# with SQLite's default 4 kB pages each row spilled onto overflow pages; with 16 kB pages
+# inserting 30,000 articles cost 30% less CPU (1.7 -> 1.2 s) and reading them a little less.
+PAGE_SIZE = 16384
 
 _READ_VERBS = ("SELECT", "PRAGMA", "EXPLAIN", "VALUES")
 _writes: dict[str, bool] = {}  # statement text -> writes? (a cache: statements are constants)
@@ -475,6 +479,7 @@ def _connect(path: str, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connectio
     try:
         # first: the WAL switch may wait for a lock
         raw.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        raw.execute(f"PRAGMA page_size={PAGE_SIZE}")  # before the file is made: WAL makes it
         _switch_to_wal(raw, busy_timeout)
         raw.execute("PRAGMA synchronous=NORMAL")
         raw.execute("PRAGMA foreign_keys=ON")
