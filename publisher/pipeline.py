@@ -995,10 +995,9 @@ def _parse_one(job: tuple[str, Path, Site, int]) -> article_store.ContentRow | S
     from . import readers
 
     name, seeds_dir, site, max_bytes = job
-    path = Path(name)
-    try:
-        return article_store.ContentRow.of(readers.read_seed(path, seeds_dir, site, max_bytes))
+    try:  # the name as it is: read_seed makes a Path of it only if it must
+        return article_store.ContentRow.of(readers.read_seed(name, seeds_dir, site, max_bytes))
     except SeedError as exc:
         return exc
     except Exception as exc:  # a reader bug must not stop the other seeds
-        return SeedError(str(path), f"cannot parse: {type(exc).__name__}: {exc}")
+        return SeedError(str(Path(name)), f"cannot parse: {type(exc).__name__}: {exc}")

@@ -177,3 +177,39 @@ def test_seed_source() -> None:
         seed_source(Path("/a/seeds/../other/x.txt"), Path("/a/seeds"))
     with pytest.raises(SeedError, match="not inside the seeds folder"):
         seed_source(Path("/a/seeds"), Path("/a/seeds"))
+
+
+def _outcome(path: Any, seeds_dir: Path) -> tuple[str, object]:
+    try:
+        return "content", read_seed(path, seeds_dir, SITE)
+    except SeedError as exc:
+        return type(exc).__name__, (str(exc), exc.path, exc.reason, exc.hint)
+
+
+def test_a_name_as_str_reads_as_its_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build's workers pass seed names as str: read_seed skips making a Path of a plain
+    `seeds_dir/source` name, and must give exactly what the Path gives, for every spelling."""
+    seeds = tmp_path / "seeds"
+    (seeds / "2024").mkdir(parents=True)
+    shutil.copy(GOOD, seeds / "good.txt")
+    shutil.copy(GOOD, seeds / "2024" / "deep.TXT")
+    shutil.copy(SEEDS / "no_share_bar.txt", seeds / "bad.txt")
+    shutil.copy(GOOD, seeds / ".txt")  # no suffix: a file named ".txt"
+    shutil.copy(GOOD, seeds / "dot.txt.")
+    (seeds / "empty.md").write_bytes(b"")
+    (seeds / "folder.txt").mkdir()
+    (seeds / "linked").symlink_to(seeds / "2024")
+    (seeds / "up.txt").symlink_to(GOOD)
+    sources = ["good.txt", "2024/deep.TXT", "bad.txt", ".txt", "dot.txt.", "empty.md",
+               "folder.txt", "linked/deep.TXT", "up.txt", "missing.txt", "notes.rst", "2024"]
+    monkeypatch.chdir(tmp_path)
+    for folder in (seeds, Path("seeds"), Path("."), Path(str(seeds) + "/")):
+        top = str(folder)
+        for source in sources:
+            names = [f"{top}/{source}", f"{top}//{source}", f"{top}/./{source}",
+                     f"{top}/../seeds/{source}", f"./{top}/{source}", f"{top}/{source}/"]
+            for name in names:
+                assert _outcome(name, folder) == _outcome(Path(name), folder), (folder, name)
+    assert _outcome(f"{seeds}/good.txt", seeds)[1].source == "good.txt"  # type: ignore[union-attr]
+    assert _outcome(f"{seeds}/linked/deep.TXT", seeds)[1].source == "linked/deep.TXT"  # type: ignore[union-attr]
+    assert _outcome(f"{seeds}/bad.txt", seeds)[1][0].startswith(f"{seeds}/bad.txt: ")  # type: ignore[index]

@@ -45,15 +45,24 @@ def seed_source(path: Path, seeds_dir: Path) -> str:
 
 
 def read_seed(
-    path: Path, seeds_dir: Path, site: Site, max_bytes: int = 5_000_000
+    path: Path | str, seeds_dir: Path, site: Site, max_bytes: int = 5_000_000
 ) -> SeedContent:
-    """Read, check and parse one seed; SeedError (one line, with the reason) if it cannot."""
-    path = path if isinstance(path, Path) else Path(path)
-    source = seed_source(path, seeds_dir)
-    parser = _PARSERS.get(path.suffix.lower())
+    """Read, check and parse one seed; SeedError (one line, with the reason) if it cannot.
+
+    `path` may be a str (as the build's workers get it): when it is plainly `seeds_dir/source`
+    no Path is made of it (`_plain_source`), which is a good share of reading a small seed.
+    """
+    source = _plain_source(path, seeds_dir) if type(path) is str else None
+    if source is None:  # a Path, or a name that is not plainly `seeds_dir/source`
+        path = path if isinstance(path, Path) else Path(path)
+        source = seed_source(path, seeds_dir)
+        suffix = path.suffix
+    else:
+        suffix = _suffix(source.rpartition("/")[2])
+    parser = _PARSERS.get(suffix.lower())
     if parser is None:
         raise _error(path, f"not a seed file (expected {' or '.join(SEED_SUFFIXES)})")
-    if type(path) is _PLAIN_PATH:
+    if type(path) is str or type(path) is _PLAIN_PATH:
         data = _read_bytes_fd(path, seeds_dir, source, max_bytes)
     else:  # a Path subclass may define its own stat() and open(): honour them
         data = _read_bytes(path, seeds_dir, max_bytes)
@@ -65,13 +74,39 @@ def read_seed(
 
 
 _PLAIN_PATH = type(Path())
+
+
+def _plain_source(name: str, seeds_dir: Path) -> str | None:
+    """`seed_source(Path(name), seeds_dir)` if `name` is `seeds_dir/source` written as
+    `str(Path(name))` writes it (no empty, `.` or `..` part, no final slash: messages that
+    name `name` then read as they would with a Path), else None: ask `seed_source`."""
+    if type(seeds_dir) is not _PLAIN_PATH:
+        return None
+    folder = os.fspath(seeds_dir)
+    if folder == os.curdir:
+        return None
+    prefix = folder if folder.endswith(os.sep) else folder + os.sep
+    if not name.startswith(prefix):
+        return None
+    source = name[len(prefix) :]
+    if not source or source[0] == "/" or source[-1] == "/" or "//" in source:
+        return None
+    if "/." in "/" + source and not {".", ".."}.isdisjoint(source.split("/")):
+        return None
+    return source
+
+
+def _suffix(name: str) -> str:
+    """`PurePath(name).suffix` of a file name."""
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
 # O_NONBLOCK: opening a FIFO must not hang (fstat then refuses it); O_NOFOLLOW: a symlink as
 # the last part fails to open (ELOOP), and takes the checked route instead.
 _O_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-def _read_bytes_fd(path: Path, seeds_dir: Path, source: str, max_bytes: int) -> bytes:
+def _read_bytes_fd(path: Path | str, seeds_dir: Path, source: str, max_bytes: int) -> bytes:
     """`_read_bytes` in the fewest system calls: open, fstat, read, fstat, close.
 
     The file is inside the seeds folder when no part of its path below `seeds_dir` is a
@@ -85,7 +120,7 @@ def _read_bytes_fd(path: Path, seeds_dir: Path, source: str, max_bytes: int) -> 
     except OSError as exc:
         raise _error(path, f"cannot read: {exc.strerror or exc}") from None
     if fd is None:
-        return _read_bytes(path, seeds_dir, max_bytes)
+        return _read_bytes(path if isinstance(path, Path) else Path(path), seeds_dir, max_bytes)
     try:
         try:
             before = os.fstat(fd)
@@ -153,7 +188,7 @@ def _check_unchanged(
         raise _error(path, "still being written (size or time changed while reading)")
 
 
-def _decode(path: Path, data: bytes) -> str:
+def _decode(path: Path | str, data: bytes) -> str:
     """UTF-8 text of a seed; binary and non-UTF-8 files are refused, blank files too."""
     if b"\x00" in data:
         raise _error(path, "binary file (contains NUL bytes)")
@@ -168,7 +203,7 @@ def _decode(path: Path, data: bytes) -> str:
     return text
 
 
-def _error(path: Path, reason: str) -> SeedError:
+def _error(path: Path | str, reason: str) -> SeedError:
     return SeedError(_one_line(str(path)), reason)
 
 

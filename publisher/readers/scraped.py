@@ -31,6 +31,7 @@ from ..errors import NotAnArticle, SeedError
 from ..model import SeedContent, Site, Teaser
 from .record import make_content
 from .text import (
+    MAX_DATE_LINE,
     clean_summary,
     detect_language,
     ends_sentence,
@@ -145,7 +146,9 @@ def parse_scraped(text: str, source: str, site: Site, *, utf8: bytes | None = No
         credit=credit,
         caption=caption,
         translation_note=note,
-        body_html=render_body(body_lines, glued),
+        body_html=render_body(
+            body_lines, glued, to_escape=b"&" in utf8 or b"<" in utf8 or b">" in utf8
+        ),
         related=parse_teasers(lines, attached, dates, category_at),
         language=detect_language(" ".join((title, dek, *body_lines[:6])), site.language),
     )
@@ -210,9 +213,13 @@ def _lines(text: str) -> tuple[list[str], list[bool]]:
 def _dates(lines: list[str]) -> list[date | None]:
     """For each line its date if it is a date line (`parse_date`), else None."""
     dates: list[date | None] = [None] * len(lines)
-    # parse_date wants a final digit: look only at those lines (a C-level scan).
+    # parse_date wants a final digit: look only at those lines (a C-level scan), and of those
+    # only at the short ones starting with a letter, so that no other line (`Section 3 of
+    # the story 12`) fills parse_date's cache and pushes the date lines out of it.
     for i in compress(range(len(lines)), map(str.isdigit, map(itemgetter(-1), lines))):
-        dates[i] = parse_date(lines[i])
+        line = lines[i]
+        if len(line) <= MAX_DATE_LINE and line[0].isalpha():
+            dates[i] = parse_date(line)
     return dates
 
 
@@ -221,7 +228,7 @@ def _shares(lines: list[str]) -> list[int]:
     return [
         i
         for i in compress(range(len(lines)), map(str.endswith, lines, repeat("Share")))
-        if _is_share(lines[i])
+        if _SHARE.fullmatch(lines[i]) is not None
     ]
 
 
@@ -265,7 +272,7 @@ def _is_share(line: str) -> bool:
 def _is_social_line(line: str) -> bool:
     """`Facebook Instagram Twitter YouTube`, `Twitter Instagram`: only social network names."""
     words = line.lower().split()
-    return len(words) <= 12 and all(w in _SOCIAL for w in words)
+    return len(words) <= 12 and _SOCIAL.issuperset(words)
 
 
 def _is_credit(line: str, attached: bool) -> bool:
@@ -462,16 +469,25 @@ _OPEN = {_P: "<p>", _HEADING: "<h2>", _NAME: "<p>", _CREDIT_LINE: '<p class="cre
 _CLOSE = {_P: "</p>", _HEADING: "</h2>", _NAME: "</p>", _CREDIT_LINE: "</p>", _LINK: "</p>"}
 
 
-def render_body(body: list[str], glued: list[bool] | None = None) -> str:
+def render_body(
+    body: list[str], glued: list[bool] | None = None, *, to_escape: bool = True
+) -> str:
     """The body as HTML, escaped: one `<p>` per paragraph (glued lines are one paragraph),
-    `<h2>` sub-headings, `<p class="credit">` credits, `<hr>` for separator lines."""
+    `<h2>` sub-headings, `<p class="credit">` credits, `<hr>` for separator lines.
+
+    `to_escape` False: the caller knows that no line holds `&`, `<` or `>` (`parse_scraped`
+    looks for them in the page's bytes, three C-level byte scans, much cheaper than
+    escaping a text that has a character beyond Latin-1)."""
     if not body:
         return ""
     # One escape pass over all lines (escaping adds no newline); runs of plain paragraphs
     # are joined in one C call each.
-    joined = "\n".join(body)
-    escaped = escape(joined)
-    lines = body if escaped is joined else escaped.split("\n")
+    lines = body
+    if to_escape:
+        joined = "\n".join(body)
+        escaped = escape(joined)
+        if escaped is not joined:
+            lines = escaped.split("\n")
     if glued is not None and any(glued):
         return _render_units(body, lines, glued)
     kinds = _kinds(body)

@@ -7,7 +7,8 @@ import re
 from collections import Counter
 from datetime import date
 from functools import lru_cache
-from itertools import compress, product, repeat
+from itertools import chain, compress, islice, product
+from operator import eq
 
 # Characters XML 1.0 forbids (feedgen/lxml refuse them): C0 controls except TAB/LF/CR, DEL,
 # the non-characters U+FFFE/U+FFFF and (lone) surrogates, which a str can only hold if it
@@ -39,6 +40,7 @@ MONTHS = {
 }
 # `October 26, 2021`, `Oct. 26, 2021`, `Sept 3 2020`: a whole line, nothing else.
 _DATE = re.compile(r"([A-Za-z]{3,9})\.? (\d{1,2}),? (\d{4})")
+MAX_DATE_LINE = 20  # characters: no longer line is a date
 
 # Sentence-final punctuation, looked for after stripping closing quotes and brackets.
 _CLOSERS = "\"'”’»)]"
@@ -94,10 +96,11 @@ def _has_illegal(text: str) -> bool:
     )
 
 
-@lru_cache(maxsize=4096)  # date lines repeat across a site's seeds (teasers): ~10x faster
+@lru_cache(maxsize=8192)  # date lines repeat across a site's seeds (teasers): ~10x faster;
+# 8192: the days of 20 years of articles
 def parse_date(line: str) -> date | None:
     """The date of a line that is only an English date (`October 26, 2021`), else None."""
-    if len(line) > 20 or not line[-1:].isdigit() or not line[:1].isalpha():
+    if len(line) > MAX_DATE_LINE or not line[-1:].isdigit() or not line[:1].isalpha():
         return None
     m = _DATE.fullmatch(line)
     if m is None:
@@ -192,23 +195,21 @@ def detect_language(text: str, site_language: str, sample: int = 1500) -> str:
     the stopwords found skips every second word of a run, as `str.count` does.
     """
     words = text[:sample].split()
-    at = list(compress(range(len(words)), map(_STOPWORD_OF.__contains__, words)))  # one pass
-    found = list(map(_STOPWORD_OF.__getitem__, map(words.__getitem__, at)))
-    # (position + 1, word) of one found stopword == (position, word) of another: a run
-    pairs = set(zip(at, found))
-    if not any(map(pairs.__contains__, zip(map((1).__add__, at), found))):
-        votes = Counter(found)
-        counts = {lang: sum(map(votes.get, ws, repeat(0))) for lang, ws in _STOPWORDS.items()}
+    found = list(filter(None, map(_STOPWORD_OF.get, words)))  # one C-level pass
+    # A run needs the same stopword twice in a row among those found (and then next to each
+    # other in the text): most samples have none, and need no positions.
+    if not any(map(eq, found, islice(found, 1, None))):
+        votes = Counter(chain.from_iterable(map(_LANGUAGES_OF.__getitem__, found)))
     else:
-        counts = dict.fromkeys(_STOPWORDS, 0)
+        at = list(compress(range(len(words)), map(_STOPWORD_OF.__contains__, words)))
+        votes = Counter()
         previous, previous_word, counted = -2, "", False
         for i, word in zip(at, found):
             counted = not (counted and previous == i - 1 and previous_word == word)
             if counted:
-                for lang in _LANGUAGES_OF[word]:
-                    counts[lang] += 1
+                votes.update(_LANGUAGES_OF[word])
             previous, previous_word = i, word
-    best = max(counts, key=counts.__getitem__)
-    if counts[best] < 5 or best == site_language.split("-")[0].lower():
+    best = max(_STOPWORDS, key=votes.__getitem__)  # the first of equals, as the table orders
+    if votes[best] < 5 or best == site_language.split("-")[0].lower():
         return ""
     return best
