@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from functools import wraps
 from importlib import resources
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
@@ -315,10 +315,15 @@ def _xml_bytes(text: str) -> bytes:
     """`text` in UTF-8, or ValueError if it holds a character XML cannot carry: one C-level
     pass over the bytes (a regular expression over every body cost more than the writing)."""
     raw = text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for lone surrogates
-    if (len(raw.translate(None, _NOT_XML_BYTES)) != len(raw)
-            or b"\xef\xbf\xbe" in raw or b"\xef\xbf\xbf" in raw):  # U+FFFE, U+FFFF
+    if len(raw.translate(None, _NOT_XML_BYTES)) != len(raw) or _has_nonchar(text):
         raise ValueError("All strings must be XML compatible")
     return raw
+
+
+def _has_nonchar(text: str) -> bool:
+    """U+FFFE or U+FFFF in `text`: looked for in the text, where an ASCII or Latin-1 one
+    answers at once (their `in` needs no scan), not in its UTF-8 bytes."""
+    return not text.isascii() and ("\ufffe" in text or "\uffff" in text)
 
 
 def _text(value: str) -> str:
@@ -413,12 +418,13 @@ def _rss_item(article: Article, site: Site, body: str | None = None) -> str:
 
 
 def _with_entries(head: bytes, close: bytes, entries: list[bytes]) -> bytes:
-    """The feed-level document `head`, which ends in `close`, with the entries before it."""
+    """The feed-level document `head`, which ends in `close`, with the entries before it
+    (joined once: the entries are most of the document)."""
     if not entries:
         return head
     if not head.endswith(close):
         raise AssertionError(f"feedgen document does not end in {close!r}")
-    return head[:-len(close)] + b"".join(entries) + close
+    return b"".join([head[:-len(close)], *entries, close])
 
 
 def _atom_bytes(
@@ -500,11 +506,13 @@ def _json_item_text(article: Article, site: Site) -> str:
 
     The body, most of the item, is encoded by `_json_string`.
     """
-    fields = [f'{{"id": {_json_str(article.guid)}', f'"url": {_json_str(article.url)}',
-              f'"title": {_json_str(article.title or article.url)}',
-              f'"content_html": {_json_string(article.full_html)}']
-    if article.summary:
-        fields.append(f'"summary": {_json_str(article.summary)}')
+    before, after = _json_item_parts(article, site)
+    return before + _json_string(article.full_html) + after
+
+
+def _json_item_parts(article: Article, site: Site) -> tuple[str, str]:
+    """A JSON Feed item's text before and after its `content_html` string."""
+    fields = [f'"summary": {_json_str(article.summary)}'] if article.summary else []
     fields.append(f'"date_published": "{aware(article.published, site).isoformat()}"')
     fields.append(f'"date_modified": "{aware(article.updated, site).isoformat()}"')
     if article.authors:
@@ -514,7 +522,9 @@ def _json_item_text(article: Article, site: Site) -> str:
         fields.append(f'"language": {_json_str(article.language)}')
     if article.category:
         fields.append(f'"tags": [{_json_str(article.category)}]')
-    return ", ".join(fields) + "}"
+    return (f'{{"id": {_json_str(article.guid)}, "url": {_json_str(article.url)}, '
+            f'"title": {_json_str(article.title or article.url)}, "content_html": ',
+            ", " + ", ".join(fields) + "}")
 
 
 _json_str = json.encoder.encode_basestring  # json.dumps(text, ensure_ascii=False), in C
@@ -577,11 +587,28 @@ FORMATS: dict[str, tuple[str, Renderer]] = {
 
 
 # Each article's entry as Atom, RSS and JSON Feed bytes, by id, kept by the caller across the
-# documents of one build (an article is in its site, category and author documents): the Atom
-# entry and the RSS item each as the bytes before and after the body, which they share (the
-# body escaped once: a third less to keep), then the body, then the JSON Feed item.
-EntryMemo = dict[str, tuple[bytes, bytes, bytes, bytes, bytes, bytes]]
+# documents of one build (an article is in its site, category and author documents): see
+# `_Entry`.
+class _Entry(NamedTuple):
+    """One article's entry in the three formats, as the pieces before and after its body
+    (`atom_before + xml_body + atom_after` is its Atom entry; the RSS item holds the same
+    `xml_body`, escaped once for both; `json_before + json_body + json_after` its JSON Feed
+    item)."""
+
+    atom_before: bytes
+    xml_body: bytes
+    atom_after: bytes
+    rss_before: bytes
+    rss_after: bytes
+    json_before: bytes
+    json_body: bytes
+    json_after: bytes
+
+
+EntryMemo = dict[str, _Entry]
 _BODY = "\x00"  # the body's place while an entry is cut around it: XML cannot carry it
+# What json escapes but the newline: absent (the usual body), escaping is three replaces.
+_JSON_ESCAPED_C0 = bytes(c for c in range(0x20) if c != 0x0A)
 
 
 def _around_body(entry: str, body: str) -> tuple[str, str]:
@@ -594,6 +621,48 @@ def _around_body(entry: str, body: str) -> tuple[str, str]:
     if not sep or _BODY in after:
         raise ValueError("All strings must be XML compatible")
     return before, after
+
+
+def _body_bytes(text: str) -> tuple[bytes, bytes]:
+    """`text` (an article's `full_html`) escaped as XML element text and as a JSON string, in
+    UTF-8: the bytes `_xml_bytes(_text(text))` and `_json_string(text)` give. ValueError where
+    `_xml_bytes` raises or the JSON Feed text would need cleaning (`_json_needs_cleaning`).
+
+    Escaped as bytes, from one encoding: `&<>`, `"`, `\\` and the newline are single bytes in
+    UTF-8 that no other character's encoding holds, and bytes.replace is several times faster
+    than str.replace."""
+    raw = text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for lone surrogates
+    if _has_nonchar(text):
+        raise ValueError("All strings must be XML compatible")
+    if len(raw.translate(None, _JSON_ESCAPED_C0)) != len(raw):  # a tab, CR or control
+        json_text = json.dumps(text, ensure_ascii=False)
+        if _json_needs_cleaning(json_text):
+            raise ValueError("JSON Feed text to clean")
+        return _xml_bytes(_text(text)), json_text.encode("utf-8")
+    escaped = raw.replace(b"&", b"&amp;").replace(b"<", b"&lt;").replace(b">", b"&gt;")
+    if b"\\" in raw:
+        if b"\\u00" in raw:  # `_json_needs_cleaning` would take it for an escaped control
+            raise ValueError("JSON Feed text to clean")
+        raw = raw.replace(b"\\", b"\\\\")
+    return escaped, b'"' + raw.replace(b'"', b'\\"').replace(b"\n", b"\\n") + b'"'
+
+
+def _entry(article: Article, site: Site) -> _Entry:
+    """`article`'s entry in every format; ValueError for a character XML cannot carry or JSON
+    Feed text to clean (the caller then renders the document the plain way, which cleans)."""
+    xml_body, json_body = _body_bytes(article.full_html)
+    place = _BODY if xml_body else ""
+    atom_before, atom_after = _around_body(_atom_entry(article, site, place), place)
+    # The RSS item holds no text the Atom entry does not (its summary only escaped once
+    # more), so the Atom entry's check for characters XML cannot carry covers both.
+    rss_before, rss_after = _around_body(_rss_item(article, site, place), place)
+    json_before, json_after = _json_item_parts(article, site)
+    if _json_needs_cleaning(json_before) or _json_needs_cleaning(json_after):
+        raise ValueError("JSON Feed text to clean")
+    return _Entry(_xml_bytes(atom_before), xml_body, _xml_bytes(atom_after),
+                  rss_before.encode("utf-8"), rss_after.encode("utf-8"),
+                  json_before.encode("utf-8"), json_body,
+                  json_after.encode("utf-8"))  # fails for lone surrogates
 
 
 def render_files(
@@ -620,41 +689,33 @@ def render_files(
 def _render_files_memo(
     spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks, memo: EntryMemo
 ) -> dict[str, bytes]:
-    texts = []
+    entries = []
     for article in spec.articles:
-        text = memo.get(article.id)
-        if text is None:
-            item = _json_item_text(article, site)
-            if _json_needs_cleaning(item):
-                raise ValueError("JSON Feed text to clean")
-            # The body once, escaped once for both XML formats; the RSS item holds no text
-            # the Atom entry does not (its summary only escaped once more), so the Atom
-            # entry's check for characters XML cannot carry covers both.
-            body = _text(article.full_html)
-            place = _BODY if body else ""
-            atom_before, atom_after = _around_body(_atom_entry(article, site, place), place)
-            rss_before, rss_after = _around_body(_rss_item(article, site, place), place)
-            text = memo[article.id] = (
-                _xml_bytes(atom_before), _xml_bytes(atom_after), rss_before.encode("utf-8"),
-                rss_after.encode("utf-8"), _xml_bytes(body),
-                item.encode("utf-8"))  # fails for lone surrogates
-        texts.append(text)
+        entry = memo.get(article.id)
+        if entry is None:
+            entry = memo[article.id] = _entry(article, site)
+        entries.append(entry)
     fg = _document(spec, site, feeds_url, links)
     atom = _atom_bytes(fg, spec, site, feeds_url, links,
-                       [piece for t in texts for piece in (t[0], t[4], t[1])])
+                       [piece for e in entries for piece in (e[0], e[1], e[2])])
     rss = _rss_bytes(fg, spec, site, feeds_url, links,
-                     [piece for t in texts for piece in (t[2], t[4], t[3])])
+                     [piece for e in entries for piece in (e[3], e[1], e[4])])
     # The JSON document around the items: the items' place holds a marker, then their bytes.
     marker = "\x00items\x00"
-    frame = _json_text(spec, site, feeds_url, links, [marker] if texts else [])
+    frame = _json_text(spec, site, feeds_url, links, [marker] if entries else [])
     if _json_needs_cleaning(frame.replace(marker, "")):
         raise ValueError("JSON Feed text to clean")
-    if texts:
-        before, after = frame.encode("utf-8").split(marker.encode("utf-8"))
-        data = before + b",\n    ".join(t[5] for t in texts) + after
-    else:
-        data = frame.encode("utf-8")
-    return {"atom.xml": atom, "rss.xml": rss, "feed.json": data}
+    if not entries:
+        return {"atom.xml": atom, "rss.xml": rss, "feed.json": frame.encode("utf-8")}
+    before, after = frame.encode("utf-8").split(marker.encode("utf-8"))
+    pieces = [before]
+    for e in entries:
+        pieces += (e[5], e[6], e[7], _JSON_ITEM_SEPARATOR)
+    pieces[-1] = after
+    return {"atom.xml": atom, "rss.xml": rss, "feed.json": b"".join(pieces)}
+
+
+_JSON_ITEM_SEPARATOR = b",\n    "  # as `_json_document` joins the items
 
 
 _FORMAT_LABELS = {"atom.xml": "Atom", "rss.xml": "RSS", "feed.json": "JSON Feed"}

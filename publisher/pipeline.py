@@ -667,7 +667,7 @@ def build_feeds(
         with engine.begin() as conn:
             records = article_store.get_articles(
                 conn, sorted({i for doc in stale for i in doc.ids}), site.timezone,
-                with_related=False)
+                whole=False)
         results = [_render_feeds(stale, records, site, settings.feeds_url, feeds_dir)]
     else:
         # Each worker takes one run of consecutive documents (balanced by their entries), so
@@ -940,7 +940,7 @@ def _write_feed_batch(
     def load(ids: Iterable[str]) -> dict[str, Article]:
         with engine.begin() as conn:
             return article_store.get_articles(conn, sorted(ids), site.timezone,
-                                              with_related=False)
+                                              whole=False)
 
     if missing:
         loaded.update(load(missing))

@@ -461,9 +461,8 @@ def test_a_feed_worker_renders_each_entry_once_and_forgets_what_no_later_documen
     docs = [doc for feed in feedplan.plan_feeds(
         log, site, settings.feeds_url, max_entries=5, page_size=10, hubs=[]) for doc in feed.docs]
     rendered: list[str] = []
-    item = feeds._json_item_text
-    monkeypatch.setattr(feeds, "_json_item_text",
-                        lambda a, s: rendered.append(a.id) or item(a, s))
+    entry = feeds._entry
+    monkeypatch.setattr(feeds, "_entry", lambda a, s: rendered.append(a.id) or entry(a, s))
     monkeypatch.setattr(pipeline._WorkerState, "database", (settings.database_path, ""))
     outputs = {}
     for cache, folder in ((10_000, tmp_path / "whole"), (30, tmp_path / "small")):

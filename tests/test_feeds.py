@@ -713,6 +713,30 @@ def test_a_memo_shared_by_documents_gives_the_same_bytes() -> None:
     assert b"Verticaltab" in cleaned["atom.xml"]
 
 
+# Bodies the memo's byte-level escaping treats differently: nothing to escape, quotes and
+# backslashes (a literal backslash-u00 is what JSON Feed's cleaning check looks for), tab and CR
+# (json's short escapes), controls XML cannot carry (\b and \f get short JSON escapes too),
+# U+FFFE, a lone surrogate, and text beyond Latin-1.
+MEMO_BODIES = [
+    "", "<p>plain</p>\n<p>two</p>", '<a href="x?a=1&amp;b=2">q "x" \\ y</a>', "a \\u00e9 b",
+    "tab\there", "cr\r\nlf", "bs\bx", "ff\fx", "nul\x00x", "non\ufffechar", "lone \ud800",
+    "café – “quotes” \u2028 😀 <b>&</b>", "\\", '"',
+]
+
+
+@pytest.mark.parametrize("body", MEMO_BODIES)
+def test_entries_from_the_memo_are_the_plain_renderers_bytes(body: str) -> None:
+    others = tricky_articles()
+    odd = replace(others[0], id="odd", body_html=body)
+    for articles in ((odd,), (odd, *others), (*others, odd)):
+        memo: feeds.EntryMemo = {}
+        spec = replace(LABOR, articles=articles)
+        for links in (feeds.LIVE, feeds.FeedLinks(2, 3)):
+            assert feeds.render_files(spec, SITE, FEEDS_URL, links, memo) == {
+                name: renderer(spec, SITE, FEEDS_URL, links)
+                for name, (_, renderer) in feeds.FORMATS.items()}
+
+
 @pytest.mark.parametrize("moment", [
     datetime(2024, 1, 5, 3, 4, 5, tzinfo=timezone.utc),
     datetime(2024, 7, 5, 23, 59, 0, tzinfo=ZoneInfo("America/New_York")),

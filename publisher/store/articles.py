@@ -319,13 +319,15 @@ def _feed_rows(rows: Sequence[tuple]) -> list[FeedIndexRow]:  # type: ignore[typ
 
 
 def get_articles(
-    conn: Connection, ids: Sequence[str], tz: ZoneInfo, *, with_related: bool = True
+    conn: Connection, ids: Sequence[str], tz: ZoneInfo, *, whole: bool = True
 ) -> dict[str, Article]:
-    """Articles by id; `with_related=False` skips decoding the teasers (feeds never show them)."""
+    """Articles by id; `whole=False`: only what the feeds show of them (no teasers, source,
+    slug, hashes, caption or first-seen time: a third less to read and build by the 100,000)."""
     found: dict[str, Article] = {}
+    select, make = (_SELECT_ARTICLES, _article) if whole else (_SELECT_FEED_ARTICLES, _feed_article)
     for chunk in _chunks(list(ids), 500):
-        for r in conn.execute(f"{_SELECT_ARTICLES} WHERE id IN ({_marks(chunk)})", chunk):
-            found[r[0]] = _article(r, tz, with_related)
+        for r in conn.execute(f"{select} WHERE id IN ({_marks(chunk)})", chunk):
+            found[r[0]] = make(r, tz)
     return found
 
 
@@ -422,7 +424,7 @@ def related_json(teasers: Sequence[Teaser]) -> str:
     ) + "]"
 
 
-def _article(r: tuple, tz: ZoneInfo, with_related: bool = True) -> Article:  # type: ignore[type-arg]
+def _article(r: tuple, tz: ZoneInfo) -> Article:  # type: ignore[type-arg]
     """An `articles` row (columns as `ARTICLE_COLUMNS`) as an Article."""
     (id_, source, slug, url, guid, title, summary, authors, published, updated, category, credit,
      translation_note, body_html, related_json, language, content_hash, first_seen, _deleted,
@@ -432,7 +434,7 @@ def _article(r: tuple, tz: ZoneInfo, with_related: bool = True) -> Article:  # t
                date.fromisoformat(t["published"]) if t["published"] else None,
                t["image_description"])
         for t in json.loads(related_json)
-    ) if with_related else ()
+    )
     return Article(
         id=id_, slug=slug, url=url, guid=guid, title=title, summary=summary,
         authors=tuple(json.loads(authors)),
@@ -442,6 +444,21 @@ def _article(r: tuple, tz: ZoneInfo, with_related: bool = True) -> Article:  # t
         language=language, first_seen=parse_utc(first_seen), caption=caption,
         date_source=date_source, page_hash=page,
     )
+
+
+_FEED_COLUMNS = ("id, url, guid, title, summary, authors, published, updated, category, credit, "
+                 "translation_note, body_html, language")
+_SELECT_FEED_ARTICLES = f"SELECT {_FEED_COLUMNS} FROM articles"
+
+
+def _feed_article(r: tuple, tz: ZoneInfo) -> Article:  # type: ignore[type-arg]
+    """A row of `_FEED_COLUMNS` as an Article holding what feeds show (the rest empty)."""
+    (id_, url, guid, title, summary, authors, published, updated, category, credit,
+     translation_note, body_html, language) = r
+    return Article(
+        id_, "", url, guid, title, summary, tuple(json.loads(authors)),
+        parse_utc(published).astimezone(tz), parse_utc(updated).astimezone(tz), category,
+        credit, translation_note, body_html, (), "", "", language)
 
 
 def _marks(items: Sequence[object]) -> str:
