@@ -184,6 +184,27 @@ def test_render_body_matches_one_line_at_a_time() -> None:
         assert render_body(body, [False] * len(body)) == render_reference(body), body
 
 
+
+def test_render_body_unescaped_when_nothing_to_escape() -> None:
+    """`to_escape=False` (the page's bytes hold no `&`, `<`, `>`) renders as escaping would."""
+    plain = [line for line in BODY_LINES if not set("&<>") & set(line)]
+    rng = random.Random(7)
+    for _ in range(3_000):
+        body = [rng.choice(plain) for _ in range(rng.randrange(0, 8))]
+        glued = [False] + [rng.random() < 0.3 for _ in body[1:]]
+        assert render_body(body, to_escape=False) == render_body(body), body
+        assert render_body(body, glued, to_escape=False) == render_body(body, glued), body
+
+
+def test_parse_scraped_escapes_when_the_page_has_markup_characters() -> None:
+    text = GOOD.read_text(encoding="utf-8")
+    for odd in ("Q&A with the strikers.", "Wages < rent.", "Rent > wages.", "A <b>tag</b>."):
+        page = text.replace("Dockworkers at the port stopped work on Monday morning.", odd)
+        assert odd in page
+        article = parse_scraped(page, "x.txt", SITE)
+        assert f"<p>{html.escape(odd, quote=False)}</p>" in article.body_html
+        assert parse_scraped(page, "x.txt", SITE, utf8=page.encode("utf-8")) == article
+
 def kind_reference(line: str) -> int:
     """`_kind` as first written: every expression tried in turn, no prefix checks."""
     if len(line) > scraped._MAX_SHORT:
