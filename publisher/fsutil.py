@@ -58,17 +58,18 @@ _IOV_MAX = 1024  # pieces one writev takes (POSIX allows as few as 16: Linux tak
 
 def _write_all(fd: int, pieces: Sequence[bytes]) -> None:
     """Every piece, in order, however few bytes each write takes."""
-    views = [memoryview(piece) for piece in pieces if piece]
+    views: list[bytes | memoryview] = list(pieces)
     first = 0
     while first < len(views):
-        done = os.writev(fd, views[first:first + _IOV_MAX])
-        while done:  # past the pieces written, into the one written in part
-            size = len(views[first])
-            if done < size:
-                views[first] = views[first][done:]
-                break
-            done -= size
+        chunk = views[first:first + _IOV_MAX]
+        done = os.writev(fd, chunk)
+        if done == sum(map(len, chunk)):  # the usual case: all of them
+            first += len(chunk)
+            continue
+        while done >= len(views[first]):  # past the pieces written, into the one written in part
+            done -= len(views[first])
             first += 1
+        views[first] = memoryview(views[first])[done:]
 
 
 def _write_error(path: Path, exc: OSError) -> PathError:
