@@ -417,20 +417,20 @@ def _rss_item(article: Article, site: Site, body: str | None = None) -> str:
     return "".join(parts)
 
 
-def _with_entries(head: bytes, close: bytes, entries: list[bytes]) -> bytes:
-    """The feed-level document `head`, which ends in `close`, with the entries before it
-    (joined once: the entries are most of the document)."""
+def _with_entries(head: bytes, close: bytes, entries: list[bytes]) -> list[bytes]:
+    """The feed-level document `head`, which ends in `close`, with the entries before it, as
+    pieces (the entries are most of the document: joined only if the caller must)."""
     if not entries:
-        return head
+        return [head]
     if not head.endswith(close):
         raise AssertionError(f"feedgen document does not end in {close!r}")
-    return b"".join([head[:-len(close)], *entries, close])
+    return [head[:-len(close)], *entries, close]
 
 
-def _atom_bytes(
+def _atom_parts(
     fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks,
     entries: list[bytes] | None = None,
-) -> bytes:
+) -> list[bytes]:
     _set_links(fg, spec, site, feeds_url, "atom.xml", ATOM_TYPE, links.page)
     if entries is None:
         entries = [_xml_bytes(_atom_entry(a, site)) for a in spec.articles]
@@ -438,10 +438,10 @@ def _atom_bytes(
     return _with_entries(head, b"</feed>\n", entries)
 
 
-def _rss_bytes(
+def _rss_parts(
     fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks,
     items: list[bytes] | None = None,
-) -> bytes:
+) -> list[bytes]:
     """RSS 2.0 with content:encoded for the full text and dc:creator for authors."""
     _set_links(fg, spec, site, feeds_url, "rss.xml", RSS_TYPE, links.page)
     if items is None:
@@ -454,14 +454,14 @@ def _rss_bytes(
 def render_atom(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE) -> bytes:
     """Atom 1.0, entries in the order given (the caller sorts them newest first)."""
     fg = _document(spec, site, feeds_url, links)
-    return _atom_bytes(fg, spec, site, feeds_url, links)
+    return b"".join(_atom_parts(fg, spec, site, feeds_url, links))
 
 
 @_xml_safe
 def render_rss(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE) -> bytes:
     """RSS 2.0, entries in the order given."""
     fg = _document(spec, site, feeds_url, links)
-    return _rss_bytes(fg, spec, site, feeds_url, links)
+    return b"".join(_rss_parts(fg, spec, site, feeds_url, links))
 
 
 @_xml_safe
@@ -469,8 +469,8 @@ def _render_atom_and_rss(
     spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE
 ) -> tuple[bytes, bytes]:
     fg = _document(spec, site, feeds_url, links)
-    return (_atom_bytes(fg, spec, site, feeds_url, links),
-            _rss_bytes(fg, spec, site, feeds_url, links))
+    return (b"".join(_atom_parts(fg, spec, site, feeds_url, links)),
+            b"".join(_rss_parts(fg, spec, site, feeds_url, links)))
 
 
 # --- JSON Feed ----------------------------------------------------------------------------
@@ -667,28 +667,34 @@ def _entry(article: Article, site: Site) -> _Entry:
 
 def render_files(
     spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE,
-    memo: EntryMemo | None = None, *, clean: bool = True,
-) -> dict[str, bytes]:
+    memo: EntryMemo | None = None, *, clean: bool = True, joined: bool = True,
+) -> dict[str, bytes] | dict[str, list[bytes]]:
     """The bytes of one document in the three formats, by file name: the same as each format's
     renderer gives, with Atom and RSS rendered from one feedgen document. With `memo`, every
     entry is written once for all the documents it is in: an article already in `memo` needs
     only its `id`, `updated` and `authors`. A character XML cannot carry sends the document
     down the plain path, which cleans the inputs and needs whole articles; `clean=False`
-    raises ValueError instead (the caller loads them and calls again)."""
+    raises ValueError instead (the caller loads them and calls again). `joined=False`: each
+    file as the list of pieces it is made of (for `fsutil.write_atomic`, which writes them
+    without joining them: most of them are the memo's)."""
     if memo is not None:
         try:
-            return _render_files_memo(spec, site, feeds_url, links, memo)
+            parts = _render_files_memo(spec, site, feeds_url, links, memo)
         except ValueError:  # a character XML cannot carry: the plain path cleans the inputs
             if not clean:
                 raise
+        else:
+            return parts if not joined else {
+                name: b"".join(pieces) for name, pieces in parts.items()}
     atom, rss = _render_atom_and_rss(spec, site, feeds_url, links)
-    return {"atom.xml": atom, "rss.xml": rss,
-            "feed.json": render_json(spec, site, feeds_url, links)}
+    files = {"atom.xml": atom, "rss.xml": rss,
+             "feed.json": render_json(spec, site, feeds_url, links)}
+    return files if joined else {name: [data] for name, data in files.items()}
 
 
 def _render_files_memo(
     spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks, memo: EntryMemo
-) -> dict[str, bytes]:
+) -> dict[str, list[bytes]]:
     entries = []
     for article in spec.articles:
         entry = memo.get(article.id)
@@ -696,9 +702,9 @@ def _render_files_memo(
             entry = memo[article.id] = _entry(article, site)
         entries.append(entry)
     fg = _document(spec, site, feeds_url, links)
-    atom = _atom_bytes(fg, spec, site, feeds_url, links,
+    atom = _atom_parts(fg, spec, site, feeds_url, links,
                        [piece for e in entries for piece in (e[0], e[1], e[2])])
-    rss = _rss_bytes(fg, spec, site, feeds_url, links,
+    rss = _rss_parts(fg, spec, site, feeds_url, links,
                      [piece for e in entries for piece in (e[3], e[1], e[4])])
     # The JSON document around the items: the items' place holds a marker, then their bytes.
     marker = "\x00items\x00"
@@ -706,13 +712,13 @@ def _render_files_memo(
     if _json_needs_cleaning(frame.replace(marker, "")):
         raise ValueError("JSON Feed text to clean")
     if not entries:
-        return {"atom.xml": atom, "rss.xml": rss, "feed.json": frame.encode("utf-8")}
+        return {"atom.xml": atom, "rss.xml": rss, "feed.json": [frame.encode("utf-8")]}
     before, after = frame.encode("utf-8").split(marker.encode("utf-8"))
     pieces = [before]
     for e in entries:
         pieces += (e[5], e[6], e[7], _JSON_ITEM_SEPARATOR)
     pieces[-1] = after
-    return {"atom.xml": atom, "rss.xml": rss, "feed.json": b"".join(pieces)}
+    return {"atom.xml": atom, "rss.xml": rss, "feed.json": pieces}
 
 
 _JSON_ITEM_SEPARATOR = b",\n    "  # as `_json_document` joins the items
