@@ -22,7 +22,7 @@ from . import buildstamp, feedplan
 from .config import Settings
 from .errors import ConfigError, NotAnArticle, SeedError
 from .fsutil import make_folder, write_atomic
-from .model import DATE_FIRST_SEEN, Article, FeedSpec, SeedContent, Site, short_id, tag_uri
+from .model import DATE_FIRST_SEEN, SLUG_MAX, Article, FeedSpec, SeedContent, Site, short_id, tag_uri
 from .seedfiles import SeedFile, SeedFiles, scan_seed_files
 from .store import articles as article_store
 from .store import open_database
@@ -478,7 +478,8 @@ def assign_identity(
         slug, n = base, 1
         while taken.get(slug, content.source) != content.source:
             n += 1
-            slug = f"{base}-{n}"
+            suffix = f"-{n}"  # within SLUG_MAX, as every slug
+            slug = f"{base[:SLUG_MAX - len(suffix)].rstrip('-')}{suffix}"
         taken[slug] = content.source
         seen = utc_text(now)
         if content.published:
