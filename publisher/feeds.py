@@ -311,11 +311,22 @@ def _document(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks) -> F
 _NOT_XML_BYTES = bytes(c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D))
 
 
+def _flagging(found: bytes) -> bytes:
+    """A bytes.translate table that changes exactly the bytes of `found`: `raw.translate(t)
+    != raw` tells whether `raw` holds any of them at half the cost of deleting them
+    (translate's loop without deletions is the simpler one, and the comparison of the
+    unchanged result, the same object, is free)."""
+    return bytes(c ^ 0x40 if c in found else c for c in range(256))
+
+
+_NOT_XML_FLAGS = _flagging(_NOT_XML_BYTES)
+
+
 def _xml_bytes(text: str) -> bytes:
     """`text` in UTF-8, or ValueError if it holds a character XML cannot carry: one C-level
     pass over the bytes (a regular expression over every body cost more than the writing)."""
     raw = text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for lone surrogates
-    if len(raw.translate(None, _NOT_XML_BYTES)) != len(raw) or _has_nonchar(text):
+    if raw.translate(_NOT_XML_FLAGS) != raw or _has_nonchar(text):
         raise ValueError("All strings must be XML compatible")
     return raw
 
@@ -352,9 +363,13 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def _rfc822(moment: datetime) -> str:
+def _rfc822(moment: datetime, iso: str | None = None) -> str:
     """feedgen's RSS date: strftime('%a, %d %b %Y %H:%M:%S %z') in the C locale (written out:
-    strftime cost a third of an RSS item)."""
+    strftime cost a third of an RSS item). `iso`: `moment.isoformat()`, when the caller has it
+    (cut up, it is most of this date)."""
+    if iso is not None and len(iso) == 25 and iso[19] in "+-":  # whole seconds and minutes
+        return (f"{_DAYS[moment.weekday()]}, {iso[8:10]} {_MONTHS[int(iso[5:7]) - 1]} "
+                f"{iso[:4]} {iso[11:19]} {iso[19:22]}{iso[23:]}")
     offset = moment.utcoffset()
     seconds = int(offset.total_seconds()) if offset is not None else 0
     if offset is None or seconds % 60 or offset.microseconds:
@@ -367,14 +382,23 @@ def _rfc822(moment: datetime) -> str:
             f"{zone}")
 
 
-def _atom_entry(article: Article, site: Site, body: str | None = None) -> str:
-    """`body`: the article's `full_html` already escaped by `_text`, when the caller has it."""
+def _dates(article: Article, site: Site) -> tuple[str, str]:
+    """The article's published and updated moments as its entries write them (ISO 8601)."""
+    return aware(article.published, site).isoformat(), aware(article.updated, site).isoformat()
+
+
+def _atom_entry(
+    article: Article, site: Site, body: str | None = None, dates: tuple[str, str] | None = None
+) -> str:
+    """`body`: the article's `full_html` already escaped by `_text`, and `dates`: its `_dates`,
+    when the caller has them."""
+    published, updated = dates or _dates(article, site)
     lang = article.language
     parts = [f'  <entry xml:lang="{_attr(lang)}">\n' if lang and lang != site.language
              else "  <entry>\n",
              f"    <id>{_text(article.guid)}</id>\n"
              f"    <title>{_text(article.title or article.url)}</title>\n"
-             f"    <updated>{aware(article.updated, site).isoformat()}</updated>\n"]
+             f"    <updated>{updated}</updated>\n"]
     for name in article.authors:
         if name:
             parts.append(f"    <author>\n      <name>{_text(name)}</name>\n    </author>\n")
@@ -385,13 +409,15 @@ def _atom_entry(article: Article, site: Site, body: str | None = None) -> str:
         parts.append(f"    <summary>{_text(article.summary)}</summary>\n")
     if article.category:
         parts.append(f'    <category term="{_attr(article.category)}"/>\n')
-    parts.append(f"    <published>{aware(article.published, site).isoformat()}</published>\n"
+    parts.append(f"    <published>{published}</published>\n"
                  f'    <link href="{_attr(article.url)}" rel="alternate" type="text/html"/>\n'
                  "  </entry>\n")
     return "".join(parts)
 
 
-def _rss_item(article: Article, site: Site, body: str | None = None) -> str:
+def _rss_item(
+    article: Article, site: Site, body: str | None = None, dates: tuple[str, str] | None = None
+) -> str:
     """An RSS item: the summary as description and the full text as content:encoded, or the
     full text as description when there is no summary. Co-authors share one dc:creator (with
     one element each, feedparser's `author` and newsboat show only the last); RSS's own
@@ -409,7 +435,8 @@ def _rss_item(article: Article, site: Site, body: str | None = None) -> str:
     parts.append(f'      <guid isPermaLink="false">{_text(article.guid)}</guid>\n')
     if article.category:
         parts.append(f"      <category>{_text(article.category)}</category>\n")
-    parts.append(f"      <pubDate>{_rfc822(aware(article.published, site))}</pubDate>\n")
+    published = aware(article.published, site)
+    parts.append(f"      <pubDate>{_rfc822(published, dates[0] if dates else None)}</pubDate>\n")
     names = ", ".join(article.authors)
     if names:
         parts.append(f"      <dc:creator>{_text(names)}</dc:creator>\n")
@@ -417,20 +444,20 @@ def _rss_item(article: Article, site: Site, body: str | None = None) -> str:
     return "".join(parts)
 
 
-def _with_entries(head: bytes, close: bytes, entries: list[bytes]) -> bytes:
-    """The feed-level document `head`, which ends in `close`, with the entries before it
-    (joined once: the entries are most of the document)."""
+def _with_entries(head: bytes, close: bytes, entries: list[bytes]) -> list[bytes]:
+    """The feed-level document `head`, which ends in `close`, with the entries before it, as
+    pieces (the entries are most of the document: joined only if the caller must)."""
     if not entries:
-        return head
+        return [head]
     if not head.endswith(close):
         raise AssertionError(f"feedgen document does not end in {close!r}")
-    return b"".join([head[:-len(close)], *entries, close])
+    return [head[:-len(close)], *entries, close]
 
 
-def _atom_bytes(
+def _atom_parts(
     fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks,
     entries: list[bytes] | None = None,
-) -> bytes:
+) -> list[bytes]:
     _set_links(fg, spec, site, feeds_url, "atom.xml", ATOM_TYPE, links.page)
     if entries is None:
         entries = [_xml_bytes(_atom_entry(a, site)) for a in spec.articles]
@@ -438,10 +465,10 @@ def _atom_bytes(
     return _with_entries(head, b"</feed>\n", entries)
 
 
-def _rss_bytes(
+def _rss_parts(
     fg: FeedGenerator, spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks,
     items: list[bytes] | None = None,
-) -> bytes:
+) -> list[bytes]:
     """RSS 2.0 with content:encoded for the full text and dc:creator for authors."""
     _set_links(fg, spec, site, feeds_url, "rss.xml", RSS_TYPE, links.page)
     if items is None:
@@ -454,14 +481,14 @@ def _rss_bytes(
 def render_atom(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE) -> bytes:
     """Atom 1.0, entries in the order given (the caller sorts them newest first)."""
     fg = _document(spec, site, feeds_url, links)
-    return _atom_bytes(fg, spec, site, feeds_url, links)
+    return b"".join(_atom_parts(fg, spec, site, feeds_url, links))
 
 
 @_xml_safe
 def render_rss(spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE) -> bytes:
     """RSS 2.0, entries in the order given."""
     fg = _document(spec, site, feeds_url, links)
-    return _rss_bytes(fg, spec, site, feeds_url, links)
+    return b"".join(_rss_parts(fg, spec, site, feeds_url, links))
 
 
 @_xml_safe
@@ -469,8 +496,8 @@ def _render_atom_and_rss(
     spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE
 ) -> tuple[bytes, bytes]:
     fg = _document(spec, site, feeds_url, links)
-    return (_atom_bytes(fg, spec, site, feeds_url, links),
-            _rss_bytes(fg, spec, site, feeds_url, links))
+    return (b"".join(_atom_parts(fg, spec, site, feeds_url, links)),
+            b"".join(_rss_parts(fg, spec, site, feeds_url, links)))
 
 
 # --- JSON Feed ----------------------------------------------------------------------------
@@ -510,11 +537,15 @@ def _json_item_text(article: Article, site: Site) -> str:
     return before + _json_string(article.full_html) + after
 
 
-def _json_item_parts(article: Article, site: Site) -> tuple[str, str]:
-    """A JSON Feed item's text before and after its `content_html` string."""
+def _json_item_parts(
+    article: Article, site: Site, dates: tuple[str, str] | None = None
+) -> tuple[str, str]:
+    """A JSON Feed item's text before and after its `content_html` string (`dates`: the
+    article's `_dates`, when the caller has them)."""
+    published, updated = dates or _dates(article, site)
     fields = [f'"summary": {_json_str(article.summary)}'] if article.summary else []
-    fields.append(f'"date_published": "{aware(article.published, site).isoformat()}"')
-    fields.append(f'"date_modified": "{aware(article.updated, site).isoformat()}"')
+    fields.append(f'"date_published": "{published}"')
+    fields.append(f'"date_modified": "{updated}"')
     if article.authors:
         names = ", ".join(f'{{"name": {_json_str(name)}}}' for name in article.authors)
         fields.append(f'"authors": [{names}]')
@@ -531,7 +562,7 @@ _json_str = json.encoder.encode_basestring  # json.dumps(text, ensure_ascii=Fals
 
 
 # What json escapes but the newlines, which are many: a text with none of it needs only those.
-_JSON_ESCAPES = bytes(c for c in range(0x20) if c != 0x0A) + b'"\\'
+_JSON_ESCAPES = _flagging(bytes(c for c in range(0x20) if c != 0x0A) + b'"\\')
 
 
 def _json_string(text: str) -> str:
@@ -542,7 +573,7 @@ def _json_string(text: str) -> str:
     character's encoding contains, so one C-level pass over the bytes finds them all.
     """
     raw = text.encode("utf-8", "surrogatepass")
-    if len(raw.translate(None, _JSON_ESCAPES)) == len(raw):
+    if raw.translate(_JSON_ESCAPES) == raw:
         return '"' + text.replace("\n", "\\n") + '"'
     return json.dumps(text, ensure_ascii=False)
 
@@ -608,7 +639,7 @@ class _Entry(NamedTuple):
 EntryMemo = dict[str, _Entry]
 _BODY = "\x00"  # the body's place while an entry is cut around it: XML cannot carry it
 # What json escapes but the newline: absent (the usual body), escaping is three replaces.
-_JSON_ESCAPED_C0 = bytes(c for c in range(0x20) if c != 0x0A)
+_JSON_C0_FLAGS = _flagging(bytes(c for c in range(0x20) if c != 0x0A))
 
 
 def _around_body(entry: str, body: str) -> tuple[str, str]:
@@ -634,7 +665,7 @@ def _body_bytes(text: str) -> tuple[bytes, bytes]:
     raw = text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for lone surrogates
     if _has_nonchar(text):
         raise ValueError("All strings must be XML compatible")
-    if len(raw.translate(None, _JSON_ESCAPED_C0)) != len(raw):  # a tab, CR or control
+    if raw.translate(_JSON_C0_FLAGS) != raw:  # a tab, CR or control
         json_text = json.dumps(text, ensure_ascii=False)
         if _json_needs_cleaning(json_text):
             raise ValueError("JSON Feed text to clean")
@@ -652,11 +683,12 @@ def _entry(article: Article, site: Site) -> _Entry:
     Feed text to clean (the caller then renders the document the plain way, which cleans)."""
     xml_body, json_body = _body_bytes(article.full_html)
     place = _BODY if xml_body else ""
-    atom_before, atom_after = _around_body(_atom_entry(article, site, place), place)
+    dates = _dates(article, site)  # both ISO 8601 strings once, for Atom, RSS and JSON Feed
+    atom_before, atom_after = _around_body(_atom_entry(article, site, place, dates), place)
     # The RSS item holds no text the Atom entry does not (its summary only escaped once
     # more), so the Atom entry's check for characters XML cannot carry covers both.
-    rss_before, rss_after = _around_body(_rss_item(article, site, place), place)
-    json_before, json_after = _json_item_parts(article, site)
+    rss_before, rss_after = _around_body(_rss_item(article, site, place, dates), place)
+    json_before, json_after = _json_item_parts(article, site, dates)
     if _json_needs_cleaning(json_before) or _json_needs_cleaning(json_after):
         raise ValueError("JSON Feed text to clean")
     return _Entry(_xml_bytes(atom_before), xml_body, _xml_bytes(atom_after),
@@ -667,28 +699,34 @@ def _entry(article: Article, site: Site) -> _Entry:
 
 def render_files(
     spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks = LIVE,
-    memo: EntryMemo | None = None, *, clean: bool = True,
-) -> dict[str, bytes]:
+    memo: EntryMemo | None = None, *, clean: bool = True, joined: bool = True,
+) -> dict[str, bytes] | dict[str, list[bytes]]:
     """The bytes of one document in the three formats, by file name: the same as each format's
     renderer gives, with Atom and RSS rendered from one feedgen document. With `memo`, every
     entry is written once for all the documents it is in: an article already in `memo` needs
     only its `id`, `updated` and `authors`. A character XML cannot carry sends the document
     down the plain path, which cleans the inputs and needs whole articles; `clean=False`
-    raises ValueError instead (the caller loads them and calls again)."""
+    raises ValueError instead (the caller loads them and calls again). `joined=False`: each
+    file as the list of pieces it is made of (for `fsutil.write_atomic`, which writes them
+    without joining them: most of them are the memo's)."""
     if memo is not None:
         try:
-            return _render_files_memo(spec, site, feeds_url, links, memo)
+            parts = _render_files_memo(spec, site, feeds_url, links, memo)
         except ValueError:  # a character XML cannot carry: the plain path cleans the inputs
             if not clean:
                 raise
+        else:
+            return parts if not joined else {
+                name: b"".join(pieces) for name, pieces in parts.items()}
     atom, rss = _render_atom_and_rss(spec, site, feeds_url, links)
-    return {"atom.xml": atom, "rss.xml": rss,
-            "feed.json": render_json(spec, site, feeds_url, links)}
+    files = {"atom.xml": atom, "rss.xml": rss,
+             "feed.json": render_json(spec, site, feeds_url, links)}
+    return files if joined else {name: [data] for name, data in files.items()}
 
 
 def _render_files_memo(
     spec: FeedSpec, site: Site, feeds_url: str, links: FeedLinks, memo: EntryMemo
-) -> dict[str, bytes]:
+) -> dict[str, list[bytes]]:
     entries = []
     for article in spec.articles:
         entry = memo.get(article.id)
@@ -696,9 +734,9 @@ def _render_files_memo(
             entry = memo[article.id] = _entry(article, site)
         entries.append(entry)
     fg = _document(spec, site, feeds_url, links)
-    atom = _atom_bytes(fg, spec, site, feeds_url, links,
+    atom = _atom_parts(fg, spec, site, feeds_url, links,
                        [piece for e in entries for piece in (e[0], e[1], e[2])])
-    rss = _rss_bytes(fg, spec, site, feeds_url, links,
+    rss = _rss_parts(fg, spec, site, feeds_url, links,
                      [piece for e in entries for piece in (e[3], e[1], e[4])])
     # The JSON document around the items: the items' place holds a marker, then their bytes.
     marker = "\x00items\x00"
@@ -706,13 +744,13 @@ def _render_files_memo(
     if _json_needs_cleaning(frame.replace(marker, "")):
         raise ValueError("JSON Feed text to clean")
     if not entries:
-        return {"atom.xml": atom, "rss.xml": rss, "feed.json": frame.encode("utf-8")}
+        return {"atom.xml": atom, "rss.xml": rss, "feed.json": [frame.encode("utf-8")]}
     before, after = frame.encode("utf-8").split(marker.encode("utf-8"))
     pieces = [before]
     for e in entries:
         pieces += (e[5], e[6], e[7], _JSON_ITEM_SEPARATOR)
     pieces[-1] = after
-    return {"atom.xml": atom, "rss.xml": rss, "feed.json": b"".join(pieces)}
+    return {"atom.xml": atom, "rss.xml": rss, "feed.json": pieces}
 
 
 _JSON_ITEM_SEPARATOR = b",\n    "  # as `_json_document` joins the items

@@ -193,16 +193,26 @@ def document_folder(spec: FeedSpec, page: int = 0) -> str:
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 
-SLUG_MAX = 200  # as WordPress: a slug is also a folder name (categories/<slug>/), 255 bytes at most
+SLUG_MAX = 80  # characters: a slug is a URL path segment and a folder name (categories/<slug>/)
+_SLUG_HASH = 8  # hex digits that end a slug cut to SLUG_MAX
 
 
 @lru_cache(maxsize=8192)
 def slugify(text: str) -> str:
-    """WordPress-style slug: lower case, accents folded, every other run of characters one `-`,
-    at most SLUG_MAX characters."""
-    folded = unicodedata.normalize("NFKD", text.replace("’", "").replace("'", ""))
-    ascii_text = folded.encode("ascii", "ignore").decode("ascii").lower()
-    return _NON_SLUG.sub("-", ascii_text).strip("-")[:SLUG_MAX].rstrip("-") or "untitled"
+    """Lower-case ASCII slug: other scripts transliterated (anyascii: "Забастовка" ->
+    "zabastovka", "北京" -> "beijing"), accents folded, every other run of characters one `-`.
+    At most SLUG_MAX characters: a longer one is cut and ends with a short hash of the whole,
+    so two long titles that begin alike keep apart."""
+    text = text.replace("’", "").replace("'", "")
+    if not text.isascii():
+        from anyascii import anyascii
+
+        text = anyascii(unicodedata.normalize("NFC", text)).replace("'", "")
+    slug = _NON_SLUG.sub("-", text.lower()).strip("-") or "untitled"
+    if len(slug) > SLUG_MAX:
+        digest = hashlib.sha256(slug.encode("ascii")).hexdigest()[:_SLUG_HASH]
+        slug = f"{slug[:SLUG_MAX - _SLUG_HASH - 1].rstrip('-')}-{digest}"
+    return slug
 
 
 def short_id(text: str) -> str:

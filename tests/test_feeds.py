@@ -697,6 +697,19 @@ def test_rss_dates_are_feedgens(moment: datetime) -> None:
     from feedgen.util import formatRFC2822
 
     assert feeds._rfc822(moment) == formatRFC2822(moment)
+    assert feeds._rfc822(moment, moment.isoformat()) == formatRFC2822(moment)
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(2024, 3, 5, 9, 30, 1, 250, tzinfo=NY),  # microseconds
+    datetime(1900, 1, 1, tzinfo=timezone(timedelta(minutes=-19, seconds=-32))),  # seconds
+    datetime(2099, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=5, minutes=45))),
+    datetime(2024, 11, 3, 1, 30, tzinfo=NY, fold=1),
+])
+def test_rss_dates_cut_from_iso_8601_are_feedgens(moment: datetime) -> None:
+    from feedgen.util import formatRFC2822
+
+    assert feeds._rfc822(moment, moment.isoformat()) == formatRFC2822(moment)
 
 
 def test_a_memo_shared_by_documents_gives_the_same_bytes() -> None:

@@ -5,6 +5,7 @@ Every case runs the real CLI as a subprocess and asserts the exact line and exit
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pty
@@ -442,14 +443,22 @@ def test_build_feeds_json_summary(project: Project) -> None:
 def test_an_over_long_category_name_neither_breaks_the_feeds_nor_the_digests(
         project: Project) -> None:
     project.write_config("[schedule]\nsettle_seconds = 0\n")
-    category = "Labor " + "x" * 300
+    category = "Labor " + "x" * 150  # a name within bounds, its slug too long for one
     (project.seeds / "long.md").write_text(
         f'+++\ntitle = "Long"\ndate = 2026-11-20\nauthors = ["A Writer"]\n'
         f'category = "{category}"\n+++\n\nThe picket held all day.\n', encoding="utf-8")
+    (project.seeds / "longer.md").write_text(  # a name past NAME_MAX: that seed fails alone
+        f'+++\ntitle = "Longer"\ndate = 2026-11-20\nauthors = ["A Writer"]\n'
+        f'category = "{"y" * 305}"\n+++\n\nThe picket held all night.\n', encoding="utf-8")
     _subscribe(project, "ana")
     result = project.run("tick", env={"PUBLISHER_SECRET_KEY": SECRET})
-    assert result.returncode == 0, result.stderr
-    folder = project.feeds / "categories" / ("labor-" + "x" * 194)  # 200 characters, as WordPress
+    assert result.returncode == 1, result.stderr  # one seed failed; every other one is published
+    assert (f"{project.seeds / 'longer.md'}: the category name is 305 characters long "
+            f"(at most 200): {'y' * 40}…") in result.stderr
+    slug = "labor-" + "x" * 65 + "-" + hashlib.sha256(("labor-" + "x" * 150).encode()).hexdigest()[:8]
+    assert len(slug) == 80
+    folder = project.feeds / "categories" / slug  # cut to 80 characters, ending in a hash
     assert (folder / "atom.xml").is_file()
+    assert not any(len(p.name) > 80 for p in (project.feeds / "categories").iterdir())
     assert len(list(project.outbox.glob("*.eml"))) == 1
     assert _last_pass(project)["stages"] == {"feeds": "ok", "digests": "ok"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -165,7 +166,9 @@ def espionage() -> Article:
 
 
 def test_espionage(espionage: Article) -> None:
-    slug = "u-s-and-mexico-compiled-information-on-journalists-and-activists-on-migrant-caravan"
+    whole = "u-s-and-mexico-compiled-information-on-journalists-and-activists-on-migrant-caravan"
+    slug = whole[:71] + "-" + hashlib.sha256(whole.encode()).hexdigest()[:8]  # 84 -> 80 characters
+    assert slug == "u-s-and-mexico-compiled-information-on-journalists-and-activists-on-mig-cf1117ac"
     assert espionage.title == (
         "U.S. and Mexico Compiled Information on Journalists and Activists on Migrant Caravan"
     )

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from publisher.errors import SeedError
+from publisher.errors import NotAnArticle, SeedError
 from publisher.model import Site
 from publisher.pipeline import identify
 from publisher.readers import parse_markdown, read_seed
@@ -171,3 +171,68 @@ def test_common_markdown_is_well_formed() -> None:
     assert "<br />" in article.body_html and "<hr />" in article.body_html
     assert "<table>" in article.body_html and "<blockquote>" in article.body_html
     assert "&lt;code&gt;" in article.body_html
+
+
+# --- Issue 11 §2: a parser linear in its input; Hugo and Jekyll content folders ---------------
+
+PATHOLOGICAL = {  # 1 MB each: inputs that made Python-Markdown (and regex parsers) superlinear
+    "brackets": "[" * 1_000_000,
+    "images": "![" * 500_000,
+    "nested brackets": "[[" * 250_000 + "]]" * 250_000,
+    "unclosed links": "[a](" * 250_000,
+    "emphasis runs": "*a" * 500_000,
+    "angle brackets": "<" * 1_000_000,
+    "references": "[x]: y\n" * 142_857,
+    "one long paragraph": "a\n" * 500_000,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PATHOLOGICAL))
+def test_a_1_mb_pathological_seed_parses_in_under_2_s(kind: str) -> None:
+    import time
+
+    text = md('title = "Hostile"\ndate = 2024-01-01', PATHOLOGICAL[kind])
+    assert len(text) > 1_000_000
+    start = time.process_time()
+    article = parse_markdown(text, "hostile.md", SITE)
+    elapsed = time.process_time() - start
+    assert elapsed < 2.0, f"{kind}: {elapsed:.2f} s"
+    assert article.title == "Hostile"
+    assert article.body_html.startswith("<p>") or kind == "references"  # definitions only
+    well_formed(article.body_html)
+
+
+def test_a_hugo_content_folder_is_read(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    (content / "posts" / "2026").mkdir(parents=True)
+    (content / "_index.md").write_text('+++\ntitle = "Home"\n+++\n', encoding="utf-8")
+    (content / "posts" / "_index.md").write_text("---\ntitle: Posts\n---\n", encoding="utf-8")
+    (content / "posts" / "2026" / "strike.md").write_text(
+        '+++\ntitle = "The Strike Holds"\ndate = 2026-11-02T10:00:00-05:00\n'
+        'lastmod = 2026-11-03T08:00:00-05:00\ndescription = "Day two at the port."\n'
+        'categories = ["Labor", "Ports"]\ntags = ["strike", "ports"]\nauthor = ["Ana Ruiz", "Ben Cole"]\n'
+        'aliases = ["/old/strike/"]\nweight = 3\ndraft = false\n+++\n\nThe picket held.\n',
+        encoding="utf-8")
+    (content / "posts" / "2026" / "draft.md").write_text(
+        '+++\ntitle = "Not Yet"\ndate = 2026-11-04\ndraft = true\n+++\n\nSoon.\n', encoding="utf-8")
+    (content / "posts" / "2026" / "jekyll.md").write_text(
+        "---\nlayout: post\ntitle: From Jekyll\ndate: 2026-11-05 09:30:00 -0500\n"
+        "categories: Politics\ntags: [a, b]\nauthor: Carla Diaz\nexcerpt: Short.\n---\n\nBody.\n",
+        encoding="utf-8")
+    (content / "posts" / "2026" / "unpublished.md").write_text(
+        "---\ntitle: Hidden\ndate: 2026-11-06\npublished: false\n---\n\nNo.\n", encoding="utf-8")
+    strike = read_seed(content / "posts" / "2026" / "strike.md", content, SITE)
+    assert (strike.title, strike.summary, strike.category, strike.authors) == (
+        "The Strike Holds", "Day two at the port.", "Labor", ("Ana Ruiz", "Ben Cole"))
+    assert strike.published == datetime(2026, 11, 2, 10, tzinfo=NEW_YORK)
+    assert strike.updated == datetime(2026, 11, 3, 8, tzinfo=NEW_YORK)
+    jekyll = read_seed(content / "posts" / "2026" / "jekyll.md", content, SITE)
+    assert (jekyll.title, jekyll.category, jekyll.authors) == ("From Jekyll", "Politics", ("Carla Diaz",))
+    assert jekyll.published == datetime(2026, 11, 5, 9, 30, tzinfo=NEW_YORK)
+    for name, reason in [("_index.md", "a Hugo section page (_index.md), not an article: skipped"),
+                         ("posts/_index.md", "a Hugo section page (_index.md), not an article: skipped"),
+                         ("posts/2026/draft.md", "a draft (draft = true): skipped"),
+                         ("posts/2026/unpublished.md", "not published (published: false): skipped")]:
+        with pytest.raises(NotAnArticle) as info:
+            read_seed(content / name, content, SITE)
+        assert info.value.reason == reason

@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from hashlib import sha256 as _sha256
 
+from ..errors import SeedError
 from ..model import DATE_FIRST_SEEN, DATE_FROM_PAGE, SeedContent, Site, Teaser, content_hash, page_hash, slugify
+
+TITLE_MAX = 500  # characters: a longer "title" is a page read wrongly, not a headline
+NAME_MAX = 200  # characters of an author's or a category's name
 
 
 def make_content(
@@ -35,7 +39,16 @@ def make_content(
 
     No identity: id, url, guid and the final slug are the pipeline's (`pipeline.identify`).
     `text_utf8`, if given, is `text` encoded as UTF-8: hashed as is instead of encoding again.
+    SeedError for a title over TITLE_MAX characters or a name over NAME_MAX: it would go into
+    URLs, folder names and mail subjects.
     """
+    if len(title) > TITLE_MAX:
+        raise SeedError(source, f"the title is {len(title):,} characters long (at most {TITLE_MAX}): "
+                        "is the first line of the page its headline?")
+    for kind, name in (("category", category), *(("author", a) for a in authors)):
+        if len(name) > NAME_MAX:
+            raise SeedError(source, f"the {kind} name is {len(name):,} characters long "
+                            f"(at most {NAME_MAX}): {name[:40]}…")
     return SeedContent(
         page_hash=page_hash(title, published, body_html),
         source=source,
