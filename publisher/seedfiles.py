@@ -98,16 +98,8 @@ class SeedFiles(Sequence[SeedFile]):
         return self._pairs.tobytes()
 
     def _files(self) -> list[SeedFile]:
-        if self._sorted is None:
-            if os.sep != "/":
-                self._sorted = sorted(map(self._file, range(len(self._sources))), key=_source)
-                return self._sorted
-            top = f"{self._root}{os.sep}"
-            pairs = self._pairs
-            files = [_new(SeedFile, (source, top + source, size, mtime_ns))
-                     for source, size, mtime_ns in zip(self._sources, pairs[::2], pairs[1::2])]
-            files.sort(key=_source)  # a stable order whatever order the folder gives
-            self._sorted = files
+        if self._sorted is None:  # a stable order whatever order the folder gives
+            self._sorted = sorted(map(self._file, range(len(self._sources))), key=_source)
         return self._sorted
 
     def __len__(self) -> int:
