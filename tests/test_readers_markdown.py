@@ -67,6 +67,7 @@ def test_raw_html_is_escaped_not_passed_through() -> None:
     assert "<script" not in body and "<style" not in body and "<div" not in body
     assert "&lt;script&gt;" in body
     assert "javascript:" not in body and "data:" not in body
+    assert "<img" not in body and "<p>an image</p>" in body  # no image left without a source
     assert '<a href="https://example.org/?a=1&amp;b=2">a good one</a>' in body
     assert "—" in body and "\u00a0" in body  # named entities resolved to characters
     assert "&amp;bogus;" in body  # unknown entities shown as written

@@ -191,6 +191,7 @@ _NOT_AUTOLINK_LT = re.compile(
     r"<(?!(?:[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*|[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9]"
     r"(?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)>)")
 _URL_ATTRIBUTE = re.compile(r' (href|src)="([^"]*)"')
+_IMAGE_WITHOUT_SOURCE = re.compile(r'<img alt="([^"]*)" />')
 
 
 def render_markdown(body: str) -> str:
@@ -204,6 +205,7 @@ def render_markdown(body: str) -> str:
         source, options=Options.CMARK_OPT_VALIDATE_UTF8, extensions=list(_EXTENSIONS))
     rendered = rendered.replace(_LT, "&lt;").replace("%EE%80%80", "%3C")
     rendered = _URL_ATTRIBUTE.sub(_safe_url, rendered)
+    rendered = _IMAGE_WITHOUT_SOURCE.sub(r"\1", rendered)  # its unsafe src gone: the alt text
     # cmark resolves every entity itself (an unknown one stays as written: `&amp;bogus;`) and
     # writes only &amp; &lt; &gt; &quot;; but `&#1;` comes out as a character XML cannot carry.
     return normalize_text(rendered).strip()
