@@ -39,3 +39,25 @@ def wait_for_disk(folder: Path, size: int = 27_500, waits: int = 8, pause: float
               f"waiting {pause:.0f} s", flush=True)
         time.sleep(pause)
     return rate
+
+
+def evict(folder: Path) -> int:
+    """Write back every file below `folder` and drop it from the page cache (the files stay on
+    disk); returns how many files. A benchmark's earlier runs otherwise keep the memory full of
+    their output: on this VM a 10,000-seed build took ~40% more CPU (5.4 s rather than 3.8 s)
+    once earlier runs' files filled the page cache, since every page it writes then has to be
+    reclaimed first. Unprivileged: `posix_fadvise(POSIX_FADV_DONTNEED)` on files we own."""
+    os.sync()  # only clean pages can be dropped
+    count = 0
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            try:
+                fd = os.open(os.path.join(parent, name), os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                count += 1
+            finally:
+                os.close(fd)
+    return count
