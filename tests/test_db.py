@@ -435,3 +435,29 @@ def test_a_new_sqlite_store_has_16k_pages_and_an_old_one_keeps_its_own(tmp_path:
         assert conn.scalars("SELECT n FROM kept") == [7]
         assert "articles" in conn.scalars("SELECT name FROM sqlite_master WHERE type = 'table'")
     old.dispose()
+
+
+def test_a_bulk_connection_checkpoints_after_each_commit_so_the_log_stays_small(tmp_path: Path) -> None:
+    """The bulk connection's checkpoints run in a thread of their own (SQLite's automatic ones
+    are off on it): the write-ahead log still starts over, rather than growing with every
+    transaction, and every row is in the database file once the connection is closed."""
+    engine = open_database(tmp_path / "publisher.db")
+    wal = tmp_path / "publisher.db-wal"
+    payload = "x" * 4000
+    sizes = []
+    with engine.bulk() as conn:
+        assert conn.scalar("PRAGMA wal_autocheckpoint") == 0
+        conn.execute("CREATE TABLE blobs (n INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        for batch in range(40):  # 40 transactions of 100 rows of 4 kB: 16 MB written in all
+            with conn.begin():
+                conn.executemany("INSERT INTO blobs (n, body) VALUES (?, ?)",
+                                 [(batch * 100 + k, payload) for k in range(100)])
+            sizes.append(wal.stat().st_size)
+    assert max(sizes) < 3 * 2**20, sizes  # about one transaction's pages, not 16 MB
+    with engine.begin() as conn:
+        assert conn.scalar("SELECT count(*) FROM blobs") == 4000
+        assert conn.scalar("PRAGMA wal_autocheckpoint") == 1000  # other connections: as before
+        # everything was copied back: a checkpoint now finds nothing left to copy
+        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").one()
+        assert (busy, frames - copied) == (0, 0)
+    engine.dispose()
