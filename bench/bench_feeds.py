@@ -110,16 +110,9 @@ def children_cpu() -> float:
 def tree_rss(root: int) -> int:
     """Bytes of memory of process `root` and all its descendants together: the sum of their
     proportional set sizes (/proc/PID/smaps_rollup Pss), so pages a forked worker shares with
-    its parent count once, not once per process."""
-    children: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(name))
+    its parent count once, not once per process. Descendants are found through each thread's
+    /proc/PID/task/TID/children (reading every process's stat to find them cost 1.6 ms of
+    the 5.4 ms a sample took, every 100 ms, on the same two cores as the build)."""
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
@@ -128,7 +121,16 @@ def tree_rss(root: int) -> int:
                 total += next(int(line.split()[1]) for line in fh if line.startswith("Pss:")) * 1024
         except (OSError, ValueError, IndexError, StopIteration):
             pass
-        todo += children.get(pid, [])
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as fh:
+                    todo += [int(child) for child in fh.read().split()]
+            except (OSError, ValueError):
+                pass
     return total
 
 
