@@ -479,3 +479,21 @@ def test_a_feed_worker_renders_each_entry_once_and_forgets_what_no_later_documen
         assert pipeline._WorkerState.articles == {} and pipeline._WorkerState.entries == {}
         outputs[cache] = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*.*")}
     assert len(outputs[30]) == 3 * len(docs) and outputs[30] == outputs[10_000]
+
+
+def test_feed_runs_keep_the_documents_in_order_and_shrink_so_the_workers_finish_together() -> None:
+    """The documents are cut into runs of consecutive ones (articles shared by neighbours stay
+    one worker's), `n` per share of RUN_SHARES for `n` workers, largest first: the last runs
+    are small, so whichever worker is free takes them and neither waits long for the other."""
+    class Doc:  # all `_runs` looks at
+        def __init__(self, n: int) -> None:
+            self.ids = [f"a{n}-{k}" for k in range(9)]
+
+    docs = [Doc(n) for n in range(1000)]
+    runs = pipeline._runs(docs, 2)  # type: ignore[arg-type]
+    assert [doc for run in runs for doc in run] == docs  # every one once, in order
+    assert [len(run) for run in runs] == [350, 350, 100, 100, 50, 50]
+    four = pipeline._runs(docs, 4)  # type: ignore[arg-type]
+    assert len(four) == 12 and [doc for run in four for doc in run] == docs
+    assert [len(run) for run in four[:4]] == [175] * 4 and [len(run) for run in four[-4:]] == [25] * 4
+    assert pipeline._runs(docs[:1], 2) == [docs[:1], [], [], [], [], []]  # type: ignore[arg-type]
