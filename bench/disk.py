@@ -32,6 +32,9 @@ def wait_for_disk(folder: Path, size: int = 27_500, waits: int = 8, pause: float
     """Probe the file-creation rate in `folder`; while it is below SETTLED, say so and wait
     (at most `waits` times `pause` seconds). Returns the last rate measured."""
     for attempt in range(waits + 1):
+        # Written back first: ext4 counts an inode freed within 30 s as recently deleted, or
+        # within 5.5 minutes while its inode table block is still dirty.
+        os.sync()
         rate = file_floor(folder / f"probe{attempt}", 1000, size)
         if rate >= SETTLED or attempt == waits:
             return rate
