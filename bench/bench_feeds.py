@@ -91,11 +91,17 @@ def seed_text(i: int, rng: random.Random) -> str:
 
 
 def make_project(root: Path, n: int) -> Path:
+    """N seeds, all saved an hour ago, so a cold build takes every one at once: saved just
+    now, the last of them could still be within `schedule.settle_seconds` when the first cold
+    build starts (the copy keeps their times), and the build would wait for them to settle."""
     seeds = root / "seeds"
     seeds.mkdir(parents=True)
     rng = random.Random(n)
+    saved = time.time() - 3600
     for i in range(n):
-        (seeds / f"{i:06d}.txt").write_text(seed_text(i, rng), encoding="utf-8")
+        path = seeds / f"{i:06d}.txt"
+        path.write_text(seed_text(i, rng), encoding="utf-8")
+        os.utime(path, (saved, saved))
     (root / "config.toml").write_text(
         '[site]\ntitle = "Left Voice"\nbase_url = "https://www.leftvoice.org"\n'
         'description = "Militant journalism, revolutionary politics."\n')
