@@ -159,8 +159,11 @@ def scan_seed_files(seeds_dir: Path) -> tuple[SeedFiles, list[SeedError]]:
             seeds = _seed_names(names)
             # The other names may be folders (a stat each: there are few of them), taken in
             # the order listed: a set's order changes with every process's string hashes.
-            chosen = set(seeds) if len(seeds) != len(names) else None
-            for name in [n for n in names if n not in chosen] if chosen is not None else ():
+            others: list[str] = []
+            if len(seeds) != len(names):
+                chosen = set(seeds)
+                others = [name for name in names if name not in chosen]
+            for name in others:
                 if name.startswith("."):
                     continue
                 try:

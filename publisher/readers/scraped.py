@@ -31,7 +31,6 @@ from ..errors import NotAnArticle, SeedError
 from ..model import SeedContent, Site, Teaser
 from .record import make_content
 from .text import (
-    MAX_DATE_LINE,
     clean_summary,
     detect_language,
     ends_sentence,
@@ -213,13 +212,9 @@ def _lines(text: str) -> tuple[list[str], list[bool]]:
 def _dates(lines: list[str]) -> list[date | None]:
     """For each line its date if it is a date line (`parse_date`), else None."""
     dates: list[date | None] = [None] * len(lines)
-    # parse_date wants a final digit: look only at those lines (a C-level scan), and of those
-    # only at the short ones starting with a letter, so that no other line (`Section 3 of
-    # the story 12`) fills parse_date's cache and pushes the date lines out of it.
+    # parse_date wants a final digit: look only at those lines (a C-level scan).
     for i in compress(range(len(lines)), map(str.isdigit, map(itemgetter(-1), lines))):
-        line = lines[i]
-        if len(line) <= MAX_DATE_LINE and line[0].isalpha():
-            dates[i] = parse_date(line)
+        dates[i] = parse_date(lines[i])
     return dates
 
 
