@@ -199,6 +199,20 @@ def test_a_build_parses_and_writes_feeds_with_one_set_of_worker_processes(
     assert pools[0]._shutdown_thread and not pools[0]._processes  # shut down, none left
 
 
+def test_the_workers_run_at_a_lower_priority_than_the_build_that_stores_what_they_parse(
+        project: Project) -> None:
+    """The main process stores what the workers parse: with the processor shared fairly among
+    the three it fell behind and finished the ingest alone. The workers are niced instead."""
+    import os
+
+    settings, _ = _open(project)
+    own = os.nice(0)
+    with pipeline.Workers(settings) as workers:
+        niceness = {workers.executor().submit(os.nice, 0).result() for _ in range(8)}
+    assert niceness == {min(19, own + pipeline.WORKER_NICENESS)}
+    assert os.nice(0) == own  # this process keeps its own
+
+
 def test_the_rows_parsing_workers_send_are_the_rows_of_the_articles_identify_makes(
         tmp_path: Path) -> None:
     """What a worker sends back (`ContentRow`, plain text) plus `assign_identity` is stored as
