@@ -492,8 +492,8 @@ def test_feed_runs_keep_the_documents_in_order_and_shrink_so_the_workers_finish_
     docs = [Doc(n) for n in range(1000)]
     runs = pipeline._runs(docs, 2)  # type: ignore[arg-type]
     assert [doc for run in runs for doc in run] == docs  # every one once, in order
-    assert [len(run) for run in runs] == [350, 350, 100, 100, 50, 50]
+    assert [len(run) for run in runs] == [350, 350, 100, 100, 35, 35, 15, 15]
     four = pipeline._runs(docs, 4)  # type: ignore[arg-type]
-    assert len(four) == 12 and [doc for run in four for doc in run] == docs
-    assert [len(run) for run in four[:4]] == [175] * 4 and [len(run) for run in four[-4:]] == [25] * 4
-    assert pipeline._runs(docs[:1], 2) == [docs[:1], [], [], [], [], []]  # type: ignore[arg-type]
+    assert len(four) == 16 and [doc for run in four for doc in run] == docs
+    assert [len(run) for run in four[:4]] == [175] * 4 and [len(run) for run in four[-4:]] == [8, 7, 8, 7]
+    assert pipeline._runs(docs[:1], 2) == [docs[:1], [], [], [], [], [], [], []]  # type: ignore[arg-type]
