@@ -808,7 +808,30 @@ def _parse_iter(
         yield from map(_parse_one, jobs)
         return
     yield from workers.executor().map(
-        _parse_one, jobs, chunksize=max(1, min(64, len(jobs) // (4 * workers.count))))
+        _parse_one, jobs, chunksize=max(1, min(PARSE_CHUNK, len(jobs) // (4 * workers.count))))
+
+
+# Seeds a parsing worker takes at a time, and the size of the pipe their results come back
+# through (one message a chunk, ~900 KB for 128 seeds; 1 MB is Linux's pipe-max-size for
+# unprivileged processes). Through the default 64 KB pipe a worker spent ~18% of the ingest
+# blocked handing its results over: each 64 KB waited for this process's result thread to
+# get the GIL back from the thread storing them. With the wide pipe a chunk goes in one
+# write, and at 128 seeds rather than 64 half as many hand-overs (jobs, results) are made:
+# alternated `publisher ingest` runs of 10,000 seeds, 2.07 s against 2.19 s (medians of 8).
+PARSE_CHUNK = 128
+RESULT_PIPE_BYTES = 1 << 20
+
+
+def _widen_result_pipe(pool: ProcessPoolExecutor) -> None:
+    """Make the pipe `pool`'s workers send their results through RESULT_PIPE_BYTES large
+    (Linux; elsewhere, or where the system allows less, it stays as it is)."""
+    try:
+        import fcntl
+
+        reader = pool._result_queue._reader  # type: ignore[attr-defined]
+        fcntl.fcntl(reader.fileno(), fcntl.F_SETPIPE_SZ, RESULT_PIPE_BYTES)  # type: ignore[attr-defined]
+    except (ImportError, AttributeError, OSError):
+        pass
 
 
 class Workers:
@@ -840,6 +863,7 @@ class Workers:
             from . import feeds, readers  # noqa: F401 - imported once here, not in every worker
             self._pool = ProcessPoolExecutor(max_workers=self.count, initializer=_start_worker,
                                              initargs=(self._database,))
+            _widen_result_pipe(self._pool)
         return self._pool
 
     def close(self) -> None:

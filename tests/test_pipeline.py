@@ -213,6 +213,20 @@ def test_the_workers_run_at_a_lower_priority_than_the_build_that_stores_what_the
     assert os.nice(0) == own  # this process keeps its own
 
 
+def test_the_parsing_workers_hand_their_results_over_through_a_1_mb_pipe(project: Project) -> None:
+    """A chunk of parsed seeds (~900 KB) goes into the pipe in one write, rather than 64 KB at
+    a time as this process reads them."""
+    import fcntl
+
+    settings, _ = _open(project)
+    allowed = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    with pipeline.Workers(settings) as workers:
+        reader = workers.executor()._result_queue._reader  # type: ignore[attr-defined]
+        size = fcntl.fcntl(reader.fileno(), fcntl.F_GETPIPE_SZ)  # type: ignore[attr-defined]
+    assert pipeline.RESULT_PIPE_BYTES == 1 << 20
+    assert size == (pipeline.RESULT_PIPE_BYTES if allowed >= pipeline.RESULT_PIPE_BYTES else 65536)
+
+
 def test_the_rows_parsing_workers_send_are_the_rows_of_the_articles_identify_makes(
         tmp_path: Path) -> None:
     """What a worker sends back (`ContentRow`, plain text) plus `assign_identity` is stored as
