@@ -29,6 +29,7 @@ from .config import Settings
 from .errors import PublisherError, StoreError
 from .store import Database
 from .store import runs as run_store
+from .store import subscribers as subscriber_store
 
 log = logging.getLogger("publisher.reconcile")
 
@@ -360,8 +361,11 @@ class Reconciler:
             with self.engine.begin() as conn:
                 run_store.record_slot(conn, cadence, slot_at, "skipped", now, detail)
             report.slots.append(SlotDecision(cadence, slot_at, "skipped", detail))
-            log.warning("%s digest of %s skipped: %s; its articles go in the next one",
-                        cadence, local, detail)
+            # A warning when someone missed that digest; with nobody on that cadence (a new
+            # install started days after the last slot, say) nothing was lost.
+            level = logging.WARNING if self._has_readers(cadence) else logging.INFO
+            log.log(level, "%s digest of %s skipped: %s; its articles go in the next one",
+                    cadence, local, detail)
             return
         log.info("%s digest of %s is due (%.0f min late)", cadence, local,
                  late.total_seconds() / 60)
@@ -373,6 +377,12 @@ class Reconciler:
                 run_store.record_slot(conn, cadence, slot_at, "sent", self._elapsed(),
                                       outcome.summary())
             report.slots.append(SlotDecision(cadence, slot_at, "sent", outcome.summary()))
+
+    def _has_readers(self, cadence: str) -> bool:
+        """Whether an active subscriber gets `cadence` digests."""
+        with self.engine.begin() as conn:
+            return next(subscriber_store.iter_subscribers(
+                conn, status="active", cadence=cadence, batch=1), None) is not None
 
     def _send(self, cadence: str, now: datetime, report: PassReport) -> DigestOutcome:
         try:

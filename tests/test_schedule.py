@@ -143,6 +143,28 @@ def test_downtime_across_two_send_times_sends_one_digest(world) -> None:  # type
                                             local(2026, 11, 26, 7).astimezone(UTC)]
 
 
+def test_a_skipped_slot_is_a_warning_only_when_someone_gets_that_cadence(world, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A new install started days after the last weekly slot lost nobody a digest: no warning
+    (the CLI's `run` printed one on most days of the week). With a weekly reader it warns."""
+    from publisher.store import subscribers as subscriber_store
+
+    settings, engine, recorder = world
+    caplog.set_level(logging.INFO, logger="publisher")
+
+    def skip_levels(day: str) -> list[str]:
+        return [r.levelname for r in caplog.records
+                if f"weekly digest of {day} 07:00 EST skipped: 50.0 h late" in r.getMessage()]
+
+    Reconciler(engine, settings, send=recorder).run_pass(local(2026, 11, 25, 9))
+    assert skip_levels("Mon 2026-11-23") == ["INFO"]
+    with engine.begin() as conn:
+        subscriber_store.add_subscriber(conn, "weekly@example.org", name="W", cadence="weekly",
+                                        categories=(), status="active", now=local(2026, 11, 25, 9))
+    Reconciler(engine, settings, send=recorder).run_pass(local(2026, 12, 2, 9))
+    assert skip_levels("Mon 2026-11-30") == ["WARNING"]
+    assert recorder.slots_sent("weekly") == []
+
+
 def test_slot_older_than_max_lateness_is_skipped_and_logged(world, caplog) -> None:  # type: ignore[no-untyped-def]
     settings, engine, recorder = world
     caplog.set_level(logging.INFO, logger="publisher")
