@@ -381,8 +381,7 @@ class Reconciler:
     def _has_readers(self, cadence: str) -> bool:
         """Whether an active subscriber gets `cadence` digests."""
         with self.engine.begin() as conn:
-            return next(subscriber_store.iter_subscribers(
-                conn, status="active", cadence=cadence, batch=1), None) is not None
+            return subscriber_store.count_by(conn).get(("active", cadence), 0) > 0
 
     def _send(self, cadence: str, now: datetime, report: PassReport) -> DigestOutcome:
         try:
