@@ -162,12 +162,27 @@ def delete_subscriber(conn: Connection, subscriber_id: int) -> None:
     conn.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
 
 
+_decoded_categories: dict[str, tuple[str, ...]] = {}
+
+
+def _categories(text: str) -> tuple[str, ...]:
+    """A subscriber's stored category list (JSON), decoded once per distinct text: planning
+    reads every subscriber, and nearly all of them have one of a few lists ('[]' mostly);
+    decoding each row's anew was 13% of planning 100,000."""
+    found = _decoded_categories.get(text)
+    if found is None:
+        found = tuple(json.loads(text))
+        if len(_decoded_categories) < 4096:
+            _decoded_categories[text] = found
+    return found
+
+
 def _subscriber(r: tuple) -> Subscriber:  # type: ignore[type-arg]
     (id_, email, _key, name, cadence, categories, status, created_at, confirmed_at,
      last_digest_at, failures, soft_bounces, status_serial) = r
     return Subscriber(
         id=id_, email=email, name=name, cadence=cadence,
-        categories=tuple(json.loads(categories)), status=status,
+        categories=_categories(categories), status=status,
         created_at=parse_utc(created_at),
         confirmed_at=parse_utc(confirmed_at) if confirmed_at else None,
         last_digest_at=parse_utc(last_digest_at) if last_digest_at else None,
