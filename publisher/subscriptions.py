@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import hmac
 import io
 import re
@@ -203,8 +202,7 @@ class Links:
 
     def _verp_mac(self, value: str) -> str:
         key = tokens.require_secret(self.secret)
-        return hmac.new(key, f"{VERP_PURPOSE}\0{value}".encode(), hashlib.sha256
-                        ).hexdigest()[:VERP_MAC_HEX]
+        return tokens.purpose_mac(key, VERP_PURPOSE, value).hex()[:VERP_MAC_HEX]
 
     def parse_return_path(self, address: str) -> tuple[int, int] | None:
         """(digest id, subscriber id) of a VERP address this configuration made, else None."""

@@ -8,7 +8,6 @@ is accepted (no padding, no extra characters, no other spelling of the same byte
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 
 from .errors import ConfigError, PublisherError
@@ -55,7 +54,13 @@ def unsign(secret: str, purpose: str, token: str) -> str:
 
 
 def _mac(key: bytes, purpose: str, body: str) -> bytes:
-    return hmac.new(key, f"{purpose}\0{body}".encode("ascii"), hashlib.sha256).digest()[:MAC_BYTES]
+    return purpose_mac(key, purpose, body)[:MAC_BYTES]
+
+
+def purpose_mac(key: bytes, purpose: str, value: str) -> bytes:
+    """HMAC-SHA256 under `key` of `purpose`, a NUL and `value` (UTF-8): the one keyed digest of
+    the package (tokens, VERP addresses, rate-limit client keys), each purpose its own name."""
+    return hmac.digest(key, f"{purpose}\0{value}".encode(), "sha256")
 
 
 def _b64(data: bytes) -> str:

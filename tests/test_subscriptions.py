@@ -158,6 +158,24 @@ def test_tokens_are_accepted_only_in_their_canonical_encoding() -> None:
             tokens.unsign(SECRET, "unsubscribe", variant)
 
 
+def test_keyed_digests_stay_what_links_already_sent_carry() -> None:
+    """Tokens, VERP return paths and rate-limit client keys are HMAC-SHA256 of `purpose`, NUL,
+    value: recomputed here with hmac.new, so a change of how they are computed (links in
+    mail already delivered would stop working) fails."""
+    import hashlib
+    import hmac
+
+    key = SECRET.encode()
+    token = tokens.sign(SECRET, "unsubscribe", "42")
+    body = token.split(".")[0]
+    expected = hmac.new(key, b"unsubscribe\0" + body.encode(), hashlib.sha256).digest()[:16]
+    assert token == f"{body}.{base64.urlsafe_b64encode(expected).decode().rstrip('=')}"
+    verp = hmac.new(key, b"verp\x0012-7", hashlib.sha256).hexdigest()[:20]
+    assert links().return_path(12, 7) == f"bounces+12-7-{verp}@example.org"
+    assert tokens.purpose_mac(b"k" * 32, "subscribe", "203.0.113.9") == hmac.new(
+        b"k" * 32, b"subscribe\x00203.0.113.9", hashlib.sha256).digest()
+
+
 def test_one_table_of_links_and_message_ids() -> None:
     made = links()
     personal = made.personal(7)

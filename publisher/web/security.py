@@ -104,8 +104,7 @@ class RateLimiter:
         self._clock = clock
 
     def client_key(self, address: str) -> str:
-        return hmac.new(self._key, f"{self._scope}\0{address}".encode(),
-                        hashlib.sha256).hexdigest()[:32]
+        return tokens.purpose_mac(self._key, self._scope, address).hex()[:32]
 
     def allow(self, address: str) -> bool:
         with self._engine.begin() as conn:
