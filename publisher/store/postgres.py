@@ -5,7 +5,7 @@ so SQLite deployments never pay for it.
 
 Same interface as the SQLite classes in `db.py`:
 - statements keep sqlite3's `?` / `:name` placeholders and are rewritten, once per text, to
-  psycopg's `%s` / `%(name)s` (a literal `%` becomes `%%`; quoted text is left alone);
+  PostgreSQL's `$1, $2, ...` (quoted text is left alone), run on a psycopg RawCursor;
 - the migrations' DDL (CREATE TABLE, ALTER TABLE) is mapped once: INTEGER -> BIGINT
   (nanosecond mtimes), an `id INTEGER` primary key -> an identity column, TEXT -> TEXT COLLATE "C" (bytewise order, as SQLite
   compares, so ISO dates and names sort the same on both backends);
@@ -42,43 +42,25 @@ from .db import (BUSY_TIMEOUT, POOL_SIZE, busy_error, LockHolder, Params, Pooled
 IMMEDIATE_KEY = lock_key("immediate")
 INSTANCE_KEY = lock_key("instance")
 
-_TOKENS = re.compile(r"""('(?:[^']|'')*')|("(?:[^"]|"")*")|(::)|(\?)|:([A-Za-z_]\w*)|(%)""")
-_translated: dict[str, tuple[str, bool]] = {}  # statement -> (psycopg text, has placeholders)
+# quoted text and `::` casts (left alone), `?`, `:name`
+_TOKENS = re.compile(r"""('(?:[^']|'')*')|("(?:[^"]|"")*")|(::)|(\?)|:([A-Za-z_]\w*)""")
+_ddl_texts: dict[str, str] = {}
 
 
-def translate(sql: str) -> tuple[str, bool]:
-    """sqlite3 placeholders to psycopg's, and SQLite DDL to PostgreSQL's (cached)."""
-    found = _translated.get(sql)
-    if found is not None:
-        return found
-    head = sql.lstrip()[:12].upper()
-    text = _ddl(sql) if head in ("CREATE TABLE", "ALTER TABLE ") else sql
-    placeholders = False
-
-    def swap(m: re.Match[str]) -> str:
-        nonlocal placeholders
-        if m.group(4):
-            placeholders = True
-            return "%s"
-        if m.group(5):
-            placeholders = True
-            return f"%({m.group(5)})s"
-        if m.group(6):
-            return "%%"
-        return m.group(0).replace("%", "%%")  # psycopg reads % inside quotes too
-
-    rewritten = _TOKENS.sub(swap, text)
-    found = _translated[sql] = (rewritten if placeholders else text, placeholders)
+def ddl_text(sql: str) -> str:
+    """A statement without placeholders as PostgreSQL takes it: SQLite DDL mapped (cached)."""
+    found = _ddl_texts.get(sql)
+    if found is None:
+        head = sql.lstrip()[:12].upper()
+        found = _ddl_texts[sql] = _ddl(sql) if head in ("CREATE TABLE", "ALTER TABLE ") else sql
     return found
 
 
+# Statements with placeholders are numbered here once per text and run on a psycopg RawCursor:
+# handed psycopg's `%s`, psycopg numbers them itself on every execute and caches that only for
+# a statement of at most 4,096 characters and 50 parameters, and for a 500-row planning INSERT
+# (3,000 parameters) that was 62% of planning 100,000 subscribers.
 _numbered_texts: dict[str, tuple[bytes, tuple[Any, ...]]] = {}
-# psycopg turns `%s` into `$1, $2, ...` on every execute, and caches that only for a statement
-# of at most 4,096 characters and 50 parameters: a longer one (a multi-row INSERT of 500 planned
-# deliveries, 3,000 parameters) is numbered by `numbered()` once per text and run on a
-# RawCursor. Converting such an INSERT was 62% of planning 100,000 subscribers.
-PSYCOPG_CACHED_TEXT = 4096
-PSYCOPG_CACHED_PARAMS = 50
 
 
 def numbered(sql: str) -> tuple[bytes, tuple[Any, ...]]:
@@ -298,17 +280,13 @@ class PgConnection(PooledConnection):
 
     def execute(self, sql: str, params: Params = ()) -> Result:
         self._settle()
-        text, has_params = translate(sql)
+        native, keys = numbered(sql)
+        if keys:
+            values = [params[k] for k in keys]  # type: ignore[index,call-overload]
+            run = partial(psycopg.RawCursor(self.raw).execute, native, values)
+        else:
+            run = partial(self.raw.execute, ddl_text(sql))
         try:
-            if has_params and (len(text) > PSYCOPG_CACHED_TEXT
-                               or len(params) > PSYCOPG_CACHED_PARAMS):
-                # (a statement psycopg would convert anew each time: numbered once, here)
-                native, keys = numbered(sql)
-                raw_cursor = psycopg.RawCursor(self.raw)
-                values = [params[k] for k in keys]  # type: ignore[index,call-overload]
-                run = partial(raw_cursor.execute, native, values)
-            else:
-                run = partial(self.raw.execute, text, params if has_params else None)
             if self._unbegun:  # BEGIN and this statement in one round trip
                 self._unbegun = False
                 with self.raw.pipeline():
@@ -321,16 +299,17 @@ class PgConnection(PooledConnection):
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> Result:
         self._settle()
-        text, _ = translate(sql)
+        native, keys = numbered(sql)
+        values = ([row[k] for k in keys] for row in rows)  # type: ignore[index,call-overload]
         try:
-            cursor = self.raw.cursor()
+            cursor = psycopg.RawCursor(self.raw)
             if self._unbegun:
                 self._unbegun = False
                 with self.raw.pipeline():
                     self.raw.execute("BEGIN")
-                    cursor.executemany(text, rows)
+                    cursor.executemany(native, values)
             else:
-                cursor.executemany(text, rows)
+                cursor.executemany(native, values)
             return Result(cursor)
         except psycopg.Error as exc:
             raise pg_error(exc, self._origin) from None
