@@ -23,7 +23,7 @@ from .config import Settings
 from .errors import ConfigError, NotAnArticle, SeedError
 from .fsutil import make_folder, write_atomic
 from .model import DATE_FIRST_SEEN, SLUG_MAX, Article, FeedSpec, SeedContent, Site, short_id, tag_uri
-from .seedfiles import SeedFile, SeedFiles, scan_seed_files
+from .seedfiles import Readahead, SeedFile, SeedFiles, scan_seed_files
 from .store import articles as article_store
 from .store import open_database
 from .store import runs as run_store
@@ -804,11 +804,16 @@ def _parse_iter(
     them."""
     # Paths travel as strings: a Path costs more to build and to pickle than reading it saves.
     jobs = [(f.path, seeds_dir, site, settings.feeds.max_seed_bytes) for f in todo]
-    if len(jobs) < PARALLEL_THRESHOLD or workers.count == 1:
+    if len(jobs) < PARALLEL_THRESHOLD:
         yield from map(_parse_one, jobs)
         return
-    yield from workers.executor().map(
+    results = map(_parse_one, jobs) if workers.count == 1 else workers.executor().map(
         _parse_one, jobs, chunksize=max(1, min(PARSE_CHUNK, len(jobs) // (4 * workers.count))))
+    # Started once the workers are (forked without this thread), the disk reads ahead of them.
+    with Readahead(todo, settings.feeds.max_seed_bytes) as ahead:
+        for seed, result in zip(todo, results):
+            yield result
+            ahead.consumed(seed.size)
 
 
 # Seeds a parsing worker takes at a time, and the size of the pipe their results come back

@@ -270,3 +270,61 @@ def _stats(fd: int, names: list[str]) -> array[int]:
 
 
 _FOLDER = -2
+
+
+class Readahead:
+    """Asks the kernel to read the seeds about to be parsed before they are: a thread that
+    goes through `files` in order with `posix_fadvise(WILLNEED)`, at most `window` bytes ahead
+    of what the caller says it has `consumed`, so many reads are on their way at once.
+
+    A cold build otherwise reads one small file at a time: on this VM's disk 100,000 seeds
+    (650 MB) took 8 s read one by one, and 1.6 s after a WILLNEED pass over all of them; the
+    parsing workers spent a third of the ingest waiting. Only advice: a file it cannot open
+    (gone, a symlink, a FIFO) is read as usual when its turn comes, and one larger than
+    `max_bytes` (refused unread) is passed over. A context manager: leaving it stops the
+    thread."""
+
+    def __init__(self, files: Sequence[SeedFile], max_bytes: int, window: int = 64 << 20) -> None:
+        self._files = files
+        self._max_bytes = max_bytes
+        self._window = window
+        self._consumed = 0  # bytes of `files` the caller is done with (its thread adds)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="seed-readahead", daemon=True)
+
+    def __enter__(self) -> Readahead:
+        if hasattr(os, "posix_fadvise"):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def consumed(self, size: int) -> None:
+        self._consumed += size
+
+    def _run(self) -> None:
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(
+            os, "O_NOCTTY", 0)
+        advised, window, stopping = 0, self._window, self._stop
+        for f in self._files:
+            while advised - self._consumed > window:
+                if stopping.wait(0.01):
+                    return
+            if stopping.is_set():
+                return
+            advised += f.size
+            if f.size > self._max_bytes or f.size == 0:
+                continue
+            try:
+                fd = os.open(f.path, flags)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -197,6 +198,36 @@ def test_a_build_parses_and_writes_feeds_with_one_set_of_worker_processes(
     assert len(report.feeds.written) > 3 * pipeline.FEED_PARALLEL_THRESHOLD  # the workers' path
     assert len(pools) == 1
     assert pools[0]._shutdown_thread and not pools[0]._processes  # shut down, none left
+
+
+def test_the_seeds_to_parse_are_read_ahead_of_the_workers_once_each_in_order(
+        project: Project, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A cold ingest asks the kernel for the seeds before the workers open them (one small
+    read at a time left them waiting a third of a 100,000-seed ingest); a seed parsed again
+    later is read ahead again, one unchanged is not."""
+    import os
+
+    _many_parts(project)
+    advised: list[str] = []
+    real = os.posix_fadvise
+
+    def advise(fd: int, offset: int, length: int, advice: int) -> None:
+        advised.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", advise)
+    settings, engine = _open(project)
+    report = pipeline.ingest(engine, settings, T0)
+    assert len(report.new) == pipeline.PARALLEL_THRESHOLD + 22
+    assert advised == sorted(path.name for path in project.seeds.iterdir())
+    assert "seed-readahead" not in {t.name for t in threading.enumerate()}  # stopped
+    advised.clear()
+    for n in range(pipeline.PARALLEL_THRESHOLD + 5):  # changed: parsed (and read ahead) again
+        path = project.seeds / f"part_{n:04d}.txt"
+        path.write_text(path.read_text().replace("Let Them All In,", "Let Them In,", 1))
+    report = pipeline.ingest(engine, settings, T0 + timedelta(hours=1))
+    assert len(report.updated) == pipeline.PARALLEL_THRESHOLD + 5
+    assert advised == [f"part_{n:04d}.txt" for n in range(pipeline.PARALLEL_THRESHOLD + 5)]
 
 
 def test_the_workers_run_at_a_lower_priority_than_the_build_that_stores_what_they_parse(
