@@ -159,14 +159,17 @@ def timed_build(root: Path) -> tuple[float, float, str, float]:
     return elapsed, children_cpu() - cpu, stdout.strip().replace("\n", " | "), peak / 2**20
 
 
-def fresh_copy(seeded: Path, root: Path, earlier: Path | None = None) -> Path:
+def fresh_copy(seeded: Path, root: Path, earlier: Path | None = None,
+               uncached: bool = False) -> Path:
     """A project with the same seeds and config and nothing built yet.
 
     Always a new folder, and nothing is deleted until the end of the run: on ext4 without a
     journal (this machine's disk), creating a file scans past every inode freed in the last
     30 s or so, which made a build right after deleting the previous one twice as slow.
     `earlier`: the previous run's project, whose files are dropped from the page cache first
-    (`disk.evict`), so every build starts with the memory the first one had.
+    (`disk.evict`), so every build starts with the memory the first one had. `uncached`: the
+    new seeds are dropped from the page cache too, so the cold build reads them from the disk,
+    as the first build after a reboot does.
     """
     if earlier is not None:
         evict(earlier)
@@ -174,6 +177,8 @@ def fresh_copy(seeded: Path, root: Path, earlier: Path | None = None) -> Path:
     shutil.copytree(seeded / "seeds", root / "seeds")
     shutil.copy2(seeded / "config.toml", root / "config.toml")
     os.sync()  # seeds land before a build, not during it: no writeback in the timing
+    if uncached:
+        evict(root / "seeds")
     return root
 
 
@@ -224,6 +229,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each timing (median)")
     parser.add_argument("--keep", metavar="DIR", help="build in a new folder in DIR and keep it")
+    parser.add_argument("--uncached-seeds", action="store_true",
+                        help="cold builds read the seeds from the disk, not the page cache")
     args = parser.parse_args()
     if args.keep:
         Path(args.keep).mkdir(parents=True, exist_ok=True)
@@ -239,7 +246,7 @@ def main() -> None:
                   f"and parse a seed (the same work in every run)", flush=True)
             cold_runs, nochange_runs, one_new_runs = [], [], []
             for k in range(args.repeat):
-                root = fresh_copy(seeded, base / f"n{n}-{k + 1}", earlier)
+                root = fresh_copy(seeded, base / f"n{n}-{k + 1}", earlier, args.uncached_seeds)
                 earlier = root
                 cold_runs.append(timed_build(root))
                 nochange_runs.append(timed_build(root))
