@@ -1,4 +1,5 @@
-"""Which files in the seeds folder are seeds, and their size and mtime (stdlib only: cheap to import)."""
+"""Which files in the seeds folder are seeds, and their size and mtime; and reading the ones to
+parse ahead of the parser (stdlib only: cheap to import)."""
 
 from __future__ import annotations
 
@@ -279,10 +280,10 @@ class Readahead:
 
     A cold build otherwise reads one small file at a time: on this VM's disk 100,000 seeds
     (650 MB) took 8 s read one by one, and 1.6 s after a WILLNEED pass over all of them; the
-    parsing workers spent a third of the ingest waiting. Only advice: a file it cannot open
-    (gone, a symlink, a FIFO) is read as usual when its turn comes, and one larger than
-    `max_bytes` (refused unread) is passed over. A context manager: leaving it stops the
-    thread."""
+    parsing workers spent a third of the ingest waiting. Only advice: a file it cannot open or
+    advise (gone, a symlink, a FIFO: opened without waiting for a writer) is read as usual when
+    its turn comes, and one larger than `max_bytes` (refused unread) is passed over, its bytes
+    counted in the window all the same. A context manager: leaving it stops the thread."""
 
     def __init__(self, files: Sequence[SeedFile], max_bytes: int, window: int = 64 << 20) -> None:
         self._files = files

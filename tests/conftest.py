@@ -212,6 +212,22 @@ def wait_for(check, timeout: float, what: str, every: float = 0.05) -> None:  # 
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+@pytest.fixture
+def advised_files(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files `posix_fadvise(fd, 0, 0, WILLNEED)` is called on in this process
+    from now on, in order (the seeds' readahead: `seedfiles.Readahead`)."""
+    calls: list[str] = []
+    real = os.posix_fadvise
+
+    def advise(fd: int, offset: int, length: int, advice: int) -> None:
+        assert (offset, length, advice) == (0, 0, os.POSIX_FADV_WILLNEED)
+        calls.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", advise)
+    return calls
+
+
 @contextlib.contextmanager
 def static_http(folder: Path):  # type: ignore[no-untyped-def]
     """A plain static file server (`python -m http.server`) for `folder` on 127.0.0.1; its

@@ -201,21 +201,12 @@ def test_a_build_parses_and_writes_feeds_with_one_set_of_worker_processes(
 
 
 def test_the_seeds_to_parse_are_read_ahead_of_the_workers_once_each_in_order(
-        project: Project, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+        project: Project, advised_files: list[str]) -> None:
     """A cold ingest asks the kernel for the seeds before the workers open them (one small
     read at a time left them waiting a third of a 100,000-seed ingest); a seed parsed again
     later is read ahead again, one unchanged is not."""
-    import os
-
     _many_parts(project)
-    advised: list[str] = []
-    real = os.posix_fadvise
-
-    def advise(fd: int, offset: int, length: int, advice: int) -> None:
-        advised.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
-        real(fd, offset, length, advice)
-
-    monkeypatch.setattr(os, "posix_fadvise", advise)
+    advised = advised_files
     settings, engine = _open(project)
     report = pipeline.ingest(engine, settings, T0)
     assert len(report.new) == pipeline.PARALLEL_THRESHOLD + 22

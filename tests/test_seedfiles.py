@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from publisher import seedfiles
 from publisher.seedfiles import scan_seed_files
+
+from conftest import wait_for
 
 
 def _folder(root: Path) -> Path:
@@ -132,31 +135,8 @@ def test_the_listing_of_a_tree_of_folders_is_the_same_in_every_process(tmp_path:
     assert listings.pop().count("\\x00") == 12 * 3
 
 
-def _advised(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The files `posix_fadvise(WILLNEED)` is called on from now on, by name, in order."""
-    calls: list[str] = []
-    real = os.posix_fadvise
-
-    def advise(fd: int, offset: int, length: int, advice: int) -> None:
-        assert (offset, length, advice) == (0, 0, os.POSIX_FADV_WILLNEED)
-        calls.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
-        real(fd, offset, length, advice)
-
-    monkeypatch.setattr(os, "posix_fadvise", advise)
-    return calls
-
-
-def _wait_for(predicate, seconds: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = threading.Event()
-    for _ in range(int(seconds / 0.01)):
-        if predicate():
-            return
-        deadline.wait(0.01)
-    raise AssertionError(f"not within {seconds} s")
-
-
 def test_readahead_advises_the_seeds_in_order_within_its_window(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, advised_files: list[str]) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     for n in range(10):
@@ -167,34 +147,34 @@ def test_readahead_advises_the_seeds_in_order_within_its_window(
     os.mkfifo(seeds / "6.txt")  # a FIFO: opening it must not wait for a writer
     files = [seedfiles.SeedFile(f"{n}.txt", str(seeds / f"{n}.txt"),
                                 5000 if n == 3 else 1000, 0) for n in range(10)]
-    calls = _advised(monkeypatch)
+    calls = advised_files
     with seedfiles.Readahead(files, max_bytes=4000, window=2500) as ahead:
-        _wait_for(lambda: calls == ["0.txt", "1.txt", "2.txt"])
-        threading.Event().wait(0.1)
+        wait_for(lambda: calls == ["0.txt", "1.txt", "2.txt"], 5, "the first 3 files")
+        time.sleep(0.1)
         assert calls == ["0.txt", "1.txt", "2.txt"]  # 3,000 bytes advised: no further
         ahead.consumed(1000)
         ahead.consumed(1000)
-        # 3.txt (5,000 bytes, passed over) takes the window; consuming it lets the rest go
-        threading.Event().wait(0.1)
+        # 3.txt is passed over (over max_bytes), but its 5,000 bytes count against the window
+        time.sleep(0.1)
         assert calls == ["0.txt", "1.txt", "2.txt"]
         ahead.consumed(1000 + 5000)  # 8,000 of 11,000 advised after 6.txt
-        _wait_for(lambda: calls[-1:] == ["6.txt"])
-        threading.Event().wait(0.1)
+        wait_for(lambda: calls[-1:] == ["6.txt"], 5, "6.txt")
+        time.sleep(0.1)
         assert calls[-2:] == ["4.txt", "6.txt"]
         ahead.consumed(3000)
-        _wait_for(lambda: calls[-1:] == ["9.txt"])
+        wait_for(lambda: calls[-1:] == ["9.txt"], 5, "9.txt")
     assert calls == ["0.txt", "1.txt", "2.txt", "4.txt", "6.txt", "7.txt", "8.txt", "9.txt"]
 
 
-def test_leaving_readahead_stops_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_leaving_readahead_stops_it(tmp_path: Path, advised_files: list[str]) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     files = []
     for n in range(5):
         (seeds / f"{n}.txt").write_bytes(b"x" * 100)
         files.append(seedfiles.SeedFile(f"{n}.txt", str(seeds / f"{n}.txt"), 100, 0))
-    calls = _advised(monkeypatch)
+    calls = advised_files
     with seedfiles.Readahead(files, max_bytes=1000, window=150):
-        _wait_for(lambda: len(calls) == 2)
+        wait_for(lambda: len(calls) == 2, 5, "2 files")
     assert not any(t.name == "seed-readahead" for t in threading.enumerate())
     assert calls == ["0.txt", "1.txt"]
