@@ -226,7 +226,8 @@ def render_ratio(root: Path) -> tuple[float, float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--sizes", default="10000,100000",
+                        help="seed counts to build, comma-separated (default 10000,100000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each timing (median)")
     parser.add_argument("--keep", metavar="DIR", help="build in a new folder in DIR and keep it")
     parser.add_argument("--uncached-seeds", action="store_true",
